@@ -1,0 +1,17 @@
+//! Pure domain types and rules: no I/O, no clocks, no async.
+
+pub mod decision;
+pub mod exec;
+pub mod ids;
+pub mod path;
+pub mod policy;
+pub mod session;
+pub mod spec;
+
+pub use decision::{ContainerState, Decision, ReplaceReason, decide, precheck};
+pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
+pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
+pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
+pub use policy::{InvalidPolicy, Policy};
+pub use session::{EndReason, NewSession, Session, SessionStatus, Timestamp};
+pub use spec::{InvalidSpec, ResourceLimits, SandboxSpec, SpecHash, SpecOverrides};

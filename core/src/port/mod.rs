@@ -1,0 +1,14 @@
+//! The ports: one trait per outside thing. Use cases hold them as
+//! `Arc<dyn Port>`, handed in through their constructors.
+
+pub mod clock;
+pub mod runtime;
+pub mod store;
+pub mod tracer;
+
+pub use clock::{Clock, SystemClock};
+pub use runtime::{
+    CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, StopOutcome,
+};
+pub use store::{Replacing, SessionStore, StoreError, Touch};
+pub use tracer::{AttributeValue, Parent, Span, SpanKind, Tracer};

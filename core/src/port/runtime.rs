@@ -1,0 +1,171 @@
+//! The sandbox runtime port: where containers are made, run and removed.
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::{
+    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, SandboxSpec, Session, SessionId,
+    Timestamp, WorkspacePath,
+};
+use crate::trace::{ErrorType, attr::error_type};
+
+/// Names one session's sandbox. The runtime finds the container by its id
+/// or, before the id is known, by the name derived from the session id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRef {
+    pub session_id: SessionId,
+    pub chat_id: ChatId,
+    pub container_id: Option<ContainerId>,
+}
+
+impl From<&Session> for SandboxRef {
+    fn from(s: &Session) -> Self {
+        Self {
+            session_id: s.id,
+            chat_id: s.chat_id.clone(),
+            container_id: s.container_id.clone(),
+        }
+    }
+}
+
+/// Everything the runtime needs to make one session's sandbox, labels included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub session_id: SessionId,
+    pub chat_id: ChatId,
+    pub generation: u64,
+    pub created_at: Timestamp,
+    pub spec: SandboxSpec,
+}
+
+/// A sandbox the runtime holds, in any state, as its labels describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSandbox {
+    pub container_id: ContainerId,
+    pub session_id: SessionId,
+    pub chat_id: ChatId,
+    pub generation: u64,
+    pub created_at: Timestamp,
+    pub running: bool,
+}
+
+impl RuntimeSandbox {
+    pub fn to_ref(&self) -> SandboxRef {
+        SandboxRef {
+            session_id: self.session_id,
+            chat_id: self.chat_id.clone(),
+            container_id: Some(self.container_id.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    Stopped,
+    AlreadyGone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RuntimeError {
+    #[error("the container runtime is unavailable: {0}")]
+    Unavailable(String),
+    #[error("image {0:?} not found")]
+    ImageNotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the sandbox's container is gone")]
+    ContainerGone,
+    #[error("no file at {0}")]
+    FileNotFound(String),
+    #[error("{0} is not a regular file")]
+    NotAFile(String),
+    #[error("the container runtime did not answer in time: {0}")]
+    Timeout(String),
+    #[error("the runtime refused the request: {0}")]
+    Rejected(String),
+    #[error("container runtime error: {0}")]
+    Other(String),
+}
+
+impl ErrorType for RuntimeError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => error_type::DOCKER_UNAVAILABLE,
+            Self::ImageNotFound(_) => error_type::IMAGE_NOT_FOUND,
+            Self::Conflict(_) => error_type::CONFLICT,
+            Self::ContainerGone => error_type::CONTAINER_GONE,
+            Self::FileNotFound(_) => error_type::FILE_NOT_FOUND,
+            Self::NotAFile(_) => error_type::NOT_A_FILE,
+            Self::Timeout(_) => error_type::TIMEOUT,
+            Self::Rejected(_) => error_type::INVALID_REQUEST,
+            Self::Other(_) => error_type::RUNTIME_ERROR,
+        }
+    }
+}
+
+#[async_trait]
+pub trait SandboxRuntime: Send + Sync {
+    /// Creates and starts the sandbox of `request.session_id`. If that
+    /// session's sandbox already exists (another process got there first), it
+    /// is adopted, never destroyed.
+    ///
+    /// # Errors
+    /// `ImageNotFound` (never a hanging pull), `Unavailable`, `Timeout`, `Other`.
+    /// On error nothing made for the session is left behind.
+    async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError>;
+
+    /// Stops and removes the sandbox and everything made for it. Idempotent.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`; a sandbox already gone is `Ok(AlreadyGone)`.
+    async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError>;
+
+    /// Every sandbox labelled as ours, running or not, whoever made it.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`.
+    async fn list_active_sessions(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError>;
+
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`; a missing container is `Ok(Missing)`.
+    async fn inspect(&self, sandbox: &SandboxRef) -> Result<ContainerState, RuntimeError>;
+
+    /// Runs a command to completion or timeout. A timeout kills the command's
+    /// whole process tree and leaves the sandbox usable.
+    ///
+    /// # Errors
+    /// `ContainerGone` when the sandbox no longer runs (nothing was started),
+    /// `Unavailable`, `Timeout` (the runtime itself), `Other`.
+    async fn exec(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ExecRequest,
+    ) -> Result<ExecOutcome, RuntimeError>;
+
+    /// Writes a file below the workspace, creating parent directories.
+    ///
+    /// # Errors
+    /// `ContainerGone`, `NotAFile` (a directory is in the way), `Unavailable`, `Timeout`, `Other`.
+    async fn put_file(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+        contents: Vec<u8>,
+    ) -> Result<(), RuntimeError>;
+
+    /// Reads a regular file below the workspace.
+    ///
+    /// # Errors
+    /// `FileNotFound`, `NotAFile`, `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn get_file(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+    ) -> Result<Vec<u8>, RuntimeError>;
+
+    /// Whether the runtime answers (readiness).
+    ///
+    /// # Errors
+    /// `Unavailable` or `Timeout`.
+    async fn ping(&self) -> Result<(), RuntimeError>;
+}

@@ -1,0 +1,131 @@
+//! The session store port. The store itself guarantees at most one active
+//! session per chat; `begin_create` is the generation compare-and-swap.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::{ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp};
+use crate::trace::{ErrorType, attr::error_type};
+
+/// The active session a new one replaces, as it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacing {
+    pub session_id: SessionId,
+    pub generation: u64,
+    pub reason: EndReason,
+}
+
+/// A use: new `last_used_at`, `expires_at` and idle TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touch {
+    pub last_used_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub idle_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The chat already has another active session, or the one being
+    /// replaced changed since it was read.
+    #[error("store conflict: {0}")]
+    Conflict(String),
+    /// The session is not in the state the operation needs.
+    #[error("session {0} not found in the expected state")]
+    NotFound(SessionId),
+    /// The database cannot be reached, is locked or is read-only.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("session store error: {0}")]
+    Other(String),
+}
+
+impl ErrorType for StoreError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Conflict(_) => error_type::STORE_CONFLICT,
+            Self::Unavailable(_) => error_type::STORE_UNAVAILABLE,
+            Self::NotFound(_) | Self::Other(_) => error_type::STORE_ERROR,
+        }
+    }
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The chat's active (`creating` or `running`) session.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn get_active(&self, chat: &ChatId) -> Result<Option<Session>, StoreError>;
+
+    /// A session in any status.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// All active sessions, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn list_active(&self) -> Result<Vec<Session>, StoreError>;
+
+    /// Active sessions with `expires_at <= now`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn list_expired(&self, now: Timestamp) -> Result<Vec<Session>, StoreError>;
+
+    /// Number of active sessions.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn count_active(&self) -> Result<u64, StoreError>;
+
+    /// Atomically ends `replacing` (if given, only while it is still active at
+    /// its generation) and inserts `new` as `creating` with the chat's next
+    /// generation. Returns the inserted session.
+    ///
+    /// # Errors
+    /// `Conflict` when the chat has another active session or `replacing`
+    /// moved on; `Unavailable`, `Other`.
+    async fn begin_create(
+        &self,
+        new: &NewSession,
+        replacing: Option<&Replacing>,
+    ) -> Result<Session, StoreError>;
+
+    /// `creating` -> `running` with the container's id.
+    ///
+    /// # Errors
+    /// `NotFound` unless the session is `creating`; `Unavailable`, `Other`.
+    async fn mark_running(
+        &self,
+        id: &SessionId,
+        container: &ContainerId,
+    ) -> Result<Session, StoreError>;
+
+    /// Records a use of an active session. `None` when it is no longer active.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn touch(&self, id: &SessionId, touch: Touch) -> Result<Option<Session>, StoreError>;
+
+    /// Ends an active session. `false` when it was not active (idempotent).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn end(
+        &self,
+        id: &SessionId,
+        reason: EndReason,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether the store answers (readiness).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

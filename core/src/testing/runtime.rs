@@ -1,0 +1,393 @@
+//! An in-memory `SandboxRuntime`: containers are map entries, files are
+//! bytes, execs answer from a handler. Failures and delays are scriptable,
+//! and execs can be held open to test leases. Each call records a CLIENT
+//! span `FakeSandboxRuntime.<op>` so tests see adapter spans nest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Semaphore;
+
+use crate::domain::{
+    ContainerId, ContainerState, ExecOutcome, ExecRequest, SessionId, WorkspacePath,
+};
+use crate::port::runtime::{
+    CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, StopOutcome,
+};
+use crate::port::tracer::{self, Span, SpanKind, Tracer};
+use crate::trace::{NoopTracer, attr::key, mark_failed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeOp {
+    Create,
+    Stop,
+    List,
+    Inspect,
+    Exec,
+    PutFile,
+    GetFile,
+    Ping,
+}
+
+impl RuntimeOp {
+    fn span_name(self) -> &'static str {
+        match self {
+            Self::Create => "FakeSandboxRuntime.create",
+            Self::Stop => "FakeSandboxRuntime.stop",
+            Self::List => "FakeSandboxRuntime.list_active_sessions",
+            Self::Inspect => "FakeSandboxRuntime.inspect",
+            Self::Exec => "FakeSandboxRuntime.exec",
+            Self::PutFile => "FakeSandboxRuntime.put_file",
+            Self::GetFile => "FakeSandboxRuntime.get_file",
+            Self::Ping => "FakeSandboxRuntime.ping",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeContainer {
+    pub id: ContainerId,
+    pub sandbox: RuntimeSandbox,
+    pub image: String,
+    pub running: bool,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+type ExecHandler = dyn Fn(&ExecRequest) -> ExecOutcome + Send + Sync;
+
+pub struct FakeRuntime {
+    containers: Mutex<HashMap<SessionId, FakeContainer>>,
+    failures: Mutex<HashMap<RuntimeOp, Vec<RuntimeError>>>,
+    stop_failures: Mutex<HashMap<SessionId, RuntimeError>>,
+    delays: Mutex<HashMap<RuntimeOp, Duration>>,
+    missing_images: Mutex<Vec<String>>,
+    calls: Mutex<HashMap<RuntimeOp, usize>>,
+    exec_gate: Mutex<Option<Arc<Semaphore>>>,
+    execs_running: AtomicUsize,
+    exec_handler: Mutex<Arc<ExecHandler>>,
+    tracer: Arc<dyn Tracer>,
+    next_id: AtomicUsize,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self::new(Arc::new(NoopTracer))
+    }
+}
+
+impl FakeRuntime {
+    pub fn new(tracer: Arc<dyn Tracer>) -> Self {
+        Self {
+            containers: Mutex::default(),
+            failures: Mutex::default(),
+            stop_failures: Mutex::default(),
+            delays: Mutex::default(),
+            missing_images: Mutex::default(),
+            calls: Mutex::default(),
+            exec_gate: Mutex::default(),
+            execs_running: AtomicUsize::new(0),
+            exec_handler: Mutex::new(Arc::new(echo_argv)),
+            tracer,
+            next_id: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next call of `op` fails with `error` (queued, one per call).
+    pub fn fail_next(&self, op: RuntimeOp, error: RuntimeError) {
+        self.failures
+            .lock()
+            .unwrap()
+            .entry(op)
+            .or_default()
+            .push(error);
+    }
+
+    /// Every stop of this session's sandbox fails with `error`.
+    pub fn fail_stop_of(&self, session: SessionId, error: RuntimeError) {
+        self.stop_failures.lock().unwrap().insert(session, error);
+    }
+
+    pub fn set_delay(&self, op: RuntimeOp, delay: Duration) {
+        self.delays.lock().unwrap().insert(op, delay);
+    }
+
+    /// Creating from this image fails with `ImageNotFound`.
+    pub fn remove_image(&self, image: &str) {
+        self.missing_images.lock().unwrap().push(image.to_owned());
+    }
+
+    pub fn set_exec_handler(
+        &self,
+        handler: impl Fn(&ExecRequest) -> ExecOutcome + Send + Sync + 'static,
+    ) {
+        *self.exec_handler.lock().unwrap() = Arc::new(handler);
+    }
+
+    /// Execs block until `release_execs`.
+    pub fn hold_execs(&self) {
+        *self.exec_gate.lock().unwrap() = Some(Arc::new(Semaphore::new(0)));
+    }
+
+    pub fn release_execs(&self) {
+        if let Some(gate) = self.exec_gate.lock().unwrap().take() {
+            gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        }
+    }
+
+    /// Execs in flight right now.
+    pub fn execs_running(&self) -> usize {
+        self.execs_running.load(Ordering::SeqCst)
+    }
+
+    pub fn calls(&self, op: RuntimeOp) -> usize {
+        self.calls.lock().unwrap().get(&op).copied().unwrap_or(0)
+    }
+
+    pub fn containers(&self) -> Vec<FakeContainer> {
+        self.containers.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn container_of(&self, session: SessionId) -> Option<FakeContainer> {
+        self.containers.lock().unwrap().get(&session).cloned()
+    }
+
+    /// The container exits behind the service's back.
+    pub fn kill_container(&self, session: SessionId) {
+        if let Some(c) = self.containers.lock().unwrap().get_mut(&session) {
+            c.running = false;
+            c.sandbox.running = false;
+        }
+    }
+
+    /// The container is removed behind the service's back.
+    pub fn remove_container(&self, session: SessionId) {
+        self.containers.lock().unwrap().remove(&session);
+    }
+
+    /// A container labelled as ours that no session row knows (an orphan).
+    pub fn add_container(&self, sandbox: RuntimeSandbox, image: &str) {
+        self.containers.lock().unwrap().insert(
+            sandbox.session_id,
+            FakeContainer {
+                id: sandbox.container_id.clone(),
+                running: sandbox.running,
+                sandbox,
+                image: image.to_owned(),
+                files: BTreeMap::new(),
+            },
+        );
+    }
+
+    async fn enter(&self, op: RuntimeOp, span: &mut dyn Span) -> Result<(), RuntimeError> {
+        *self.calls.lock().unwrap().entry(op).or_default() += 1;
+        let delay = self.delays.lock().unwrap().get(&op).copied();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let injected = {
+            let mut failures = self.failures.lock().unwrap();
+            failures
+                .get_mut(&op)
+                .filter(|q| !q.is_empty())
+                .map(|q| q.remove(0))
+        };
+        match injected {
+            Some(err) => {
+                mark_failed(span, &err);
+                Err(err)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn span(&self, op: RuntimeOp, sandbox: Option<&SandboxRef>) -> Box<dyn Span> {
+        let mut span = tracer::start(self.tracer.as_ref(), op.span_name(), SpanKind::Client);
+        if let Some(s) = sandbox {
+            span.set_attribute(key::SESSION_ID, s.session_id.to_string().into());
+            span.set_attribute(key::CHAT_ID, s.chat_id.to_string().into());
+        }
+        span
+    }
+
+    fn finish<T>(span: &mut dyn Span, result: Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+        if let Err(err) = &result {
+            mark_failed(span, err);
+        }
+        span.end();
+        result
+    }
+
+    fn running_container<T>(
+        &self,
+        sandbox: &SandboxRef,
+        f: impl FnOnce(&mut FakeContainer) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let mut containers = self.containers.lock().unwrap();
+        match containers.get_mut(&sandbox.session_id) {
+            Some(c) if c.running => f(c),
+            _ => Err(RuntimeError::ContainerGone),
+        }
+    }
+}
+
+fn echo_argv(request: &ExecRequest) -> ExecOutcome {
+    ExecOutcome {
+        exit_code: 0,
+        stdout: request.argv.join(" ").into_bytes(),
+        stderr: Vec::new(),
+        timed_out: false,
+        truncated: false,
+        duration: Duration::from_millis(1),
+    }
+}
+
+#[async_trait]
+impl SandboxRuntime for FakeRuntime {
+    async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError> {
+        let sandbox = SandboxRef {
+            session_id: request.session_id,
+            chat_id: request.chat_id.clone(),
+            container_id: None,
+        };
+        let mut span = self.span(RuntimeOp::Create, Some(&sandbox));
+        self.enter(RuntimeOp::Create, span.as_mut()).await?;
+        let result = if self
+            .missing_images
+            .lock()
+            .unwrap()
+            .contains(&request.spec.image)
+        {
+            Err(RuntimeError::ImageNotFound(request.spec.image.clone()))
+        } else {
+            let mut containers = self.containers.lock().unwrap();
+            let container = containers.entry(request.session_id).or_insert_with(|| {
+                let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let id = ContainerId::new(format!("fake-{n:04}"));
+                FakeContainer {
+                    id: id.clone(),
+                    sandbox: RuntimeSandbox {
+                        container_id: id,
+                        session_id: request.session_id,
+                        chat_id: request.chat_id.clone(),
+                        generation: request.generation,
+                        created_at: request.created_at,
+                        running: true,
+                    },
+                    image: request.spec.image.clone(),
+                    running: true,
+                    files: BTreeMap::new(),
+                }
+            });
+            span.set_attribute(key::CONTAINER_ID, container.id.to_string().into());
+            Ok(container.id.clone())
+        };
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError> {
+        let mut span = self.span(RuntimeOp::Stop, Some(sandbox));
+        self.enter(RuntimeOp::Stop, span.as_mut()).await?;
+        let scripted = self
+            .stop_failures
+            .lock()
+            .unwrap()
+            .get(&sandbox.session_id)
+            .cloned();
+        let result = match scripted {
+            Some(err) => Err(err),
+            None => Ok(
+                match self.containers.lock().unwrap().remove(&sandbox.session_id) {
+                    Some(_) => StopOutcome::Stopped,
+                    None => StopOutcome::AlreadyGone,
+                },
+            ),
+        };
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn list_active_sessions(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
+        let mut span = self.span(RuntimeOp::List, None);
+        self.enter(RuntimeOp::List, span.as_mut()).await?;
+        let list: Vec<_> = self
+            .containers
+            .lock()
+            .unwrap()
+            .values()
+            .map(|c| c.sandbox.clone())
+            .collect();
+        span.set_attribute(key::ACTIVE_SESSIONS, list.len().into());
+        Self::finish(span.as_mut(), Ok(list))
+    }
+
+    async fn inspect(&self, sandbox: &SandboxRef) -> Result<ContainerState, RuntimeError> {
+        let mut span = self.span(RuntimeOp::Inspect, Some(sandbox));
+        self.enter(RuntimeOp::Inspect, span.as_mut()).await?;
+        let state = match self.containers.lock().unwrap().get(&sandbox.session_id) {
+            Some(c) if c.running => ContainerState::Running,
+            Some(_) => ContainerState::Exited,
+            None => ContainerState::Missing,
+        };
+        Self::finish(span.as_mut(), Ok(state))
+    }
+
+    async fn exec(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ExecRequest,
+    ) -> Result<ExecOutcome, RuntimeError> {
+        let mut span = self.span(RuntimeOp::Exec, Some(sandbox));
+        self.enter(RuntimeOp::Exec, span.as_mut()).await?;
+        if let Err(err) = self.running_container(sandbox, |_| Ok(())) {
+            return Self::finish(span.as_mut(), Err(err));
+        }
+        self.execs_running.fetch_add(1, Ordering::SeqCst);
+        let gate = self.exec_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            let _permit = gate.acquire().await;
+        }
+        let handler = Arc::clone(&self.exec_handler.lock().unwrap());
+        let outcome = handler(request);
+        self.execs_running.fetch_sub(1, Ordering::SeqCst);
+        Self::finish(span.as_mut(), Ok(outcome))
+    }
+
+    async fn put_file(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+        contents: Vec<u8>,
+    ) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::PutFile, Some(sandbox));
+        self.enter(RuntimeOp::PutFile, span.as_mut()).await?;
+        let result = self.running_container(sandbox, |c| {
+            c.files.insert(path.as_str().to_owned(), contents);
+            Ok(())
+        });
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn get_file(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let mut span = self.span(RuntimeOp::GetFile, Some(sandbox));
+        self.enter(RuntimeOp::GetFile, span.as_mut()).await?;
+        let result = self.running_container(sandbox, |c| {
+            c.files
+                .get(path.as_str())
+                .cloned()
+                .ok_or_else(|| RuntimeError::FileNotFound(path.absolute()))
+        });
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn ping(&self) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::Ping, None);
+        self.enter(RuntimeOp::Ping, span.as_mut()).await?;
+        Self::finish(span.as_mut(), Ok(()))
+    }
+}
