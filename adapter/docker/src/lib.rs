@@ -1,0 +1,1 @@
+//! The SandboxRuntime port on the Docker Engine (bollard).

@@ -1,0 +1,1 @@
+//! The SessionStore port on SQLite (sqlx).

@@ -1,0 +1,1 @@
+//! Tracing, logs and metrics: the OpenTelemetry tracer, log setup and Prometheus metrics.

@@ -1,0 +1,3 @@
+//! The \`sandboxer\` binary.
+
+fn main() {}
