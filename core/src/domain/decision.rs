@@ -82,3 +82,100 @@ pub fn decide(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{ChatId, SessionId, SessionStatus, SpecOverrides};
+
+    fn session(hash: &str, created_min_ago: i64, expires_in_min: i64, now: Timestamp) -> Session {
+        Session {
+            id: SessionId::new(),
+            chat_id: ChatId::parse("c").unwrap(),
+            container_id: None,
+            image: "img".into(),
+            spec_hash: SpecHash::from_stored(hash),
+            overrides: SpecOverrides::default(),
+            generation: 1,
+            idle_ttl: Duration::from_secs(1800),
+            created_at: now - chrono::Duration::minutes(created_min_ago),
+            last_used_at: now,
+            expires_at: now + chrono::Duration::minutes(expires_in_min),
+            status: SessionStatus::Running,
+            end_reason: None,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn every_row_of_the_table() {
+        let policy = Policy::default();
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let same = SpecHash::from_stored("aaa");
+        let other = SpecHash::from_stored("bbb");
+        let live = session("aaa", 10, 20, now);
+        let idle = session("aaa", 40, 0, now);
+        let old = session("aaa", 24 * 60, 20, now);
+        use ContainerState::*;
+        let rows: [(
+            Option<&Session>,
+            Option<&SpecHash>,
+            ContainerState,
+            Decision,
+        ); 9] = [
+            (None, Some(&same), Missing, Decision::Create),
+            (Some(&live), Some(&same), Running, Decision::Reuse),
+            (Some(&live), None, Running, Decision::Reuse),
+            (
+                Some(&live),
+                Some(&same),
+                Missing,
+                Decision::Replace(ReplaceReason::ContainerGone),
+            ),
+            (
+                Some(&live),
+                Some(&same),
+                Exited,
+                Decision::Replace(ReplaceReason::ContainerGone),
+            ),
+            (
+                Some(&idle),
+                Some(&same),
+                Running,
+                Decision::Replace(ReplaceReason::Expired),
+            ),
+            (
+                Some(&old),
+                Some(&same),
+                Running,
+                Decision::Replace(ReplaceReason::Expired),
+            ),
+            (
+                Some(&live),
+                Some(&other),
+                Running,
+                Decision::Replace(ReplaceReason::SpecChanged),
+            ),
+            (
+                Some(&live),
+                Some(&other),
+                Missing,
+                Decision::Replace(ReplaceReason::SpecChanged),
+            ),
+        ];
+        for (active, wanted, state, expected) in rows {
+            assert_eq!(
+                decide(active, wanted, &policy, now, state),
+                expected,
+                "{active:?} {wanted:?} {state:?}"
+            );
+        }
+        // Only the container rows need the runtime.
+        assert_eq!(precheck(Some(&live), Some(&same), &policy, now), None);
+        assert_eq!(precheck(None, None, &policy, now), Some(Decision::Create));
+    }
+}

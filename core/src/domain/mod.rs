@@ -13,5 +13,5 @@ pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
 pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
 pub use policy::{InvalidPolicy, Policy};
-pub use session::{EndReason, NewSession, Session, SessionStatus, Timestamp};
+pub use session::{EndReason, NewSession, Session, SessionStatus, Timestamp, rfc3339};
 pub use spec::{InvalidSpec, ResourceLimits, SandboxSpec, SpecHash, SpecOverrides};

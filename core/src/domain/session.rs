@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::ids::{ChatId, ContainerId, SessionId};
-use super::spec::SpecHash;
+use super::spec::{SpecHash, SpecOverrides};
 
 /// Instants are UTC everywhere; they are shown as RFC 3339 at the edges.
 pub type Timestamp = DateTime<Utc>;
@@ -107,6 +107,8 @@ pub struct Session {
     pub container_id: Option<ContainerId>,
     pub image: String,
     pub spec_hash: SpecHash,
+    /// What the caller chose over the defaults; a replacement keeps it.
+    pub overrides: SpecOverrides,
     /// The chat's incarnation number: 1 for its first session, +1 per replacement.
     pub generation: u64,
     /// This session's idle TTL (the policy's default unless the caller chose one).
@@ -132,9 +134,15 @@ pub struct NewSession {
     pub chat_id: ChatId,
     pub image: String,
     pub spec_hash: SpecHash,
+    pub overrides: SpecOverrides,
     pub idle_ttl: Duration,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// RFC 3339 in UTC with milliseconds, the form shown at every edge.
+pub fn rfc3339(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub enum StoreOp {
 pub struct MemoryStore {
     sessions: Mutex<Vec<Session>>,
     failures: Mutex<HashMap<StoreOp, Vec<StoreError>>>,
+    calls: Mutex<HashMap<StoreOp, usize>>,
 }
 
 impl MemoryStore {
@@ -57,7 +58,13 @@ impl MemoryStore {
         self.sessions.lock().unwrap().push(session);
     }
 
+    /// How many times `op` was called.
+    pub fn calls(&self, op: StoreOp) -> usize {
+        self.calls.lock().unwrap().get(&op).copied().unwrap_or(0)
+    }
+
     fn injected(&self, op: StoreOp) -> Result<(), StoreError> {
+        *self.calls.lock().unwrap().entry(op).or_default() += 1;
         let mut failures = self.failures.lock().unwrap();
         match failures.get_mut(&op) {
             Some(queue) if !queue.is_empty() => Err(queue.remove(0)),
@@ -162,6 +169,7 @@ impl SessionStore for MemoryStore {
                 container_id: None,
                 image: new.image.clone(),
                 spec_hash: new.spec_hash.clone(),
+                overrides: new.overrides.clone(),
                 generation,
                 idle_ttl: new.idle_ttl,
                 created_at: new.created_at,

@@ -62,6 +62,7 @@ pub struct FakeRuntime {
     containers: Mutex<HashMap<SessionId, FakeContainer>>,
     failures: Mutex<HashMap<RuntimeOp, Vec<RuntimeError>>>,
     stop_failures: Mutex<HashMap<SessionId, RuntimeError>>,
+    vanish_on_exec: Mutex<Vec<SessionId>>,
     delays: Mutex<HashMap<RuntimeOp, Duration>>,
     missing_images: Mutex<Vec<String>>,
     calls: Mutex<HashMap<RuntimeOp, usize>>,
@@ -84,6 +85,7 @@ impl FakeRuntime {
             containers: Mutex::default(),
             failures: Mutex::default(),
             stop_failures: Mutex::default(),
+            vanish_on_exec: Mutex::default(),
             delays: Mutex::default(),
             missing_images: Mutex::default(),
             calls: Mutex::default(),
@@ -108,6 +110,12 @@ impl FakeRuntime {
     /// Every stop of this session's sandbox fails with `error`.
     pub fn fail_stop_of(&self, session: SessionId, error: RuntimeError) {
         self.stop_failures.lock().unwrap().insert(session, error);
+    }
+
+    /// The session's container disappears when the next exec reaches it
+    /// (after the decision said it was running).
+    pub fn vanish_on_exec(&self, session: SessionId) {
+        self.vanish_on_exec.lock().unwrap().push(session);
     }
 
     pub fn set_delay(&self, op: RuntimeOp, delay: Duration) {
@@ -340,6 +348,14 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<ExecOutcome, RuntimeError> {
         let mut span = self.span(RuntimeOp::Exec, Some(sandbox));
         self.enter(RuntimeOp::Exec, span.as_mut()).await?;
+        let vanish = {
+            let mut pending = self.vanish_on_exec.lock().unwrap();
+            let hit = pending.iter().position(|s| *s == sandbox.session_id);
+            hit.map(|i| pending.remove(i))
+        };
+        if let Some(session) = vanish {
+            self.remove_container(session);
+        }
         if let Err(err) = self.running_container(sandbox, |_| Ok(())) {
             return Self::finish(span.as_mut(), Err(err));
         }

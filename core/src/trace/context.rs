@@ -32,7 +32,13 @@ pub async fn in_context<F: Future>(ctx: Option<SpanContext>, fut: F) -> F::Outpu
 
 /// Runs `fut` inside `span`: spans it starts become the span's children.
 pub async fn in_span<F: Future>(span: &dyn Span, fut: F) -> F::Output {
-    in_context(span.context().or_else(current), fut).await
+    in_context(context_of(span), fut).await
+}
+
+/// The context children of `span` should hang on: the span's own, or for a
+/// span that records nothing (noop), the current one.
+pub fn context_of(span: &dyn Span) -> Option<SpanContext> {
+    span.context().or_else(current)
 }
 
 impl SpanContext {

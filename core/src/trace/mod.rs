@@ -6,7 +6,7 @@ pub mod attr;
 mod context;
 mod noop;
 
-pub use context::{SpanContext, current, in_context, in_span};
+pub use context::{SpanContext, context_of, current, in_context, in_span};
 pub use noop::{NoopSpan, NoopTracer};
 
 use crate::port::tracer::Span;

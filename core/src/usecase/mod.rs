@@ -1,1 +1,42 @@
+//! The use cases. Each receives its ports (runtime, store, clock, tracer)
+//! and the shared `SessionGuards` through its constructor.
+
+mod cleanup_expired;
+mod create_sandbox;
+mod errors;
+mod exec_in_sandbox;
+mod files;
 pub mod guards;
+mod in_sandbox;
+mod query_sandboxes;
+mod reconcile;
+mod stop_sandbox;
+
+pub use cleanup_expired::{
+    CleanupExpiredSandboxes, CleanupReport, CleanupSettings, SessionCleanup,
+};
+pub use create_sandbox::{
+    CreateOutcome, CreateResult, CreateSandbox, CreateSandboxInput, CreateSettings, SpecChoice,
+};
+pub use errors::{
+    CleanupError, CreateSandboxError, ExecError, FileError, QueryError, StopSandboxError,
+};
+pub use exec_in_sandbox::{ExecInSandbox, ExecResult};
+pub use files::{GetFile, PutFile};
+pub use guards::SessionGuards;
+pub use query_sandboxes::QuerySandboxes;
+pub use reconcile::{Reconcile, ReconcileMode, ReconcileReport, ReconcileSettings};
+pub use stop_sandbox::{StopResult, StopSandbox};
+
+use std::sync::Arc;
+
+use crate::port::{Clock, SandboxRuntime, SessionStore, Tracer};
+
+/// The ports every use case needs, bundled to keep constructors short.
+#[derive(Clone)]
+pub struct Ports {
+    pub runtime: Arc<dyn SandboxRuntime>,
+    pub store: Arc<dyn SessionStore>,
+    pub clock: Arc<dyn Clock>,
+    pub tracer: Arc<dyn Tracer>,
+}

@@ -1,0 +1,192 @@
+//! `CleanupExpiredSandboxes`: reap expired sandboxes, then reconcile with
+//! the runtime (DESIGN section 3). One session's failure never aborts the
+//! run; running it twice, or in two processes at once, is harmless.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::domain::{EndReason, Policy, Session, rfc3339};
+use crate::port::SandboxRef;
+use crate::port::tracer::{self, Span, SpanKind};
+use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+
+use super::Ports;
+use super::errors::CleanupError;
+use super::guards::SessionGuards;
+use super::reconcile::{Reconcile, ReconcileMode, ReconcileSettings};
+
+#[derive(Debug, Clone)]
+pub struct CleanupSettings {
+    pub policy: Policy,
+    /// Sandboxes stopped at once.
+    pub concurrency: usize,
+    pub reconcile: ReconcileSettings,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Expired sessions found.
+    pub expired: u64,
+    /// Expired sandboxes removed and their sessions ended.
+    pub removed: u64,
+    /// Sandboxes that could not be removed (retried next run).
+    pub failed: u64,
+    /// Expired sessions left alone: leased, or used since they were listed.
+    pub skipped: u64,
+    pub orphans_removed: u64,
+    /// Active sessions ended because their container was gone.
+    pub containers_gone: u64,
+}
+
+/// What happened to one expired session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCleanup {
+    Removed,
+    Skipped,
+    Failed,
+}
+
+#[derive(Clone)]
+pub struct CleanupExpiredSandboxes {
+    ports: Ports,
+    guards: Arc<SessionGuards>,
+    settings: CleanupSettings,
+    reconcile: Reconcile,
+}
+
+impl CleanupExpiredSandboxes {
+    pub fn new(ports: Ports, guards: Arc<SessionGuards>, settings: CleanupSettings) -> Self {
+        let reconcile = Reconcile::new(
+            ports.clone(),
+            Arc::clone(&guards),
+            settings.reconcile.clone(),
+        );
+        Self {
+            ports,
+            guards,
+            settings,
+            reconcile,
+        }
+    }
+
+    /// One cleanup run.
+    ///
+    /// # Errors
+    /// `CleanupError` only when the expired sessions cannot be listed.
+    pub async fn execute(&self) -> Result<CleanupReport, CleanupError> {
+        let mut span = tracer::start(
+            self.ports.tracer.as_ref(),
+            span::CLEANUP,
+            SpanKind::Internal,
+        );
+        span.set_attribute(key::OPERATION, op::CLEANUP.into());
+        let ran = trace::in_context(trace::context_of(span.as_ref()), self.run()).await;
+        match &ran {
+            Ok(r) => {
+                span.set_attribute(key::CLEANUP_EXPIRED, r.expired.into());
+                span.set_attribute(key::CLEANUP_REMOVED, r.removed.into());
+                span.set_attribute(key::CLEANUP_FAILED, r.failed.into());
+                span.set_attribute(key::CLEANUP_SKIPPED, r.skipped.into());
+                span.set_attribute(key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed.into());
+                span.set_attribute(key::CLEANUP_CONTAINERS_GONE, r.containers_gone.into());
+                span.set_attribute(key::RESULT, result::OK.into());
+            }
+            Err(err) => mark_failed(span.as_mut(), err),
+        }
+        span.end();
+        ran
+    }
+
+    async fn run(&self) -> Result<CleanupReport, CleanupError> {
+        let now = self.ports.clock.now();
+        let expired = self.ports.store.list_expired(now).await?;
+        let mut report = CleanupReport {
+            expired: expired.len() as u64,
+            ..CleanupReport::default()
+        };
+        let outcomes: Vec<SessionCleanup> = futures::stream::iter(&expired)
+            .map(|s| self.cleanup_session(s))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome {
+                SessionCleanup::Removed => report.removed += 1,
+                SessionCleanup::Skipped => report.skipped += 1,
+                SessionCleanup::Failed => report.failed += 1,
+            }
+        }
+        match self.reconcile.execute(ReconcileMode::Periodic).await {
+            Ok(r) => {
+                report.orphans_removed = r.orphans_removed;
+                report.containers_gone = r.containers_gone;
+                report.failed += r.failed;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciliation failed; retried next run");
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The per-session path: stop and remove the sandbox, end the session
+    /// `expired`. Skips a sandbox that holds a lease or was used since.
+    pub async fn cleanup_session(&self, session: &Session) -> SessionCleanup {
+        let mut span = tracer::start(
+            self.ports.tracer.as_ref(),
+            span::CLEANUP_SESSION,
+            SpanKind::Internal,
+        );
+        describe(span.as_mut(), session);
+        let ran = trace::in_context(trace::context_of(span.as_ref()), self.reap(session)).await;
+        let outcome = match ran {
+            Ok(true) => {
+                span.set_attribute(key::RESULT, result::CLEANED.into());
+                SessionCleanup::Removed
+            }
+            Ok(false) => {
+                span.set_attribute(key::RESULT, result::SKIPPED.into());
+                SessionCleanup::Skipped
+            }
+            Err(err) => {
+                tracing::warn!(session.id = %session.id, error = %err, "cleaning an expired sandbox failed");
+                mark_failed(span.as_mut(), &err);
+                SessionCleanup::Failed
+            }
+        };
+        span.end();
+        outcome
+    }
+
+    async fn reap(&self, session: &Session) -> Result<bool, CleanupError> {
+        let _lock = self.guards.lock_chat(&session.chat_id).await;
+        let now = self.ports.clock.now();
+        let fresh = self.ports.store.get(&session.id).await?;
+        let still_expired = fresh
+            .as_ref()
+            .is_some_and(|s| s.is_active() && self.settings.policy.is_expired(s, now));
+        if !still_expired || self.guards.is_leased(&session.id) {
+            return Ok(false);
+        }
+        let fresh = fresh.unwrap_or_else(|| session.clone());
+        self.ports.runtime.stop(&SandboxRef::from(&fresh)).await?;
+        Ok(self
+            .ports
+            .store
+            .end(&session.id, EndReason::Expired, now)
+            .await?)
+    }
+}
+
+fn describe(span: &mut dyn Span, session: &Session) {
+    span.set_attribute(key::CHAT_ID, session.chat_id.to_string().into());
+    span.set_attribute(key::SESSION_ID, session.id.to_string().into());
+    if let Some(c) = &session.container_id {
+        span.set_attribute(key::CONTAINER_ID, c.to_string().into());
+    }
+    span.set_attribute(key::EXPIRES_AT, rfc3339(session.expires_at).into());
+    span.set_attribute(key::OPERATION, op::CLEANUP_SESSION.into());
+}

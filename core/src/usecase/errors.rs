@@ -1,0 +1,104 @@
+//! One error enum per use case, each with its `error.type` class.
+
+use thiserror::Error;
+
+use crate::domain::{ChatId, InvalidPolicy, InvalidSpec};
+use crate::port::{RuntimeError, StoreError};
+use crate::trace::{ErrorType, attr::error_type};
+
+#[derive(Debug, Error)]
+pub enum CreateSandboxError {
+    #[error("invalid sandbox spec: {0}")]
+    InvalidSpec(#[from] InvalidSpec),
+    #[error("invalid ttl: {0}")]
+    InvalidTtl(#[from] InvalidPolicy),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sandbox of chat {0} is being changed by another process; try again")]
+    Busy(ChatId),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ErrorType for CreateSandboxError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidSpec(_) | Self::InvalidTtl(_) => error_type::INVALID_REQUEST,
+            Self::Runtime(e) => e.error_type(),
+            Self::Store(e) => e.error_type(),
+            Self::Busy(_) => error_type::BUSY,
+            Self::Internal(_) => error_type::INTERNAL,
+        }
+    }
+}
+
+/// Errors of the use cases that run something in a chat's sandbox.
+#[derive(Debug, Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Sandbox(#[from] CreateSandboxError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+impl ErrorType for ExecError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Sandbox(e) => e.error_type(),
+            Self::Runtime(e) => e.error_type(),
+        }
+    }
+}
+
+/// File transfers fail the same ways an exec does.
+pub type FileError = ExecError;
+
+#[derive(Debug, Error)]
+pub enum StopSandboxError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorType for StopSandboxError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Runtime(e) => e.error_type(),
+            Self::Store(e) => e.error_type(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CleanupError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorType for CleanupError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Runtime(e) => e.error_type(),
+            Self::Store(e) => e.error_type(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorType for QueryError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.error_type(),
+        }
+    }
+}

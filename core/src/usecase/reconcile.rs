@@ -1,0 +1,223 @@
+//! `Reconcile`: bring the store and the runtime back in line (DESIGN
+//! sections 2 and 3). Containers labelled as ours without an active row
+//! (orphans) are removed; active rows whose container is gone are ended
+//! `container_gone`; `creating` rows left by a dead process are finished
+//! (container running: adopt) or undone.
+//!
+//! Containers are listed before rows: a row is always written before its
+//! container, so a listed container with no active row really has none.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::{ContainerState, EndReason, Session, SessionId, SessionStatus, Timestamp};
+use crate::port::tracer::{self, SpanKind};
+use crate::port::{RuntimeSandbox, SandboxRef};
+use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+
+use super::Ports;
+use super::errors::CleanupError;
+use super::guards::SessionGuards;
+
+#[derive(Debug, Clone)]
+pub struct ReconcileSettings {
+    /// A periodic run leaves containers without an active row alone while
+    /// they are younger than this.
+    pub orphan_grace: Duration,
+    /// A periodic run settles `creating` rows older than this.
+    pub creating_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileMode {
+    /// Before the service takes requests: nothing of ours is in flight, so
+    /// every `creating` row and every orphan is settled now.
+    Startup,
+    /// Alongside live traffic: only what is older than the settings allow.
+    Periodic,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub orphans_removed: u64,
+    pub containers_gone: u64,
+    pub adopted: u64,
+    pub undone: u64,
+    pub failed: u64,
+}
+
+#[derive(Clone)]
+pub struct Reconcile {
+    ports: Ports,
+    guards: Arc<SessionGuards>,
+    settings: ReconcileSettings,
+}
+
+impl Reconcile {
+    pub fn new(ports: Ports, guards: Arc<SessionGuards>, settings: ReconcileSettings) -> Self {
+        Self {
+            ports,
+            guards,
+            settings,
+        }
+    }
+
+    /// # Errors
+    /// `CleanupError` when the runtime or the store cannot be listed; a
+    /// failure on one sandbox is counted in `failed` and the run goes on.
+    pub async fn execute(&self, mode: ReconcileMode) -> Result<ReconcileReport, CleanupError> {
+        let mut span = tracer::start(
+            self.ports.tracer.as_ref(),
+            span::RECONCILE,
+            SpanKind::Internal,
+        );
+        span.set_attribute(key::OPERATION, op::RECONCILE.into());
+        let ran = trace::in_context(trace::context_of(span.as_ref()), self.run(mode)).await;
+        match &ran {
+            Ok(r) => {
+                span.set_attribute(key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed.into());
+                span.set_attribute(key::CLEANUP_CONTAINERS_GONE, r.containers_gone.into());
+                span.set_attribute(key::RECONCILE_ADOPTED, r.adopted.into());
+                span.set_attribute(key::RECONCILE_UNDONE, r.undone.into());
+                span.set_attribute(key::CLEANUP_FAILED, r.failed.into());
+                span.set_attribute(key::RESULT, result::OK.into());
+            }
+            Err(err) => mark_failed(span.as_mut(), err),
+        }
+        span.end();
+        ran
+    }
+
+    async fn run(&self, mode: ReconcileMode) -> Result<ReconcileReport, CleanupError> {
+        let containers = self.ports.runtime.list_active_sessions().await?;
+        let rows = self.ports.store.list_active().await?;
+        let now = self.ports.clock.now();
+        let by_session: HashMap<SessionId, &RuntimeSandbox> =
+            containers.iter().map(|c| (c.session_id, c)).collect();
+        let mut report = ReconcileReport::default();
+        for row in &rows {
+            let container = by_session.get(&row.id).copied();
+            let settled = match row.status {
+                SessionStatus::Creating
+                    if mode == ReconcileMode::Startup
+                        || age(now, row.created_at) >= self.settings.creating_timeout =>
+                {
+                    self.settle_creating(row, container).await
+                }
+                SessionStatus::Running if !container.is_some_and(|c| c.running) => {
+                    self.end_gone(row).await
+                }
+                _ => continue,
+            };
+            report.count(settled);
+        }
+        let active: HashSet<SessionId> = rows.iter().map(|s| s.id).collect();
+        for orphan in containers
+            .iter()
+            .filter(|c| !active.contains(&c.session_id))
+        {
+            let young = age(now, orphan.created_at) < self.settings.orphan_grace;
+            if mode == ReconcileMode::Periodic && young {
+                continue;
+            }
+            report.count(self.remove_orphan(orphan).await);
+        }
+        Ok(report)
+    }
+
+    /// Finishes (adopts a running container) or undoes a `creating` row.
+    async fn settle_creating(
+        &self,
+        row: &Session,
+        container: Option<&RuntimeSandbox>,
+    ) -> Result<Settled, CleanupError> {
+        let _lock = self.guards.lock_chat(&row.chat_id).await;
+        let fresh = self.ports.store.get(&row.id).await?;
+        if fresh.is_none_or(|s| s.status != SessionStatus::Creating) {
+            return Ok(Settled::Unchanged);
+        }
+        if let Some(c) = container.filter(|c| c.running) {
+            self.ports
+                .store
+                .mark_running(&row.id, &c.container_id)
+                .await?;
+            return Ok(Settled::Adopted);
+        }
+        self.ports.runtime.stop(&SandboxRef::from(row)).await?;
+        let now = self.ports.clock.now();
+        self.ports
+            .store
+            .end(&row.id, EndReason::CreateInterrupted, now)
+            .await?;
+        Ok(Settled::Undone)
+    }
+
+    /// Ends a running row whose container is missing or exited, removing
+    /// what is left of it, unless a fresh look says otherwise.
+    async fn end_gone(&self, row: &Session) -> Result<Settled, CleanupError> {
+        let _lock = self.guards.lock_chat(&row.chat_id).await;
+        let still = self.ports.store.get(&row.id).await?;
+        let running = still.is_some_and(|s| s.status == SessionStatus::Running);
+        if !running || self.guards.is_leased(&row.id) {
+            return Ok(Settled::Unchanged);
+        }
+        let sandbox = SandboxRef::from(row);
+        if self.ports.runtime.inspect(&sandbox).await? == ContainerState::Running {
+            return Ok(Settled::Unchanged);
+        }
+        self.ports.runtime.stop(&sandbox).await?;
+        let now = self.ports.clock.now();
+        let ended = self
+            .ports
+            .store
+            .end(&row.id, EndReason::ContainerGone, now)
+            .await?;
+        Ok(if ended {
+            Settled::ContainerGone
+        } else {
+            Settled::Unchanged
+        })
+    }
+
+    /// Removes a container whose session is not active, unless its session
+    /// turned out to be active after all.
+    async fn remove_orphan(&self, orphan: &RuntimeSandbox) -> Result<Settled, CleanupError> {
+        let _lock = self.guards.lock_chat(&orphan.chat_id).await;
+        let session = self.ports.store.get(&orphan.session_id).await?;
+        if session.is_some_and(|s| s.is_active()) {
+            return Ok(Settled::Unchanged);
+        }
+        self.ports.runtime.stop(&orphan.to_ref()).await?;
+        Ok(Settled::OrphanRemoved)
+    }
+}
+
+/// What reconciling one sandbox did.
+enum Settled {
+    Adopted,
+    Undone,
+    ContainerGone,
+    OrphanRemoved,
+    Unchanged,
+}
+
+impl ReconcileReport {
+    fn count(&mut self, settled: Result<Settled, CleanupError>) {
+        match settled {
+            Ok(Settled::Adopted) => self.adopted += 1,
+            Ok(Settled::Undone) => self.undone += 1,
+            Ok(Settled::ContainerGone) => self.containers_gone += 1,
+            Ok(Settled::OrphanRemoved) => self.orphans_removed += 1,
+            Ok(Settled::Unchanged) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciling a sandbox failed");
+                self.failed += 1;
+            }
+        }
+    }
+}
+
+fn age(now: Timestamp, since: Timestamp) -> Duration {
+    (now - since).to_std().unwrap_or_default()
+}
