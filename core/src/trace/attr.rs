@@ -85,4 +85,11 @@ pub mod error_type {
     pub const STORE_ERROR: &str = "store_error";
     pub const BUSY: &str = "busy";
     pub const INTERNAL: &str = "internal";
+    // Refused at the HTTP edge, before any use case runs.
+    pub const INVALID_JSON: &str = "invalid_json";
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const NO_SANDBOX: &str = "no_sandbox";
+    pub const ROUTE_NOT_FOUND: &str = "route_not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 }

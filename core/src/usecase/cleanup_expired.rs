@@ -106,8 +106,10 @@ impl CleanupExpiredSandboxes {
             expired: expired.len() as u64,
             ..CleanupReport::default()
         };
-        let outcomes: Vec<SessionCleanup> = futures::stream::iter(&expired)
-            .map(|s| self.cleanup_session(s))
+        // Owned sessions: a borrowed item would make this future not `Send`
+        // (a known higher-ranked lifetime limitation of stream adapters).
+        let outcomes: Vec<SessionCleanup> = futures::stream::iter(expired)
+            .map(|s| async move { self.cleanup_session(&s).await })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;

@@ -1,0 +1,160 @@
+//! Request and response bodies, and their translation to and from the
+//! domain. Bodies are parsed strictly: unknown fields are refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use sandboxer_core::domain::{ExecOutcome, Session, rfc3339};
+use sandboxer_core::usecase::{CleanupReport, CreateOutcome, CreateResult};
+
+/// Body of `PUT /v1/chats/{chat_id}/sandbox` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSandboxBody {
+    /// Image to run instead of the configured default.
+    pub image: Option<String>,
+    /// Idle TTL of this chat's sandbox, in seconds.
+    pub ttl_seconds: Option<u64>,
+    /// Environment variables of the sandbox.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// One sandbox incarnation of a chat.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub session_id: String,
+    pub chat_id: String,
+    pub container_id: Option<String>,
+    pub image: String,
+    /// `creating`, `running` or `ended`.
+    pub status: String,
+    pub generation: u64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+}
+
+impl From<&Session> for SessionView {
+    fn from(s: &Session) -> Self {
+        Self {
+            session_id: s.id.to_string(),
+            chat_id: s.chat_id.to_string(),
+            container_id: s.container_id.as_ref().map(ToString::to_string),
+            image: s.image.clone(),
+            status: s.status.to_string(),
+            generation: s.generation,
+            created_at: rfc3339(s.created_at),
+            last_used_at: rfc3339(s.last_used_at),
+            expires_at: rfc3339(s.expires_at),
+        }
+    }
+}
+
+/// Answer of `PUT /v1/chats/{chat_id}/sandbox`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PutSandboxResponse {
+    #[serde(flatten)]
+    pub session: SessionView,
+    /// `created`, `reused` or `replaced`.
+    pub result: String,
+    /// `expired`, `container_gone` or `spec_changed`, when replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replace_reason: Option<String>,
+}
+
+impl From<&CreateOutcome> for PutSandboxResponse {
+    fn from(o: &CreateOutcome) -> Self {
+        Self {
+            session: SessionView::from(&o.session),
+            result: o.result.as_str().to_owned(),
+            replace_reason: match o.result {
+                CreateResult::Replaced(r) => Some(r.as_str().to_owned()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Body of `POST /v1/chats/{chat_id}/exec`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecBody {
+    /// The program and its arguments; no shell unless you run one.
+    pub cmd: Vec<String>,
+    /// Text fed to the command's standard input.
+    pub stdin: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    /// Absolute; defaults to `/workspace`.
+    pub workdir: Option<String>,
+    /// Defaults to 60000; at most 3600000.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Answer of `POST /v1/chats/{chat_id}/exec`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecResponse {
+    pub exit_code: i64,
+    /// UTF-8, invalid sequences replaced.
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    /// Output went over the per-stream cap and was cut.
+    pub truncated: bool,
+    pub duration_ms: u64,
+    pub session_id: String,
+}
+
+impl ExecResponse {
+    pub fn new(outcome: &ExecOutcome, session: &Session) -> Self {
+        Self {
+            exit_code: outcome.exit_code,
+            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+            timed_out: outcome.timed_out,
+            truncated: outcome.truncated,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            session_id: session.id.to_string(),
+        }
+    }
+}
+
+/// Answer of `GET /v1/sandboxes`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SandboxList {
+    pub sandboxes: Vec<SessionView>,
+}
+
+/// Answer of `POST /v1/cleanup`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CleanupCounts {
+    pub expired: u64,
+    pub removed: u64,
+    pub failed: u64,
+    pub orphans_removed: u64,
+    /// Active sessions ended because their container was gone.
+    pub containers_gone: u64,
+    /// Expired sandboxes left alone because they were in use.
+    pub skipped: u64,
+}
+
+impl From<CleanupReport> for CleanupCounts {
+    fn from(r: CleanupReport) -> Self {
+        Self {
+            expired: r.expired,
+            removed: r.removed,
+            failed: r.failed,
+            orphans_removed: r.orphans_removed,
+            containers_gone: r.containers_gone,
+            skipped: r.skipped,
+        }
+    }
+}
+
+/// Answer of `/healthz` and `/readyz`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

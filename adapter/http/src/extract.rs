@@ -1,0 +1,115 @@
+//! Extractors that turn raw requests into domain values, refusing bad input
+//! with the documented codes before any use case runs.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use sandboxer_core::domain::{ChatId, WorkspacePath};
+use sandboxer_core::trace::attr::error_type as code;
+
+use crate::error::ApiError;
+
+/// The `{chat_id}` of the route, validated.
+pub struct ChatPath(pub ChatId);
+
+/// The `{chat_id}` and `{*path}` of a file route, validated.
+pub struct FilePath(pub ChatId, pub WorkspacePath);
+
+async fn path_params<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(params)| params)
+        .map_err(|rejection| ApiError::new(code::INVALID_REQUEST, rejection.body_text()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ChatPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts, state).await?;
+        let raw = params.get("chat_id").map_or("", String::as_str);
+        Ok(Self(ChatId::parse(raw)?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FilePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts, state).await?;
+        let chat = ChatId::parse(params.get("chat_id").map_or("", String::as_str))?;
+        let path = WorkspacePath::parse(params.get("path").map_or("", String::as_str))?;
+        Ok(Self(chat, path))
+    }
+}
+
+/// The raw body, within the route's size limit (413 `body_too_large` past it).
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        code::BODY_TOO_LARGE,
+                        "the request body is over the size limit",
+                    )
+                } else {
+                    ApiError::new(code::INVALID_REQUEST, rejection.body_text())
+                }
+            })
+    }
+}
+
+/// A JSON body; `None` when the body is empty. Malformed JSON is
+/// `invalid_json`, well-formed JSON of the wrong shape `invalid_request`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Body(bytes) = Body::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        parse_json(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+/// A required JSON body.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let OptionalJson(value) = OptionalJson::<T>::from_request(req, state).await?;
+        value
+            .map(Self)
+            .ok_or_else(|| ApiError::new(code::INVALID_JSON, "a JSON body is required"))
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        let kind = match err.classify() {
+            serde_json::error::Category::Data => code::INVALID_REQUEST,
+            _ => code::INVALID_JSON,
+        };
+        ApiError::new(kind, format!("request body: {err}"))
+    })
+}

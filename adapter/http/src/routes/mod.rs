@@ -1,0 +1,11 @@
+//! Route handlers, one module per group of DESIGN section 6.
+
+pub mod files;
+pub mod ops;
+pub mod sandbox;
+
+use std::sync::Arc;
+
+use crate::state::ApiState;
+
+pub type ApiStateRef = axum::extract::State<Arc<ApiState>>;

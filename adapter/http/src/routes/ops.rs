@@ -1,0 +1,113 @@
+//! Operator routes: the list of sandboxes, cleanup on demand, health,
+//! readiness, metrics and the OpenAPI document.
+
+use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use sandboxer_core::trace::ErrorType;
+use sandboxer_core::trace::attr::error_type as code;
+
+use super::ApiStateRef;
+use crate::dto::{CleanupCounts, Health, SandboxList, SessionView};
+use crate::error::{ApiError, ErrorBody};
+
+/// Every active sandbox.
+#[utoipa::path(
+    get, path = "/v1/sandboxes", tag = "operations",
+    responses((status = 200, body = SandboxList), (status = 503, body = ErrorBody))
+)]
+pub async fn list_sandboxes(state: ApiStateRef) -> Result<Json<SandboxList>, ApiError> {
+    let sessions = state.services.query.list_active().await?;
+    Ok(Json(SandboxList {
+        sandboxes: sessions.iter().map(SessionView::from).collect(),
+    }))
+}
+
+/// Run cleanup now.
+#[utoipa::path(
+    post, path = "/v1/cleanup", tag = "operations",
+    responses((status = 200, body = CleanupCounts), (status = 503, body = ErrorBody))
+)]
+pub async fn cleanup(state: ApiStateRef) -> Result<Json<CleanupCounts>, ApiError> {
+    let report = state.services.cleanup.execute().await?;
+    Ok(Json(report.into()))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: Docker and the store answer.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody))
+)]
+pub async fn readyz(state: ApiStateRef) -> Result<Json<Health>, ApiError> {
+    let limit = state.config.readiness_timeout;
+    let (runtime, store) = tokio::join!(
+        tokio::time::timeout(limit, state.runtime.ping()),
+        tokio::time::timeout(limit, state.store.ping()),
+    );
+    ready("Docker", runtime, code::DOCKER_UNAVAILABLE)?;
+    ready("the session store", store, code::STORE_UNAVAILABLE)?;
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
+}
+
+fn ready<E: ErrorType>(
+    what: &str,
+    answer: Result<Result<(), E>, tokio::time::error::Elapsed>,
+    on_timeout: &'static str,
+) -> Result<(), ApiError> {
+    match answer {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness: {what} is not ready");
+            Err(ApiError::new(
+                err.error_type(),
+                format!("{what} is not ready"),
+            ))
+        }
+        Err(_) => Err(ApiError::new(
+            on_timeout,
+            format!("{what} did not answer in time"),
+        )),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(state: ApiStateRef) -> Response {
+    let Some(render) = &state.metrics else {
+        return (axum::http::StatusCode::NOT_FOUND, "metrics are off").into_response();
+    };
+    let active = state
+        .services
+        .query
+        .count_active()
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "counting active sandboxes for /metrics failed");
+            0
+        });
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render.render(active),
+    )
+        .into_response()
+}
+
+/// This API's OpenAPI document.
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_json(),
+    )
+        .into_response()
+}

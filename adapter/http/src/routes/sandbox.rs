@@ -1,0 +1,115 @@
+//! `/v1/chats/{chat_id}/sandbox` and `/exec`: get-or-create, read, stop, run.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use sandboxer_core::domain::{ExecRequest, SpecOverrides};
+use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::usecase::{CreateResult, CreateSandboxInput, SpecChoice};
+
+use super::ApiStateRef;
+use crate::dto::{ExecBody, ExecResponse, PutSandboxBody, PutSandboxResponse, SessionView};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ChatPath, JsonBody, OptionalJson};
+
+/// Get-or-create the chat's sandbox.
+#[utoipa::path(
+    put, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
+    params(("chat_id" = String, Path, description = "1 to 128 bytes of [A-Za-z0-9_.:@-]")),
+    request_body(content = Option<PutSandboxBody>, description = "optional"),
+    responses(
+        (status = 201, description = "created or replaced", body = PutSandboxResponse),
+        (status = 200, description = "reused", body = PutSandboxResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
+    )
+)]
+pub async fn put_sandbox(
+    state: ApiStateRef,
+    ChatPath(chat): ChatPath,
+    OptionalJson(body): OptionalJson<PutSandboxBody>,
+) -> Result<Response, ApiError> {
+    let body = body.unwrap_or_default();
+    let input = CreateSandboxInput {
+        chat_id: chat,
+        spec: SpecChoice::Declared(SpecOverrides {
+            image: body.image,
+            env: body.env.unwrap_or_default(),
+        }),
+        ttl: body.ttl_seconds.map(Duration::from_secs),
+    };
+    let outcome = state.services.create.execute(input).await?;
+    let status = match outcome.result {
+        CreateResult::Reused => StatusCode::OK,
+        CreateResult::Created | CreateResult::Replaced(_) => StatusCode::CREATED,
+    };
+    Ok((status, Json(PutSandboxResponse::from(&outcome))).into_response())
+}
+
+/// The chat's active sandbox.
+#[utoipa::path(
+    get, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody))
+)]
+pub async fn get_sandbox(
+    state: ApiStateRef,
+    ChatPath(chat): ChatPath,
+) -> Result<Json<SessionView>, ApiError> {
+    match state.services.query.active_of(&chat).await? {
+        Some(session) => Ok(Json(SessionView::from(&session))),
+        None => Err(ApiError::new(
+            code::NO_SANDBOX,
+            format!("chat {chat} has no active sandbox"),
+        )),
+    }
+}
+
+/// Stop and remove the chat's sandbox; 204 also when there was none.
+#[utoipa::path(
+    delete, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
+    params(("chat_id" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody))
+)]
+pub async fn delete_sandbox(
+    state: ApiStateRef,
+    ChatPath(chat): ChatPath,
+) -> Result<StatusCode, ApiError> {
+    state.services.stop.execute(&chat).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run a command in the chat's sandbox (created if needed).
+#[utoipa::path(
+    post, path = "/v1/chats/{chat_id}/exec", tag = "sandboxes",
+    params(("chat_id" = String, Path)),
+    request_body = ExecBody,
+    responses(
+        (status = 200, body = ExecResponse),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
+    )
+)]
+pub async fn exec(
+    state: ApiStateRef,
+    ChatPath(chat): ChatPath,
+    JsonBody(body): JsonBody<ExecBody>,
+) -> Result<Json<ExecResponse>, ApiError> {
+    let mut request = ExecRequest::new(body.cmd)?
+        .with_output_limit(state.config.exec_output_limit)
+        .with_env(body.env.unwrap_or_default())?;
+    if let Some(workdir) = body.workdir {
+        request = request.with_workdir(workdir)?;
+    }
+    if let Some(ms) = body.timeout_ms {
+        request = request.with_timeout(Duration::from_millis(ms))?;
+    }
+    if let Some(stdin) = body.stdin {
+        request = request.with_stdin(stdin.into_bytes());
+    }
+    let ran = state.services.exec.execute(&chat, &request).await?;
+    Ok(Json(ExecResponse::new(&ran.outcome, &ran.session)))
+}
