@@ -139,10 +139,10 @@ impl TelemetryConfig {
                 }
             }
         }
-        if let Some(v) = var("OTEL_SDK_DISABLED") {
-            if v.trim().eq_ignore_ascii_case("true") {
-                config.enabled = false;
-            }
+        if let Some(v) = var("OTEL_SDK_DISABLED")
+            && v.trim().eq_ignore_ascii_case("true")
+        {
+            config.enabled = false;
         }
         if let Some((name, v)) = first(
             &var,

@@ -131,18 +131,18 @@ where
             None => (line.as_str(), ""),
         };
         let (trace_id, span_id) = (span.trace_id_hex(), span.span_id_hex());
-        if self.json {
-            if let Some(rest) = body.strip_prefix('{') {
-                let sep = if rest.trim_start().starts_with('}') {
-                    ""
-                } else {
-                    ","
-                };
-                return write!(
-                    writer,
-                    "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"{sep}{rest}{newline}"
-                );
-            }
+        if self.json
+            && let Some(rest) = body.strip_prefix('{')
+        {
+            let sep = if rest.trim_start().starts_with('}') {
+                ""
+            } else {
+                ","
+            };
+            return write!(
+                writer,
+                "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"{sep}{rest}{newline}"
+            );
         }
         write!(
             writer,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use sandboxer_core::port::tracer::{self, Parent, SpanKind, Tracer};
 use sandboxer_core::trace::attr::{error_type, key, result, span};
 use sandboxer_core::trace::{SpanContext, current, in_context, in_span};
-use sandboxer_telemetry::testing::{CollectedKind, CollectedStatus, OtlpCollector};
-use sandboxer_telemetry::{Protocol, TelemetryConfig, init_tracer};
+use sandboxer_telemetry::testing::{CollectedKind, CollectedStatus, CollectedValue, OtlpCollector};
+use sandboxer_telemetry::{Protocol, TelemetryConfig, TelemetryError, init_tracer};
 
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const ROUTE: &str = "PUT /v1/chats/{chat_id}/sandbox";
@@ -98,7 +98,10 @@ async fn exports_one_whole_trace(protocol: Protocol) {
     for s in &spans {
         assert_eq!(s.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{}", s.name);
         assert_eq!(s.service_name.as_deref(), Some("sandboxer"));
-        assert_eq!(s.resource.get("service.version").is_some(), true);
+        assert_eq!(
+            s.resource.get("service.version"),
+            Some(&CollectedValue::Str(env!("CARGO_PKG_VERSION").into()))
+        );
     }
     assert_eq!(server.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(server.span_id, seen.server.span_id_hex());
@@ -255,4 +258,28 @@ async fn dropped_spans_end_and_export_once() {
     assert_eq!(spans.len(), 2, "{spans:#?}");
     handle.shutdown().await.unwrap();
     assert_eq!(collector.spans().len(), 2);
+}
+
+/// The gRPC channel lives on a Tokio runtime: outside one, a clear error
+/// rather than a panic deep inside tonic.
+#[test]
+fn grpc_outside_a_runtime_is_a_clear_error() {
+    let config = common::config("http://127.0.0.1:4317", Protocol::Grpc);
+    let err = init_tracer(&config).unwrap_err();
+    assert!(matches!(err, TelemetryError::NoRuntime), "{err}");
+}
+
+#[tokio::test]
+async fn unusable_endpoints_are_refused_at_start() {
+    for (endpoint, protocol) in [
+        ("https://collector:4317", Protocol::Grpc),
+        ("https://collector:4318", Protocol::HttpProtobuf),
+        ("http://bad host:4317", Protocol::Grpc),
+    ] {
+        let err = init_tracer(&common::config(endpoint, protocol)).unwrap_err();
+        assert!(
+            err.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            "{endpoint}: {err}"
+        );
+    }
 }

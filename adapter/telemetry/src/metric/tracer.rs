@@ -91,10 +91,10 @@ impl Span for MetricsSpan {
     }
 
     fn set_attribute(&mut self, key: &'static str, value: AttributeValue) {
-        if key == key::RESULT {
-            if let AttributeValue::Str(result) = &value {
-                self.result = Some(result.clone());
-            }
+        if key == key::RESULT
+            && let AttributeValue::Str(result) = &value
+        {
+            self.result = Some(result.clone());
         }
         self.inner.set_attribute(key, value);
     }

@@ -2,7 +2,7 @@
 //! (bounded; they panic with what did arrive when time runs out).
 
 use std::fmt::Display;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ pub struct OtlpCollector {
 #[derive(Default)]
 pub(crate) struct Received {
     spans: Mutex<Vec<CollectedSpan>>,
+    span_count: AtomicUsize,
+    count_only: AtomicBool,
     requests: AtomicUsize,
     connections: AtomicUsize,
     changed: Notify,
@@ -33,7 +35,10 @@ pub(crate) struct Received {
 impl Received {
     pub(crate) fn record(&self, request: &ExportTraceServiceRequest) {
         let spans = CollectedSpan::from_request(request);
-        self.spans.lock().unwrap().extend(spans);
+        self.span_count.fetch_add(spans.len(), Ordering::SeqCst);
+        if !self.count_only.load(Ordering::SeqCst) {
+            self.spans.lock().unwrap().extend(spans);
+        }
         self.requests.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_waiters();
     }
@@ -49,7 +54,7 @@ impl OtlpCollector {
     /// # Panics
     /// When no port can be bound on 127.0.0.1.
     pub async fn start_grpc() -> Self {
-        Self::start(|received, stop| grpc::serve(received, stop)).await
+        Self::start(grpc::serve).await
     }
 
     /// An OTLP/HTTP receiver taking protobuf at `/v1/traces` (other
@@ -58,7 +63,7 @@ impl OtlpCollector {
     /// # Panics
     /// When no port can be bound on 127.0.0.1.
     pub async fn start_http() -> Self {
-        Self::start(|received, stop| http::serve(received, stop)).await
+        Self::start(http::serve).await
     }
 
     async fn start<F, Fut>(serve: F) -> Self
@@ -92,6 +97,17 @@ impl OtlpCollector {
             .into_iter()
             .filter(|s| s.name == name)
             .collect()
+    }
+
+    /// Spans received, kept or not.
+    pub fn span_count(&self) -> usize {
+        self.received.span_count.load(Ordering::SeqCst)
+    }
+
+    /// From now on only count spans: for load tests that would otherwise
+    /// keep millions.
+    pub fn count_only(&self) {
+        self.received.count_only.store(true, Ordering::SeqCst);
     }
 
     /// Export requests answered.
