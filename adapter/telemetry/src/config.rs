@@ -348,7 +348,6 @@ mod tests {
         assert_eq!(config.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
         assert_eq!(config.batch.max_queue_size, 100);
         assert_eq!(config.batch.scheduled_delay, Duration::from_millis(50));
-        assert_eq!(config.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
         let ratio = from(&[("OTEL_TRACES_SAMPLER", "traceidratio")]).unwrap();
         assert_eq!(ratio.sampler, SamplerConfig::TraceIdRatio(1.0));
     }

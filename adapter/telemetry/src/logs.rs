@@ -57,9 +57,13 @@ pub fn init_logging(format: LogFormat, default_filter: &str) -> Result<(), Telem
 /// # Errors
 /// `Config` naming whichever of the two does not parse.
 pub fn env_filter(default_filter: &str) -> Result<EnvFilter, TelemetryError> {
-    match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| TelemetryError::config("RUST_LOG", e.to_string()))
+    filter_from(std::env::var("RUST_LOG").ok().as_deref(), default_filter)
+}
+
+fn filter_from(rust_log: Option<&str>, default_filter: &str) -> Result<EnvFilter, TelemetryError> {
+    match rust_log {
+        Some(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(spec).map_err(|e| TelemetryError::config("RUST_LOG", e.to_string()))
         }
         _ => EnvFilter::try_new(default_filter)
             .map_err(|e| TelemetryError::config("default log filter", e.to_string())),
@@ -148,5 +152,32 @@ where
             writer,
             "{body} trace_id={trace_id} span_id={span_id}{newline}"
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_log_wins_over_the_default_and_bad_filters_name_their_source() {
+        let filter = filter_from(Some("warn,sandboxer=trace"), "info").unwrap();
+        assert_eq!(filter.to_string(), "sandboxer=trace,warn");
+        assert_eq!(
+            filter_from(Some("  "), "debug").unwrap().to_string(),
+            "debug"
+        );
+        assert_eq!(filter_from(None, "info").unwrap().to_string(), "info");
+        let err = filter_from(Some("info,=["), "info").unwrap_err();
+        assert!(err.to_string().contains("RUST_LOG"), "{err}");
+        let err = filter_from(None, "info,=[").unwrap_err();
+        assert!(err.to_string().contains("default log filter"), "{err}");
+    }
+
+    #[test]
+    fn log_formats_parse() {
+        assert_eq!("json".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        assert_eq!("text".parse::<LogFormat>().unwrap(), LogFormat::Text);
+        assert!("xml".parse::<LogFormat>().is_err());
     }
 }
