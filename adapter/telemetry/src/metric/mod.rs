@@ -1,0 +1,10 @@
+//! Metrics: span-derived latency histograms and failure counters (`tracer`),
+//! their names (`names`), and the Prometheus recorder the app's `/metrics`
+//! route renders (`prometheus`).
+
+pub mod names;
+mod prometheus;
+mod tracer;
+
+pub use prometheus::{LocalMetrics, MetricsHandle, install_prometheus, set_active_sandboxes};
+pub use tracer::MetricsTracer;

@@ -1,0 +1,38 @@
+//! Every metric Sandboxer exports, with its labels. Durations are in
+//! seconds; `error_type` carries the same values as the spans' `error.type`
+//! (they are taken from the span, so they cannot drift apart).
+
+/// Histogram of `CreateSandbox.execute`, label `result`
+/// (`created`, `reused`, `replaced`, `failed`).
+pub const CREATE_DURATION: &str = "sandboxer_create_duration_seconds";
+/// Histogram of `ExecInSandbox.execute`, label `result`.
+pub const EXEC_DURATION: &str = "sandboxer_exec_duration_seconds";
+/// Histogram of `CleanupExpiredSandboxes.execute`, label `result`.
+pub const CLEANUP_DURATION: &str = "sandboxer_cleanup_duration_seconds";
+/// Histogram of every other span (other use cases, `DockerSandboxRuntime.*`,
+/// store and HTTP spans), labels `operation` (the span name) and `result`.
+pub const OPERATION_DURATION: &str = "sandboxer_operation_duration_seconds";
+/// Counter of spans that ended with an error, labels `operation` (the span
+/// name) and `error_type`.
+pub const FAILURES: &str = "sandboxer_failures_total";
+/// Gauge of active sandboxes, set by the app.
+pub const ACTIVE_SANDBOXES: &str = "sandboxer_active_sandboxes";
+
+/// Label keys.
+pub mod label {
+    pub const RESULT: &str = "result";
+    pub const OPERATION: &str = "operation";
+    pub const ERROR_TYPE: &str = "error_type";
+}
+
+/// `result` when the span said neither `sandbox.result` nor failed.
+pub const RESULT_OK: &str = "ok";
+/// `result` of a span that ended with an error.
+pub const RESULT_FAILED: &str = "failed";
+
+/// Histogram buckets in seconds: 100 µs (an in-memory lookup) up to 60 s (a
+/// slow image start or a long exec).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];

@@ -1,0 +1,129 @@
+//! The Prometheus recorder. It opens no listener of its own: the app's
+//! `/metrics` route calls `MetricsHandle::render`.
+
+use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use super::names;
+use crate::TelemetryError;
+
+/// Renders the current metrics in the Prometheus text format.
+#[derive(Clone, Debug)]
+pub struct MetricsHandle {
+    inner: PrometheusHandle,
+}
+
+impl MetricsHandle {
+    pub fn render(&self) -> String {
+        self.inner.render()
+    }
+}
+
+/// Installs the process-wide recorder: every `MetricsTracer` and
+/// `set_active_sandboxes` then reports to it. A background thread keeps the
+/// histograms drained between scrapes.
+///
+/// # Errors
+/// `Metrics` when a recorder is already installed in this process.
+pub fn install_prometheus() -> Result<MetricsHandle, TelemetryError> {
+    let recorder = builder().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| TelemetryError::Metrics(e.to_string()))?;
+    describe();
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("sandboxer-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| TelemetryError::Metrics(format!("could not start the upkeep thread: {e}")))?;
+    Ok(MetricsHandle { inner: handle })
+}
+
+/// A recorder that is not installed globally: metrics recorded inside
+/// `in_scope` land here. For tests, which share one process.
+pub struct LocalMetrics {
+    recorder: PrometheusRecorder,
+}
+
+impl Default for LocalMetrics {
+    fn default() -> Self {
+        let metrics = Self {
+            recorder: builder().build_recorder(),
+        };
+        metrics.in_scope(describe);
+        metrics
+    }
+}
+
+impl LocalMetrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            inner: self.recorder.handle(),
+        }
+    }
+
+    /// Runs `f` with this recorder as the thread's recorder.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+}
+
+/// Sets `sandboxer_active_sandboxes`.
+pub fn set_active_sandboxes(count: usize) {
+    // Precision loss only past 2^53 sandboxes.
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(names::ACTIVE_SANDBOXES).set(count as f64);
+}
+
+fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_duration_seconds".into()),
+            names::DURATION_BUCKETS,
+        )
+        .expect("the bucket list is a non-empty constant")
+}
+
+fn describe() {
+    let histograms = [
+        (
+            names::CREATE_DURATION,
+            "Duration of CreateSandbox (get-or-create), by result.",
+        ),
+        (
+            names::EXEC_DURATION,
+            "Duration of ExecInSandbox, by result.",
+        ),
+        (
+            names::CLEANUP_DURATION,
+            "Duration of one cleanup run, by result.",
+        ),
+        (
+            names::OPERATION_DURATION,
+            "Duration of other operations (use cases, Docker and store calls, HTTP requests), by span name and result.",
+        ),
+    ];
+    for (name, help) in histograms {
+        describe_histogram!(name, Unit::Seconds, help);
+    }
+    describe_counter!(
+        names::FAILURES,
+        "Operations that ended with an error, by span name and error.type."
+    );
+    describe_gauge!(
+        names::ACTIVE_SANDBOXES,
+        "Sandboxes currently active (creating or running)."
+    );
+}

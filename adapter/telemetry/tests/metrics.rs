@@ -1,0 +1,249 @@
+//! MetricsTracer: span durations and failures in the Prometheus text, with
+//! the span's own `result` and `error.type` as labels. Each test records
+//! into its own local recorder.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use sandboxer_core::port::tracer::{self, Parent, SpanKind, Tracer};
+use sandboxer_core::testing::{RecordingTracer, SpanStatus};
+use sandboxer_core::trace::attr::{error_type, key, result, span};
+use sandboxer_core::trace::{NoopTracer, in_span};
+use sandboxer_telemetry::metric::names;
+use sandboxer_telemetry::{LocalMetrics, MetricsTracer, set_active_sandboxes};
+
+const DOCKER_CREATE: &str = "DockerSandboxRuntime.create";
+const DOCKER_STOP: &str = "DockerSandboxRuntime.stop";
+
+fn ended(tracer: &dyn Tracer, name: &'static str, attrs: &[(&'static str, &'static str)]) {
+    let mut span = tracer::start(tracer, name, SpanKind::Internal);
+    for (k, v) in attrs {
+        span.set_attribute(k, (*v).into());
+    }
+    span.end();
+}
+
+fn failed(tracer: &dyn Tracer, name: &'static str, error: &'static str) {
+    let mut span = tracer.start_span(Cow::Borrowed(name), SpanKind::Client, Parent::Current);
+    span.set_attribute(key::RESULT, result::FAILED.into());
+    span.set_error(error, "it broke");
+    span.end();
+}
+
+/// The sample line `name{labels} value`, panicking with the whole text if absent.
+fn sample(text: &str, series: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line[series.len()..].trim().parse().unwrap()
+}
+
+#[test]
+fn use_case_and_docker_spans_feed_histograms_and_failures() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        ended(
+            &tracer,
+            span::CREATE_SANDBOX,
+            &[(key::RESULT, result::CREATED)],
+        );
+        ended(
+            &tracer,
+            span::CREATE_SANDBOX,
+            &[(key::RESULT, result::REUSED)],
+        );
+        ended(
+            &tracer,
+            span::CREATE_SANDBOX,
+            &[(key::RESULT, result::REUSED)],
+        );
+        failed(&tracer, span::CREATE_SANDBOX, error_type::IMAGE_NOT_FOUND);
+        ended(&tracer, span::EXEC, &[]);
+        ended(&tracer, span::CLEANUP, &[(key::RESULT, result::OK)]);
+        ended(&tracer, DOCKER_STOP, &[(key::RESULT, result::ALREADY_GONE)]);
+        failed(&tracer, DOCKER_CREATE, error_type::IMAGE_NOT_FOUND);
+        failed(&tracer, DOCKER_CREATE, error_type::IMAGE_NOT_FOUND);
+        failed(&tracer, DOCKER_CREATE, error_type::DOCKER_UNAVAILABLE);
+    });
+    let text = metrics.handle().render();
+
+    let create = names::CREATE_DURATION;
+    assert_eq!(
+        sample(&text, &format!("{create}_count{{result=\"created\"}}")),
+        1.0
+    );
+    assert_eq!(
+        sample(&text, &format!("{create}_count{{result=\"reused\"}}")),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, &format!("{create}_count{{result=\"failed\"}}")),
+        1.0
+    );
+    // Fast spans land in the smallest bucket; the top bucket counts all.
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{create}_bucket{{result=\"reused\",le=\"60\"}}")
+        ),
+        2.0
+    );
+    assert!(text.contains(&format!(
+        "{create}_bucket{{result=\"reused\",le=\"0.0001\"}}"
+    )));
+    assert!(text.contains(&format!("# TYPE {create} histogram")));
+
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}_count{{result=\"ok\"}}", names::EXEC_DURATION)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}_count{{result=\"ok\"}}", names::CLEANUP_DURATION)
+        ),
+        1.0
+    );
+    let op = names::OPERATION_DURATION;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{op}_count{{operation=\"{DOCKER_STOP}\",result=\"already_gone\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{op}_count{{operation=\"{DOCKER_CREATE}\",result=\"failed\"}}")
+        ),
+        3.0
+    );
+    assert!(
+        !text.contains(&format!(
+            "{op}_count{{operation=\"{}\"",
+            span::CREATE_SANDBOX
+        )),
+        "use cases with their own histogram are not counted twice"
+    );
+
+    let failures = names::FAILURES;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{failures}{{operation=\"{DOCKER_CREATE}\",error_type=\"image_not_found\"}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "{failures}{{operation=\"{DOCKER_CREATE}\",error_type=\"docker_unavailable\"}}"
+            )
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "{failures}{{operation=\"{}\",error_type=\"image_not_found\"}}",
+                span::CREATE_SANDBOX
+            )
+        ),
+        1.0
+    );
+    assert!(
+        !text.contains(&format!("{failures}{{operation=\"{DOCKER_STOP}\"")),
+        "a span without error is no failure"
+    );
+}
+
+#[test]
+fn a_span_is_measured_once_however_it_ends() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        let mut twice = tracer::start(&tracer, span::EXEC, SpanKind::Internal);
+        twice.end();
+        twice.end();
+        drop(twice);
+        let _dropped = tracer::start(&tracer, span::EXEC, SpanKind::Internal);
+    });
+    let text = metrics.handle().render();
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}_count{{result=\"ok\"}}", names::EXEC_DURATION)
+        ),
+        2.0
+    );
+}
+
+#[test]
+fn a_span_lasting_longer_lands_in_a_higher_bucket() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        let span = tracer::start(&tracer, span::CLEANUP, SpanKind::Internal);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        drop(span);
+    });
+    let text = metrics.handle().render();
+    let bucket = |le: &str| {
+        sample(
+            &text,
+            &format!(
+                "{}_bucket{{result=\"ok\",le=\"{le}\"}}",
+                names::CLEANUP_DURATION
+            ),
+        )
+    };
+    assert_eq!(bucket("0.025"), 0.0);
+    assert_eq!(bucket("0.05"), 1.0);
+    let sum = sample(
+        &text,
+        &format!("{}_sum{{result=\"ok\"}}", names::CLEANUP_DURATION),
+    );
+    assert!((0.03..1.0).contains(&sum), "{sum}");
+}
+
+/// The decorator is transparent: the wrapped tracer sees the same spans,
+/// attributes, errors and parenting.
+#[tokio::test]
+async fn the_wrapped_tracer_sees_everything() {
+    let recording = RecordingTracer::new();
+    let tracer = MetricsTracer::new(Arc::new(recording.clone()));
+    let mut parent = tracer::start(&tracer, span::CREATE_SANDBOX, SpanKind::Internal);
+    parent.set_attribute(key::GENERATION, 7_i64.into());
+    in_span(&*parent, async {
+        failed(&tracer, DOCKER_CREATE, error_type::TIMEOUT);
+    })
+    .await;
+    parent.end();
+    let parent = recording.one(span::CREATE_SANDBOX);
+    let child = recording.one(DOCKER_CREATE);
+    assert!(child.is_child_of(&parent));
+    assert_eq!(child.kind, SpanKind::Client);
+    assert_eq!(parent.int(key::GENERATION), Some(7));
+    assert_eq!(child.error_type(), Some("timeout"));
+    assert_eq!(child.status, SpanStatus::Error("it broke".into()));
+}
+
+#[test]
+fn the_active_sandboxes_gauge_is_settable() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        set_active_sandboxes(5);
+        set_active_sandboxes(3);
+    });
+    let text = metrics.handle().render();
+    assert_eq!(sample(&text, names::ACTIVE_SANDBOXES), 3.0);
+    assert!(text.contains(&format!("# TYPE {} gauge", names::ACTIVE_SANDBOXES)));
+}
