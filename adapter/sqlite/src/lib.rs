@@ -1,1 +1,17 @@
-//! The SessionStore port on SQLite (sqlx).
+//! The `SessionStore` port on SQLite (sqlx): the embedded default store.
+//!
+//! One database file in WAL mode; a single write connection (writes
+//! serialize in SQLite anyway) beside a few read connections. The schema
+//! itself enforces one active session per chat; `begin_create` is one
+//! `BEGIN IMMEDIATE` transaction. sqlx types never leave this crate.
+
+mod error;
+mod open;
+mod options;
+mod row;
+mod sql;
+mod store;
+pub mod telemetry;
+
+pub use options::SqliteStoreOptions;
+pub use store::SqliteSessionStore;
