@@ -45,3 +45,13 @@ pub fn short_busy_timeout() -> SqliteStoreOptions {
         ..SqliteStoreOptions::default()
     }
 }
+
+/// A plain connection to the file, beside the store (another "process").
+pub async fn raw(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .unwrap()
+}
