@@ -84,15 +84,17 @@ fn database_error(e: &dyn DatabaseError, db: &Path) -> StoreError {
     }
 }
 
-/// Names the rule a unique violation broke, in the store's words.
+/// Names the rule a unique violation broke, in the store's words. SQLite
+/// names the columns of the index, not the index: `sessions.chat_id` alone
+/// is the one-active-per-chat index.
 fn unique_violation(message: &str) -> String {
-    if message.contains("sessions_one_active_per_chat") {
-        "the chat already has an active session".into()
-    } else if message.contains("sessions_chat_generation") {
-        "another session took this generation of the chat".into()
-    } else if message.contains("sessions.id") {
-        "a session with this id already exists".into()
-    } else {
-        message.to_owned()
+    let columns = message.rsplit(": ").next().unwrap_or(message);
+    match columns {
+        "sessions.chat_id" => "the chat already has an active session".into(),
+        "sessions.chat_id, sessions.generation" => {
+            "another session took this generation of the chat".into()
+        }
+        "sessions.id" => "a session with this id already exists".into(),
+        _ => message.to_owned(),
     }
 }
