@@ -3,8 +3,10 @@
 //! One database file in WAL mode; a single write connection (writes
 //! serialize in SQLite anyway) beside a few read connections. The schema
 //! itself enforces one active session per chat; `begin_create` is one
-//! `BEGIN IMMEDIATE` transaction. sqlx types never leave this crate.
+//! `BEGIN IMMEDIATE` transaction; WAL checkpoints run in the background.
+//! sqlx types never leave this crate.
 
+mod checkpoint;
 mod error;
 mod open;
 mod options;

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::checkpoint::{Checkpointer, SAFETY_NET_PAGES};
 use crate::error::{migrate_error, store_error};
 use crate::options::SqliteStoreOptions;
 
@@ -24,6 +25,7 @@ pub(crate) struct Opened {
     pub reader: SqlitePool,
     pub writer: SqlitePool,
     pub path: PathBuf,
+    pub checkpointer: Option<Checkpointer>,
 }
 
 /// How the caller asked the file to be opened.
@@ -58,13 +60,20 @@ pub(crate) async fn open(
         .map_err(fail)?;
     migrate(&writer, mode, &path).await?;
     let reader = pool_options(options.max_readers.max(1), options)
-        .connect_with(connect)
+        .connect_with(connect.clone())
         .await
         .map_err(fail)?;
+    let checkpointer = match options.checkpoint_interval {
+        Some(every) if mode != Mode::ReadOnly => {
+            Some(Checkpointer::start(&connect, every).await.map_err(fail)?)
+        }
+        _ => None,
+    };
     Ok(Opened {
         reader,
         writer,
         path,
+        checkpointer,
     })
 }
 
@@ -120,13 +129,18 @@ fn settings(
         // Changing the journal mode or analysing would be writes.
         return connect;
     }
-    connect
+    let connect = connect
         // Readers do not block the writer nor it them; NORMAL is durable
         // across application crashes in WAL mode (only a power cut can lose
         // the last commits), and saves an fsync per commit.
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .optimize_on_close(true, ANALYSIS_LIMIT)
+        .optimize_on_close(true, ANALYSIS_LIMIT);
+    if options.checkpoint_interval.is_some() {
+        connect.pragma("wal_autocheckpoint", SAFETY_NET_PAGES.to_string())
+    } else {
+        connect
+    }
 }
 
 fn pool_options(max: u32, options: &SqliteStoreOptions) -> SqlitePoolOptions {

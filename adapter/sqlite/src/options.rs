@@ -16,6 +16,12 @@ pub struct SqliteStoreOptions {
     /// `Unavailable`. Writers queue here (there is one write connection), so
     /// keep it above `busy_timeout`.
     pub acquire_timeout: Duration,
+    /// How often a background task checkpoints the WAL into the database
+    /// file, keeping that fsync off the calls. Short, so each checkpoint is
+    /// small (a big one stalls the file system's journal for everyone).
+    /// `None` leaves it to SQLite, inside whichever commit crosses 1000
+    /// pages of WAL.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for SqliteStoreOptions {
@@ -24,6 +30,7 @@ impl Default for SqliteStoreOptions {
             busy_timeout: Duration::from_secs(5),
             max_readers: 4,
             acquire_timeout: Duration::from_secs(10),
+            checkpoint_interval: Some(Duration::from_millis(200)),
         }
     }
 }

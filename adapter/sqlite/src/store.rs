@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sandboxer_core::domain::{
@@ -14,6 +14,7 @@ use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch, Tracer};
 use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
+use crate::checkpoint::Checkpointer;
 use crate::error::store_error;
 use crate::open::{Opened, open};
 use crate::options::SqliteStoreOptions;
@@ -26,6 +27,7 @@ pub struct SqliteSessionStore {
     writer: SqlitePool,
     path: PathBuf,
     tracer: Arc<dyn Tracer>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl fmt::Debug for SqliteSessionStore {
@@ -55,12 +57,14 @@ impl SqliteSessionStore {
             reader,
             writer,
             path,
+            checkpointer,
         } = open(location, &options).await?;
         Ok(Self {
             reader,
             writer,
             path,
             tracer,
+            checkpointer: Mutex::new(checkpointer),
         })
     }
 
@@ -72,6 +76,14 @@ impl SqliteSessionStore {
     /// Closes every connection, checkpointing the WAL into the main file.
     /// Calls after this fail with `Unavailable`.
     pub async fn close(&self) {
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut checkpointer) = checkpointer {
+            checkpointer.stop().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

@@ -264,3 +264,59 @@ async fn a_locked_database_is_unavailable_after_the_busy_timeout_and_leaves_no_h
         .unwrap();
     assert_eq!(s2.generation, 2);
 }
+
+/// Sessions found in a copy of the main database file alone (no WAL): what
+/// a checkpoint has written there. `None` while the schema is not there yet.
+async fn rows_in_main_file(path: &std::path::Path, scratch: &std::path::Path) -> Option<i64> {
+    let copy = scratch.join(format!(
+        "copy-{}.db",
+        sandboxer_core::domain::SessionId::new()
+    ));
+    std::fs::copy(path, &copy).ok()?;
+    let mut conn = common::raw(&copy).await;
+    sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&mut conn)
+        .await
+        .ok()
+}
+
+async fn write_sessions(store: &SqliteSessionStore, n: i64) {
+    for i in 0..n {
+        store
+            .begin_create(&new_session(&fresh_chat("checkpoint"), at(i)), None)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+
+    // Control: left to SQLite, 20 small commits stay in the WAL.
+    let quiet = dir.path().join("quiet.db");
+    let options = SqliteStoreOptions {
+        checkpoint_interval: None,
+        ..SqliteStoreOptions::default()
+    };
+    let store = common::open_with(&quiet, options, Arc::new(NoopTracer)).await;
+    write_sessions(&store, 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_ne!(rows_in_main_file(&quiet, scratch.path()).await, Some(20));
+
+    // With the background task, the main file catches up on its own.
+    let busy = dir.path().join("checkpointed.db");
+    let options = SqliteStoreOptions {
+        checkpoint_interval: Some(Duration::from_millis(50)),
+        ..SqliteStoreOptions::default()
+    };
+    let store = common::open_with(&busy, options, Arc::new(NoopTracer)).await;
+    write_sessions(&store, 20).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rows_in_main_file(&busy, scratch.path()).await != Some(20) {
+        assert!(Instant::now() < deadline, "the WAL was not checkpointed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    store.close().await;
+}
