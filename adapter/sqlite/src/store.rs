@@ -73,8 +73,9 @@ impl SqliteSessionStore {
         &self.path
     }
 
-    /// Closes every connection, checkpointing the WAL into the main file.
-    /// Calls after this fail with `Unavailable`.
+    /// Stops the background checkpoints and closes every connection (the
+    /// last connection to the file folds the WAL back into it). Calls after
+    /// this fail with `Unavailable`.
     pub async fn close(&self) {
         let checkpointer = self
             .checkpointer
@@ -115,18 +116,6 @@ impl SqliteSessionStore {
         store_error(error, &self.path)
     }
 
-    fn sessions(&self, rows: &[SqliteRow]) -> Result<Vec<Session>, StoreError> {
-        rows.iter().map(session_from_row).collect()
-    }
-
-    /// The one row a `RETURNING` statement gave, if any. Such statements
-    /// are read with `fetch_all`: SQLite commits (and may fail with BUSY)
-    /// only when the statement runs to completion, which `fetch_optional`
-    /// would cut short and sqlx would then not report.
-    fn returned(&self, rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
-        rows.first().map(session_from_row).transpose()
-    }
-
     async fn create_in_tx(
         &self,
         new: &NewSession,
@@ -152,7 +141,8 @@ impl SqliteSessionStore {
                 .await
                 .map_err(|e| self.error(e))?;
             if ended.rows_affected() == 0 {
-                // Dropping `tx` rolls back; nothing was written anyway.
+                // Dropping `tx` rolls back: sqlx queues the ROLLBACK on the
+                // connection before it goes back to the pool.
                 return Err(StoreError::Conflict(format!(
                     "session {} of chat {} is no longer active at generation {}",
                     old.session_id, new.chat_id, old.generation
@@ -175,8 +165,7 @@ impl SqliteSessionStore {
                 }
                 other => other,
             })?;
-        let session = self
-            .returned(&rows)?
+        let session = returned(&rows)?
             .ok_or_else(|| StoreError::Other("the insert returned no row".into()))?;
         tx.commit().await.map_err(|e| self.error(e))?;
         Ok(session)
@@ -223,7 +212,7 @@ impl SessionStore for SqliteSessionStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(|e| self.error(e))?;
-            self.sessions(&rows)
+            sessions(&rows)
         })
         .await
     }
@@ -235,7 +224,7 @@ impl SessionStore for SqliteSessionStore {
                 .fetch_all(&self.reader)
                 .await
                 .map_err(|e| self.error(e))?;
-            self.sessions(&rows)
+            sessions(&rows)
         })
         .await
     }
@@ -286,7 +275,7 @@ impl SessionStore for SqliteSessionStore {
                 .fetch_all(&self.writer)
                 .await
                 .map_err(|e| self.error(e))?;
-            self.returned(&rows)?.ok_or(StoreError::NotFound(*id))
+            returned(&rows)?.ok_or(StoreError::NotFound(*id))
         })
         .await
     }
@@ -305,7 +294,7 @@ impl SessionStore for SqliteSessionStore {
                 .fetch_all(&self.writer)
                 .await
                 .map_err(|e| self.error(e))?;
-            self.returned(&rows)
+            returned(&rows)
         })
         .await
     }
@@ -343,4 +332,16 @@ impl SessionStore for SqliteSessionStore {
         })
         .await
     }
+}
+
+fn sessions(rows: &[SqliteRow]) -> Result<Vec<Session>, StoreError> {
+    rows.iter().map(session_from_row).collect()
+}
+
+/// The one row a `RETURNING` statement gave, if any. Such statements are
+/// read with `fetch_all`: SQLite commits (and may fail with BUSY) only when
+/// the statement runs to completion, which `fetch_optional` would cut short,
+/// and sqlx ignores the error of the reset that then finishes it.
+fn returned(rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
+    rows.first().map(session_from_row).transpose()
 }
