@@ -320,3 +320,58 @@ async fn the_wal_is_checkpointed_in_the_background() {
     }
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_queued_behind_a_stuck_write_give_up_after_the_acquire_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::db_path(&dir);
+    let options = SqliteStoreOptions {
+        busy_timeout: Duration::from_secs(2),
+        acquire_timeout: Duration::from_millis(200),
+        ..SqliteStoreOptions::default()
+    };
+    let store = Arc::new(common::open_with(&path, options, Arc::new(NoopTracer)).await);
+    let s1 = store
+        .begin_create(&new_session(&fresh_chat("queued"), at(0)), None)
+        .await
+        .unwrap();
+
+    let mut holder = common::raw(&path).await;
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    // This write takes the one write connection and waits on the lock...
+    let stuck = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .begin_create(&new_session(&fresh_chat("queued-2"), at(1)), None)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so this one cannot even get a connection.
+    let started = Instant::now();
+    let err = store
+        .end(&s1.id, EndReason::Stopped, at(2))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let StoreError::Unavailable(message) = &err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(
+        message.contains("timed out waiting for a free connection"),
+        "{message}"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    // The stuck write goes through once the lock is gone.
+    stuck.await.unwrap().unwrap();
+    assert!(store.end(&s1.id, EndReason::Stopped, at(3)).await.unwrap());
+}
