@@ -40,6 +40,15 @@ pub(crate) fn store_error(error: sqlx::Error, db: &Path) -> StoreError {
     }
 }
 
+/// Whether SQLite answered "database is locked" (`SQLITE_BUSY`).
+pub(crate) fn is_busy(error: &sqlx::Error) -> bool {
+    let code = error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|c| c.parse::<i32>().ok());
+    code.is_some_and(|c| c & 0xff == SQLITE_BUSY)
+}
+
 /// Translates a failed schema migration of the database at `db`.
 pub(crate) fn migrate_error(error: MigrateError, db: &Path) -> StoreError {
     match error {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use sandboxer_core::port::StoreError;
 use sqlx::migrate::Migrator;
@@ -12,7 +13,7 @@ use sqlx::sqlite::{
 };
 
 use crate::checkpoint::{Checkpointer, SAFETY_NET_PAGES};
-use crate::error::{migrate_error, store_error};
+use crate::error::{is_busy, migrate_error, store_error};
 use crate::options::SqliteStoreOptions;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -20,6 +21,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// `PRAGMA analysis_limit` for the `PRAGMA optimize` run when a connection
 /// closes; the value the SQLite manual suggests.
 const ANALYSIS_LIMIT: u32 = 400;
+
+/// Pause between attempts to open a database another process is setting up.
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 pub(crate) struct Opened {
     pub reader: SqlitePool,
@@ -54,13 +58,9 @@ pub(crate) async fn open(
     // One writer: SQLite serializes writes anyway, and queueing them in the
     // pool is fair and cheap where contending on the file lock means
     // sleeping in SQLite's busy handler.
-    let writer = pool_options(1, options)
-        .connect_with(connect.clone())
-        .await
-        .map_err(fail)?;
+    let writer = connect_pool(1, &connect, options).await.map_err(fail)?;
     migrate(&writer, mode, &path).await?;
-    let reader = pool_options(options.max_readers.max(1), options)
-        .connect_with(connect.clone())
+    let reader = connect_pool(options.max_readers.max(1), &connect, options)
         .await
         .map_err(fail)?;
     let checkpointer = match options.checkpoint_interval {
@@ -140,6 +140,29 @@ fn settings(
         connect.pragma("wal_autocheckpoint", SAFETY_NET_PAGES.to_string())
     } else {
         connect
+    }
+}
+
+/// Opens a pool, retrying for up to the busy timeout while the file is
+/// locked. Needed on first start: the switch of a new file to WAL takes a
+/// lock that SQLite's busy handler does not wait for, so a second process
+/// starting at the same moment gets "database is locked" at once.
+async fn connect_pool(
+    max: u32,
+    connect: &SqliteConnectOptions,
+    options: &SqliteStoreOptions,
+) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = Instant::now() + options.busy_timeout;
+    loop {
+        match pool_options(max, options)
+            .connect_with(connect.clone())
+            .await
+        {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+            }
+            done => return done,
+        }
     }
 }
 

@@ -101,34 +101,44 @@ async fn data_survives_close_and_reopen() {
     assert_eq!(s2.generation, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_run_once_even_when_two_processes_start_together() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::db_path(&dir);
-    // Two stores opening a file that does not exist yet, at the same time.
-    let (a, b) = tokio::join!(common::open(&path), common::open(&path));
-    let s = a
-        .begin_create(&new_session(&fresh_chat("migrate"), at(0)), None)
-        .await
-        .unwrap();
-    assert_eq!(b.get(&s.id).await.unwrap(), Some(s.clone()));
-    a.close().await;
-    b.close().await;
+/// Rounds of simultaneous first starts: the races (who switches the new file
+/// to WAL, who applies the migrations) go a different way each time.
+const FIRST_START_ROUNDS: usize = 5;
+const PROCESSES: usize = 4;
 
-    // A third start finds the schema in place and the row still there.
-    let c = common::open(&path).await;
-    assert_eq!(c.get(&s.id).await.unwrap(), Some(s));
-    let mut conn = common::raw(&path).await;
-    let applied: Vec<(i64, bool)> =
-        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut conn)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_together_on_a_new_file_all_open_and_migrate_once() {
+    for _ in 0..FIRST_START_ROUNDS {
+        let dir = tempfile::tempdir().unwrap();
+        let path = common::db_path(&dir);
+        // Stores opening a file that does not exist yet, at the same time.
+        let stores = futures::future::join_all((0..PROCESSES).map(|_| common::open(&path))).await;
+        let s = stores[0]
+            .begin_create(&new_session(&fresh_chat("migrate"), at(0)), None)
             .await
             .unwrap();
-    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .count();
-    assert_eq!(applied.len(), shipped, "{applied:?}");
-    assert!(applied.iter().all(|(_, ok)| *ok), "{applied:?}");
+        for other in &stores[1..] {
+            assert_eq!(other.get(&s.id).await.unwrap(), Some(s.clone()));
+        }
+        for store in &stores {
+            store.close().await;
+        }
+
+        // A later start finds the schema in place and the row still there.
+        let again = common::open(&path).await;
+        assert_eq!(again.get(&s.id).await.unwrap(), Some(s));
+        let mut conn = common::raw(&path).await;
+        let applied: Vec<(i64, bool)> =
+            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .count();
+        assert_eq!(applied.len(), shipped, "{applied:?}");
+        assert!(applied.iter().all(|(_, ok)| *ok), "{applied:?}");
+    }
 }
 
 #[tokio::test]
