@@ -94,12 +94,13 @@ fn parse_location(location: &str) -> Result<(SqliteConnectOptions, Mode), StoreE
             "in-memory databases are not supported; give a file".into()
         ));
     }
-    let connect = SqliteConnectOptions::from_str(location).map_err(|e| bad(e.to_string()))?;
     let mode = match mode_param {
         None | Some("rwc") => Mode::Create,
         Some("rw") => Mode::Existing,
-        Some(_) => Mode::ReadOnly,
+        Some("ro") => Mode::ReadOnly,
+        Some(other) => return Err(bad(format!("unknown mode {other:?} (ro, rw or rwc)"))),
     };
+    let connect = SqliteConnectOptions::from_str(location).map_err(|e| bad(e.to_string()))?;
     Ok((connect, mode))
 }
 

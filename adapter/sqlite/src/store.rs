@@ -22,6 +22,8 @@ use crate::row::{millis, session_from_row, ttl_millis};
 use crate::sql;
 use crate::telemetry::{Ids, op, traced};
 
+/// The session store on one SQLite file. Cheap to share behind an `Arc`;
+/// every call is a CLIENT span on the tracer it was opened with.
 pub struct SqliteSessionStore {
     reader: SqlitePool,
     writer: SqlitePool,

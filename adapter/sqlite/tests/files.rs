@@ -184,17 +184,30 @@ async fn an_existing_database_is_required_with_mode_rw() {
 }
 
 #[tokio::test]
-async fn in_memory_databases_are_refused_clearly() {
-    for url in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
-        let err =
-            SqliteSessionStore::open(url, SqliteStoreOptions::default(), Arc::new(NoopTracer))
-                .await
-                .unwrap_err();
+async fn unusable_locations_are_refused_clearly() {
+    for (location, says) in [
+        ("sqlite::memory:", "in-memory databases are not supported"),
+        (
+            "sqlite://x.db?mode=memory",
+            "in-memory databases are not supported",
+        ),
+        ("sqlite://x.db?mode=bogus", "unknown mode \"bogus\""),
+        ("sqlite://x.db?colour=blue", "unknown query parameter"),
+        ("  ", "empty path"),
+    ] {
+        let err = SqliteSessionStore::open(
+            location,
+            SqliteStoreOptions::default(),
+            Arc::new(NoopTracer),
+        )
+        .await
+        .unwrap_err();
         assert!(
-            matches!(&err, StoreError::Other(m) if m.contains("in-memory")),
-            "{url}: {err:?}"
+            matches!(&err, StoreError::Other(m) if m.contains(says) && m.contains(location)),
+            "{location}: {err:?}"
         );
     }
+    assert!(!std::path::Path::new("x.db").exists());
 }
 
 #[tokio::test]
