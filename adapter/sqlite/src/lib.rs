@@ -1,1 +1,19 @@
-//! The SessionStore port on SQLite (sqlx).
+//! The `SessionStore` port on SQLite (sqlx): the embedded default store.
+//!
+//! One database file in WAL mode; a single write connection (writes
+//! serialize in SQLite anyway) beside a few read connections. The schema
+//! itself enforces one active session per chat; `begin_create` is one
+//! `BEGIN IMMEDIATE` transaction; WAL checkpoints run in the background.
+//! sqlx types never leave this crate.
+
+mod checkpoint;
+mod error;
+mod open;
+mod options;
+mod row;
+mod sql;
+mod store;
+pub mod telemetry;
+
+pub use options::SqliteStoreOptions;
+pub use store::SqliteSessionStore;

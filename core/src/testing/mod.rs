@@ -4,6 +4,7 @@ mod clock;
 mod memory_store;
 mod recording_tracer;
 mod runtime;
+pub mod store_contract;
 
 pub use clock::ManualClock;
 pub use memory_store::{MemoryStore, StoreOp};

@@ -1,0 +1,120 @@
+//! Database span vocabulary (OpenTelemetry's database client conventions)
+//! and the wrapper that runs each store call inside a CLIENT span.
+
+use std::borrow::Cow;
+use std::future::Future;
+
+use sandboxer_core::domain::{ChatId, Session, SessionId};
+use sandboxer_core::port::{Parent, Span, SpanKind, StoreError, Tracer};
+use sandboxer_core::trace::{attr::key, mark_failed};
+
+/// Attribute keys and values only this adapter sets.
+pub mod attr {
+    pub const DB_SYSTEM_NAME: &str = "db.system.name";
+    pub const DB_OPERATION_NAME: &str = "db.operation.name";
+    pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
+    /// `db.system.name` of this store.
+    pub const SQLITE: &str = "sqlite";
+}
+
+/// One store operation: its span name and `db.operation.name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Op {
+    pub span_name: &'static str,
+    pub name: &'static str,
+}
+
+macro_rules! ops {
+    ($($konst:ident = $name:literal),+ $(,)?) => {
+        /// The store's operations, as they appear on spans.
+        pub mod op {
+            use super::Op;
+            $(pub const $konst: Op = Op {
+                span_name: concat!("SqliteSessionStore.", $name),
+                name: $name,
+            };)+
+        }
+    };
+}
+
+ops!(
+    GET_ACTIVE = "get_active",
+    GET = "get",
+    LIST_ACTIVE = "list_active",
+    LIST_EXPIRED = "list_expired",
+    COUNT_ACTIVE = "count_active",
+    BEGIN_CREATE = "begin_create",
+    MARK_RUNNING = "mark_running",
+    TOUCH = "touch",
+    END = "end",
+    PING = "ping",
+    PURGE_ENDED = "purge_ended",
+);
+
+/// The ids a call is about, known before it runs.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Ids<'a> {
+    pub chat: Option<&'a ChatId>,
+    pub session: Option<&'a SessionId>,
+}
+
+/// What a successful call adds to its span.
+pub(crate) trait Record {
+    fn record(&self, _span: &mut dyn Span) {}
+}
+
+impl Record for Session {
+    fn record(&self, span: &mut dyn Span) {
+        span.set_attribute(key::SESSION_ID, self.id.to_string().into());
+        span.set_attribute(key::CHAT_ID, self.chat_id.to_string().into());
+        span.set_attribute(key::GENERATION, self.generation.into());
+    }
+}
+
+impl Record for Option<Session> {
+    fn record(&self, span: &mut dyn Span) {
+        if let Some(session) = self {
+            session.record(span);
+        }
+    }
+}
+
+impl Record for Vec<Session> {
+    fn record(&self, span: &mut dyn Span) {
+        span.set_attribute(attr::DB_RESPONSE_RETURNED_ROWS, self.len().into());
+    }
+}
+
+impl Record for u64 {}
+impl Record for bool {}
+impl Record for () {}
+
+/// Runs `call` inside a CLIENT span named after `op`, child of the task's
+/// current span; a failure marks the span failed with its `error.type`.
+pub(crate) async fn traced<T: Record>(
+    tracer: &dyn Tracer,
+    op: Op,
+    ids: Ids<'_>,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut span = tracer.start_span(
+        Cow::Borrowed(op.span_name),
+        SpanKind::Client,
+        Parent::Current,
+    );
+    span.set_attribute(attr::DB_SYSTEM_NAME, attr::SQLITE.into());
+    span.set_attribute(attr::DB_OPERATION_NAME, op.name.into());
+    if let Some(chat) = ids.chat {
+        span.set_attribute(key::CHAT_ID, chat.to_string().into());
+    }
+    if let Some(session) = ids.session {
+        span.set_attribute(key::SESSION_ID, session.to_string().into());
+    }
+    let result = call.await;
+    match &result {
+        Ok(value) => value.record(span.as_mut()),
+        Err(error) => mark_failed(span.as_mut(), error),
+    }
+    span.end();
+    result
+}

@@ -1,0 +1,56 @@
+//! The core's session store contract, run against `SqliteSessionStore` on a
+//! real file: each property on a fresh database, and all of them in turn on
+//! one database.
+
+mod common;
+
+use std::sync::Arc;
+
+use sandboxer_core::port::SessionStore;
+use sandboxer_core::testing::store_contract;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_the_whole_contract_on_one_database() {
+    let (store, _dir) = common::fresh().await;
+    let store: Arc<dyn SessionStore> = Arc::new(store);
+    store_contract::run_all(store).await.unwrap();
+}
+
+macro_rules! property {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (store, _dir) = common::fresh().await;
+            store_contract::$name(&store).await.unwrap();
+        }
+    )+};
+}
+
+property!(
+    ping_answers,
+    create_assigns_generation_one_then_replace_counts_up,
+    one_active_session_per_chat,
+    stale_or_ended_replacing_is_a_conflict,
+    mark_running_only_from_creating,
+    touch_and_end_skip_ended_sessions,
+    end_is_idempotent,
+    list_expired_returns_only_active_due_sessions,
+    list_active_is_oldest_first_and_counted,
+    get_returns_ended_sessions_with_reason,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_for_one_chat_one_wins() {
+    let (store, _dir) = common::fresh().await;
+    store_contract::concurrent_creates_for_one_chat_one_wins(Arc::new(store))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_replaces_one_wins() {
+    let (store, _dir) = common::fresh().await;
+    store_contract::concurrent_replaces_one_wins(Arc::new(store))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,221 @@
+//! Every store call is a CLIENT span named `SqliteSessionStore.<op>`, child
+//! of the caller's span, with the database attributes and the ids it knows;
+//! a failed call marks its span failed with the store's `error.type`.
+
+mod common;
+
+use std::sync::Arc;
+
+use sandboxer_core::domain::{ContainerId, EndReason, SessionId};
+use sandboxer_core::port::{Replacing, SessionStore, SpanKind, Touch, Tracer, tracer};
+use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
+use sandboxer_core::testing::{RecordedSpan, RecordingTracer, SpanStatus};
+use sandboxer_core::trace::attr::{error_type, key, result};
+use sandboxer_core::trace::in_span;
+use sandboxer_sqlite::telemetry::{Op, attr, op};
+
+fn assert_db_span(span: &RecordedSpan, operation: &str) {
+    assert_eq!(span.name, format!("SqliteSessionStore.{operation}"));
+    assert_eq!(span.kind, SpanKind::Client, "{}", span.name);
+    assert_eq!(
+        span.str(attr::DB_SYSTEM_NAME),
+        Some("sqlite"),
+        "{}",
+        span.name
+    );
+    assert_eq!(
+        span.str(attr::DB_OPERATION_NAME),
+        Some(operation),
+        "{}",
+        span.name
+    );
+}
+
+#[tokio::test]
+async fn each_call_is_a_client_span_under_the_callers_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracing = RecordingTracer::new();
+    let store = common::open_with(
+        &common::db_path(&dir),
+        Default::default(),
+        Arc::new(tracing.clone()),
+    )
+    .await;
+    let chat = fresh_chat("spans");
+    let new = new_session(&chat, at(0));
+
+    let mut parent = tracer::start(&tracing, "Test.parent", SpanKind::Internal);
+    in_span(parent.as_ref(), async {
+        store.ping().await.unwrap();
+        store.get_active(&chat).await.unwrap();
+        let s = store.begin_create(&new, None).await.unwrap();
+        store
+            .mark_running(&s.id, &ContainerId::new("c"))
+            .await
+            .unwrap();
+        let touch = Touch {
+            last_used_at: at(1),
+            expires_at: at(2),
+            idle_ttl: std::time::Duration::from_secs(1),
+        };
+        store.touch(&s.id, touch).await.unwrap();
+        store.get(&s.id).await.unwrap();
+        store.list_active().await.unwrap();
+        store.list_expired(at(5)).await.unwrap();
+        store.count_active().await.unwrap();
+        store.end(&s.id, EndReason::Stopped, at(3)).await.unwrap();
+        store.purge_ended(at(0)).await.unwrap();
+    })
+    .await;
+    parent.end();
+
+    let parent = tracing.one("Test.parent");
+    let children = tracing.children_of(&parent);
+    let names: Vec<_> = children.iter().map(|s| s.name.as_str()).collect();
+    let expected = [
+        op::PING,
+        op::GET_ACTIVE,
+        op::BEGIN_CREATE,
+        op::MARK_RUNNING,
+        op::TOUCH,
+        op::GET,
+        op::LIST_ACTIVE,
+        op::LIST_EXPIRED,
+        op::COUNT_ACTIVE,
+        op::END,
+        op::PURGE_ENDED,
+    ];
+    assert_eq!(names, expected.map(|o| o.span_name));
+    for (span, o) in children.iter().zip(expected) {
+        assert_db_span(span, o.name);
+        assert_eq!(span.status, SpanStatus::Unset, "{}", span.name);
+    }
+    assert_eq!(tracing.spans().len(), expected.len() + 1, "no stray spans");
+
+    let id = new.id.to_string();
+    let by_name = |o: Op| children.iter().find(|s| s.name == o.span_name).unwrap();
+    let created = by_name(op::BEGIN_CREATE);
+    assert_eq!(created.str(key::CHAT_ID), Some(chat.as_str()));
+    assert_eq!(created.str(key::SESSION_ID), Some(id.as_str()));
+    assert_eq!(created.int(key::GENERATION), Some(1));
+    let lookup = by_name(op::GET_ACTIVE);
+    assert_eq!(lookup.str(key::CHAT_ID), Some(chat.as_str()));
+    assert_eq!(lookup.str(key::SESSION_ID), None, "nothing was found");
+    for o in [op::MARK_RUNNING, op::TOUCH, op::GET, op::END] {
+        assert_eq!(
+            by_name(o).str(key::SESSION_ID),
+            Some(id.as_str()),
+            "{}",
+            o.name
+        );
+    }
+    assert_eq!(by_name(op::TOUCH).str(key::CHAT_ID), Some(chat.as_str()));
+    assert_eq!(
+        by_name(op::LIST_ACTIVE).int(attr::DB_RESPONSE_RETURNED_ROWS),
+        Some(1)
+    );
+    assert_eq!(
+        by_name(op::LIST_EXPIRED).int(attr::DB_RESPONSE_RETURNED_ROWS),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn a_call_outside_any_span_starts_a_trace() {
+    let (tracing, store, _dir) = traced_store().await;
+    store.ping().await.unwrap();
+    let span = tracing.one(op::PING.span_name);
+    assert_eq!(span.parent, None);
+    assert_db_span(&span, "ping");
+}
+
+async fn traced_store() -> (
+    RecordingTracer,
+    sandboxer_sqlite::SqliteSessionStore,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let tracing = RecordingTracer::new();
+    let tracer: Arc<dyn Tracer> = Arc::new(tracing.clone());
+    let store =
+        common::open_with(&common::db_path(&dir), common::short_busy_timeout(), tracer).await;
+    (tracing, store, dir)
+}
+
+fn assert_failed(span: &RecordedSpan, error: &str, says: &str) {
+    let SpanStatus::Error(description) = &span.status else {
+        panic!("{} is not failed: {span:?}", span.name);
+    };
+    assert!(description.contains(says), "{}: {description}", span.name);
+    assert_eq!(span.error_type(), Some(error), "{}", span.name);
+    assert_eq!(span.str(key::RESULT), Some(result::FAILED), "{}", span.name);
+}
+
+#[tokio::test]
+async fn failed_calls_mark_their_span_with_the_error_type() {
+    let (tracing, store, dir) = traced_store().await;
+    let chat = fresh_chat("span-errors");
+    let s1 = store
+        .begin_create(&new_session(&chat, at(0)), None)
+        .await
+        .unwrap();
+    tracing.clear();
+
+    // Conflict.
+    store
+        .begin_create(&new_session(&chat, at(1)), None)
+        .await
+        .unwrap_err();
+    let span = tracing.one(op::BEGIN_CREATE.span_name);
+    assert_db_span(&span, "begin_create");
+    assert_failed(
+        &span,
+        error_type::STORE_CONFLICT,
+        "already has an active session",
+    );
+
+    // Not found.
+    let unknown = SessionId::new();
+    store
+        .mark_running(&unknown, &ContainerId::new("c"))
+        .await
+        .unwrap_err();
+    let span = tracing.one(op::MARK_RUNNING.span_name);
+    assert_failed(&span, error_type::STORE_ERROR, &unknown.to_string());
+    assert_eq!(
+        span.str(key::SESSION_ID),
+        Some(unknown.to_string().as_str())
+    );
+
+    // Unavailable: another connection holds the write lock.
+    tracing.clear();
+    let mut holder = common::raw(&common::db_path(&dir)).await;
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let replacing = Replacing {
+        session_id: s1.id,
+        generation: 1,
+        reason: EndReason::Expired,
+    };
+    store
+        .begin_create(&new_session(&chat, at(2)), Some(&replacing))
+        .await
+        .unwrap_err();
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let span = tracing.one(op::BEGIN_CREATE.span_name);
+    assert_failed(&span, error_type::STORE_UNAVAILABLE, "database is locked");
+    assert_eq!(span.str(key::CHAT_ID), Some(chat.as_str()));
+
+    // Touching an ended session is not a failure.
+    tracing.clear();
+    store.end(&s1.id, EndReason::Stopped, at(3)).await.unwrap();
+    let touch = Touch {
+        last_used_at: at(4),
+        expires_at: at(5),
+        idle_ttl: std::time::Duration::from_secs(1),
+    };
+    assert_eq!(store.touch(&s1.id, touch).await.unwrap(), None);
+    assert!(!tracing.one(op::TOUCH.span_name).is_error());
+}

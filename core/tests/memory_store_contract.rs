@@ -1,0 +1,52 @@
+//! The session store contract, run against the in-memory fake the use-case
+//! tests rely on: the fake must keep the promises the real stores keep.
+
+use std::sync::Arc;
+
+use sandboxer_core::port::SessionStore;
+use sandboxer_core::testing::{MemoryStore, store_contract};
+
+fn fresh() -> Arc<dyn SessionStore> {
+    Arc::new(MemoryStore::new())
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_whole_contract_on_one_store() {
+    store_contract::run_all(fresh()).await.unwrap();
+}
+
+macro_rules! property {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            store_contract::$name(fresh().as_ref()).await.unwrap();
+        }
+    )+};
+}
+
+property!(
+    ping_answers,
+    create_assigns_generation_one_then_replace_counts_up,
+    one_active_session_per_chat,
+    stale_or_ended_replacing_is_a_conflict,
+    mark_running_only_from_creating,
+    touch_and_end_skip_ended_sessions,
+    end_is_idempotent,
+    list_expired_returns_only_active_due_sessions,
+    list_active_is_oldest_first_and_counted,
+    get_returns_ended_sessions_with_reason,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_for_one_chat_one_wins() {
+    store_contract::concurrent_creates_for_one_chat_one_wins(fresh())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replaces_one_wins() {
+    store_contract::concurrent_replaces_one_wins(fresh())
+        .await
+        .unwrap();
+}
