@@ -87,10 +87,12 @@ impl DockerSandboxRuntime {
         };
         drop(output);
         let exit_code = self.exit_code(&exec.id).await?;
+        let (exit_code, stdout, stderr) =
+            runtime_failure_as_shell(exit_code, capture.stdout, capture.stderr);
         let outcome = ExecOutcome {
             exit_code,
-            stdout: capture.stdout,
-            stderr: capture.stderr,
+            stdout,
+            stderr,
             timed_out,
             truncated: capture.truncated,
             duration: started_at.elapsed(),
@@ -139,6 +141,24 @@ impl DockerSandboxRuntime {
         }
         Ok(-1)
     }
+}
+
+/// When the OCI runtime cannot start the program, Docker answers 126 and
+/// puts the runtime's message on stdout. Callers expect what a shell says:
+/// 127 for a program that is not there, the message on stderr.
+fn runtime_failure_as_shell(
+    code: i64,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+) -> (i64, Vec<u8>, Vec<u8>) {
+    if code != 126 || !stdout.starts_with(b"OCI runtime exec failed") {
+        return (code, stdout, stderr);
+    }
+    let text = String::from_utf8_lossy(&stdout).to_lowercase();
+    let missing = text.contains("not found") || text.contains("no such file");
+    let mut moved = stderr;
+    moved.extend_from_slice(&stdout);
+    (if missing { 127 } else { code }, Vec::new(), moved)
 }
 
 async fn feed_stdin(mut input: Pin<Box<dyn AsyncWrite + Send>>, stdin: Option<&[u8]>) {

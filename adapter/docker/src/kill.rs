@@ -1,10 +1,10 @@
 //! Killing a timed-out exec's whole process tree. Docker cannot kill an
 //! exec, so, in order until one works (all bounded by `exec_kill_grace`):
 //!
-//! 1. a second exec in the sandbox, as the sandbox user, finds every process
-//!    carrying the exec's marker or in a session of one, SIGSTOPs them round
-//!    after round until no new one appears (so none can fork away), then
-//!    SIGKILLs them all;
+//! 1. a second exec in the sandbox, as the sandbox user (root without
+//!    CAP_KILL could not signal it), finds every process carrying the exec's
+//!    marker or in a session of one, SIGSTOPs them round after round until
+//!    no new one appears (so none can fork away), then SIGKILLs them all;
 //! 2. when that exec cannot even start (a fork bomb holds every pid) and the
 //!    engine is local with a host-process runtime (runc), the same is done
 //!    by host pid, limited to processes in the container's cgroup;
@@ -24,14 +24,18 @@ use crate::runtime::DockerSandboxRuntime;
 
 const DONE: &str = "sandboxer-kill-done";
 
-/// POSIX sh, builtins only but one `grep` per round (so it still works when
-/// the sandbox can barely fork: sessions are then found from the processes
-/// already stopped). `$1` is the marker's value.
+/// POSIX sh: builtins plus one `grep` per round. `$1` is the marker's
+/// value. Each round's process list comes from `$(echo .; exec grep ...)`:
+/// the `.` proves the one fork it needs worked, so a sandbox that cannot
+/// fork (pids exhausted) never reports success for a scan that did not run.
 const KILL_SCRIPT: &str = r#"
-m="SANDBOXER_EXEC_ID=$1"; sids=" "; stopped=" "; round=0
+m="SANDBOXER_EXEC_ID=$1"; sids=" "; stopped=" "; round=0; scanned=0
 while [ $round -lt 200 ]; do
   round=$((round+1)); new=0
-  for f in $(grep -lsF -- "$m" /proc/[0-9]*/environ 2>/dev/null); do
+  list=$(echo .; exec grep -lsFxz -- "$m" /proc/[0-9]*/environ)
+  case "$list" in .*) scanned=1;; *) scanned=0;; esac
+  for f in $list; do
+    [ "$f" = . ] && continue
     p=${f#/proc/}; p=${p%/environ}
     case "$stopped" in *" $p "*) continue;; esac
     if read -r st 2>/dev/null < "/proc/$p/stat"; then
@@ -52,7 +56,7 @@ while [ $round -lt 200 ]; do
   [ $new = 0 ] && break
 done
 [ "$stopped" = " " ] || kill -KILL $stopped 2>/dev/null
-echo "sandboxer-kill-done$stopped"
+[ $scanned = 1 ] && echo "sandboxer-kill-done$stopped"
 "#;
 
 impl DockerSandboxRuntime {
