@@ -15,9 +15,10 @@ use crate::container::{Owner, container_name, prep_name, sandbox_body, volume_na
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 
-/// How often a create retries when the container it found vanished before
-/// it could be adopted (its maker failed and cleaned up).
-const ADOPT_ATTEMPTS: usize = 3;
+/// How often a create tries again when the name is taken but no container
+/// answers to it yet (the engine reserves the name before the container is
+/// registered) or any more (its maker failed and cleaned up).
+const ADOPT_ATTEMPTS: usize = 10;
 
 pub(crate) enum Created {
     New(String),
@@ -32,6 +33,7 @@ impl DockerSandboxRuntime {
         let owner = Owner::parse(&request.spec.user)?;
         let name = container_name(request.session_id);
         let docker = &self.engine.docker;
+        let mut wait = Duration::from_millis(20);
         for _ in 0..ADOPT_ATTEMPTS {
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             let body = sandbox_body(request, owner);
@@ -61,7 +63,11 @@ impl DockerSandboxRuntime {
                         self.remember_owner(&id, owner);
                         return Ok(Created::Adopted(id));
                     }
-                    None => continue,
+                    None => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                        continue;
+                    }
                 },
                 Err(fault @ Fault::Timeout { .. }) => {
                     // The engine may still make it: undo by name, best effort.
