@@ -41,7 +41,7 @@ pub(crate) fn prep_name(session: SessionId) -> String {
 }
 
 /// The sandbox user as numbers, as the tmpfs and tar headers need them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Owner {
     pub uid: u64,
     pub gid: u64,

@@ -2,7 +2,8 @@
 //!
 //! Docker fills a fresh named volume from the image's directory at create,
 //! owner included: an image whose `/workspace` belongs to the sandbox user
-//! needs nothing more (the fast path, one archive read to check). Otherwise
+//! needs nothing more (the fast path: one archive read per image to check,
+//! remembered by image id). Otherwise
 //! the volume's root is chowned through the archive API of a helper
 //! container that mounts the volume one level down and is never started:
 //! the archive API cannot change the directory it extracts into, the
@@ -11,7 +12,7 @@
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptions,
     UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
@@ -36,10 +37,46 @@ impl DockerSandboxRuntime {
         request: &CreateRequest,
         owner: Owner,
     ) -> Result<(), RuntimeError> {
-        if self.workspace_owner(container).await? == Some(owner) {
+        let image_id = self.image_id(container).await?;
+        let key = (image_id, owner);
+        let known = self
+            .workspace_ok
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .copied();
+        let ok = match known {
+            Some(ok) => ok,
+            None => {
+                let ok = self.workspace_owner(container).await? == Some(owner);
+                let mut cache = self.workspace_ok.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= 1024 {
+                    cache.clear();
+                }
+                cache.insert(key, ok);
+                ok
+            }
+        };
+        if ok {
             return Ok(());
         }
         self.chown_workspace(request, owner).await
+    }
+
+    /// The id of the image the container was made from.
+    async fn image_id(&self, container: &str) -> Result<String, RuntimeError> {
+        let info = self
+            .engine
+            .call(
+                "inspect container",
+                self.engine
+                    .docker
+                    .inspect_container(container, None::<InspectContainerOptions>),
+            )
+            .await
+            .map_err(|f| f.on(Subject::Container))?;
+        info.image
+            .ok_or_else(|| RuntimeError::Other(format!("container {container} names no image")))
     }
 
     /// The owner of `/workspace` as the archive API shows it: the first tar

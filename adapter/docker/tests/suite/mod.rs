@@ -379,15 +379,40 @@ pub async fn workspace_owner(rt: &str) {
             "1000:1000\nok\n",
             "{image}"
         );
-        let docker = raw_docker().await;
-        let prep = format!("sandboxer-{}-prep", s.sandbox.session_id);
-        assert!(
-            docker
-                .inspect_container(&prep, None::<InspectContainerOptions>)
-                .await
-                .is_err(),
-            "helper left"
+        // A second sandbox of the same image on the same runtime takes the
+        // remembered answer for the image, and is right too.
+        let again = create_request(test_spec(&image, rt));
+        s.cleanup.session(again.session_id);
+        let id = s.runtime.create(&again).await.unwrap();
+        let second = SandboxRef {
+            session_id: again.session_id,
+            chat_id: again.chat_id.clone(),
+            container_id: Some(id),
+        };
+        let out = s
+            .runtime
+            .exec(
+                &second,
+                &sh("stat -c '%u:%g' /workspace && touch /workspace/ok"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.exit_code, out.stdout.as_slice()),
+            (0, &b"1000:1000\n"[..]),
+            "{image}: {out:?}"
         );
+        let docker = raw_docker().await;
+        for session in [s.sandbox.session_id, again.session_id] {
+            let prep = format!("sandboxer-{session}-prep");
+            assert!(
+                docker
+                    .inspect_container(&prep, None::<InspectContainerOptions>)
+                    .await
+                    .is_err(),
+                "helper left"
+            );
+        }
     }
 }
 
