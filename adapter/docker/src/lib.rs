@@ -1,1 +1,27 @@
-//! The SandboxRuntime port on the Docker Engine (bollard).
+//! The `SandboxRuntime` port on the Docker Engine, through bollard.
+//!
+//! `DockerSandboxRuntime::connect(DockerConfig, tracer)` gives the adapter;
+//! bollard types stay inside. Feature `testing` adds `testing`: a locally
+//! built busybox image, unique names and a cleanup guard for tests that run
+//! against a real engine.
+
+pub mod attr;
+mod config;
+mod container;
+mod create;
+mod engine;
+mod errors;
+mod exec;
+mod files;
+mod host_kill;
+mod kill;
+mod lifecycle;
+mod runtime;
+mod span;
+mod workspace;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::DockerConfig;
+pub use runtime::DockerSandboxRuntime;

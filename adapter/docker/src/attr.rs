@@ -1,0 +1,49 @@
+//! Span names, attribute keys and operation values that only the Docker
+//! adapter uses (DESIGN section 5); the shared ones live in
+//! `sandboxer_core::trace::attr`.
+
+/// Span names, one per port call.
+pub mod span {
+    pub const CREATE: &str = "DockerSandboxRuntime.create";
+    pub const STOP: &str = "DockerSandboxRuntime.stop";
+    pub const LIST: &str = "DockerSandboxRuntime.list_active_sessions";
+    pub const INSPECT: &str = "DockerSandboxRuntime.inspect";
+    pub const EXEC: &str = "DockerSandboxRuntime.exec";
+    pub const PUT_FILE: &str = "DockerSandboxRuntime.put_file";
+    pub const GET_FILE: &str = "DockerSandboxRuntime.get_file";
+}
+
+/// Docker-specific attribute keys.
+pub mod key {
+    pub const IMAGE_NAME: &str = "container.image.name";
+    pub const RUNTIME: &str = "container.runtime";
+    /// How a timed-out exec was killed (`kill` values below).
+    pub const EXEC_KILL: &str = "sandbox.exec.kill";
+}
+
+/// `sandbox.operation` values of this adapter.
+pub mod op {
+    pub const CREATE: &str = "docker.create";
+    pub const STOP: &str = "docker.stop";
+    pub const LIST: &str = "docker.list";
+    pub const INSPECT: &str = "docker.inspect";
+    pub const EXEC: &str = "docker.exec";
+    pub const PUT_FILE: &str = "docker.put_file";
+    pub const GET_FILE: &str = "docker.get_file";
+}
+
+/// `sandbox.result` value of a create that found the session's container
+/// already made by another process.
+pub const RESULT_ADOPTED: &str = "adopted";
+
+/// `sandbox.exec.kill` values.
+pub mod kill {
+    /// A second exec inside the sandbox stopped and killed the tree.
+    pub const IN_SANDBOX: &str = "in_sandbox";
+    /// The tree was killed by host pid (local engine, pids exhausted).
+    pub const HOST_PID: &str = "host_pid";
+    /// Nothing else worked: the container was restarted.
+    pub const RESTART: &str = "restart";
+    /// Every attempt failed; processes may be left.
+    pub const FAILED: &str = "failed";
+}

@@ -1,0 +1,58 @@
+//! How the adapter reaches the Docker Engine and how long it waits for it.
+
+use std::time::Duration;
+
+/// Settings of `DockerSandboxRuntime`. `Default` gives the values below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// Engine address: `unix:///path/docker.sock`, a bare socket path, or
+    /// `tcp://host:port`. `None` means `DOCKER_HOST`, else the local socket.
+    pub host: Option<String>,
+    /// Bound on every single call to the engine (default 30 s). bollard's own
+    /// timeout covers only response headers, so each call is also wrapped.
+    pub call_timeout: Duration,
+    /// Grace given to the sandbox's processes on `stop` before they are
+    /// killed (default 0: the container is removed with force at once, since
+    /// its workspace is deleted with it and nothing could be saved anyway).
+    pub stop_grace: Duration,
+    /// Time allowed, after an exec's own timeout, to kill its process tree
+    /// and collect what it printed (default 5 s).
+    pub exec_kill_grace: Duration,
+    /// When the engine is local (a unix socket) and this process may signal
+    /// the container's processes, an exec that cannot be killed from inside
+    /// (pids exhausted) is killed by host pid (default true).
+    pub host_kill: bool,
+    /// Last resort when an exec's processes survive every kill: restart the
+    /// container (the workspace volume survives; `/tmp` and background
+    /// processes do not). Default true: a sandbox stuck at its pids limit is
+    /// worse than one restarted.
+    pub restart_on_failed_kill: bool,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            call_timeout: Duration::from_secs(30),
+            stop_grace: Duration::ZERO,
+            exec_kill_grace: Duration::from_secs(5),
+            host_kill: true,
+            restart_on_failed_kill: true,
+        }
+    }
+}
+
+/// The engine address in force: the config's, else `DOCKER_HOST`, else the
+/// default socket.
+pub(crate) fn resolve_host(config: &DockerConfig) -> String {
+    config
+        .host
+        .clone()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| {
+            std::env::var("DOCKER_HOST")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+        })
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned())
+}

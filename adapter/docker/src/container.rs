@@ -1,0 +1,260 @@
+//! What a sandbox container is made of: its name, labels (DESIGN section 7)
+//! and the hardened configuration derived from a `SandboxSpec`.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, ResourcesUlimits,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sandboxer_core::domain::{ChatId, ContainerId, SessionId, WORKSPACE_ROOT};
+use sandboxer_core::port::{CreateRequest, RuntimeError, RuntimeSandbox};
+
+pub(crate) const LABEL_MANAGED: &str = "sandboxer.managed";
+pub(crate) const LABEL_CHAT: &str = "sandboxer.chat-id";
+pub(crate) const LABEL_SESSION: &str = "sandboxer.session-id";
+pub(crate) const LABEL_GENERATION: &str = "sandboxer.generation";
+pub(crate) const LABEL_CREATED_AT: &str = "sandboxer.created-at";
+/// Set on the short-lived helper that fixes the workspace's owner; such
+/// containers are not sandboxes and are never listed as sessions.
+pub(crate) const LABEL_ROLE: &str = "sandboxer.role";
+pub(crate) const ROLE_WORKSPACE_PREP: &str = "workspace-prep";
+
+/// `runsc` (gVisor, ptrace platform) backs every task in the sandbox with
+/// several host threads, all counted by the pids cgroup, and the sandbox
+/// dies when that cgroup is full. So under gVisor the spec's pids limit is
+/// enforced inside (RLIMIT_NPROC, per sandbox there since gVisor has its
+/// own kernel) and the cgroup gets this many host threads per allowed task.
+const RUNSC_HOST_THREADS_PER_TASK: u64 = 16;
+const RUNSC_HOST_THREADS_BASE: u64 = 256;
+
+pub(crate) fn container_name(session: SessionId) -> String {
+    format!("sandboxer-{session}")
+}
+
+pub(crate) fn volume_name(session: SessionId) -> String {
+    format!("sandboxer-{session}")
+}
+
+pub(crate) fn prep_name(session: SessionId) -> String {
+    format!("sandboxer-{session}-prep")
+}
+
+/// The sandbox user as numbers, as the tmpfs and tar headers need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Owner {
+    /// `uid:gid`, both numeric. Names are refused: the workspace and files
+    /// are chowned by number, and resolving names would need the image's
+    /// `/etc/passwd`.
+    pub(crate) fn parse(user: &str) -> Result<Self, RuntimeError> {
+        let refuse = || {
+            RuntimeError::Rejected(format!(
+                "the sandbox user must be a numeric, non-root uid:gid, got {user:?}"
+            ))
+        };
+        let (uid, gid) = user.split_once(':').ok_or_else(refuse)?;
+        let uid: u64 = uid.parse().map_err(|_| refuse())?;
+        let gid: u64 = gid.parse().map_err(|_| refuse())?;
+        if uid == 0 {
+            return Err(refuse());
+        }
+        Ok(Self { uid, gid })
+    }
+}
+
+pub(crate) fn labels(request: &CreateRequest) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_MANAGED.to_owned(), "true".to_owned()),
+        (LABEL_CHAT.to_owned(), request.chat_id.as_str().to_owned()),
+        (LABEL_SESSION.to_owned(), request.session_id.to_string()),
+        (LABEL_GENERATION.to_owned(), request.generation.to_string()),
+        (
+            LABEL_CREATED_AT.to_owned(),
+            request
+                .created_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        ),
+    ])
+}
+
+/// The sandbox's container: hardened defaults, shaped by the spec.
+pub(crate) fn sandbox_body(request: &CreateRequest, owner: Owner) -> ContainerCreateBody {
+    let spec = &request.spec;
+    let labels = labels(request);
+    let limits = &spec.limits;
+    let gvisor = spec.runtime == "runsc";
+    let (pids_limit, ulimits) = if gvisor {
+        let host = limits
+            .pids
+            .saturating_mul(RUNSC_HOST_THREADS_PER_TASK)
+            .saturating_add(RUNSC_HOST_THREADS_BASE);
+        let nproc = i64::try_from(limits.pids).unwrap_or(i64::MAX);
+        let nproc = ResourcesUlimits {
+            name: Some("nproc".into()),
+            soft: Some(nproc),
+            hard: Some(nproc),
+        };
+        (host, Some(vec![nproc]))
+    } else {
+        (limits.pids, None)
+    };
+    let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+    let tmp_options = format!(
+        "rw,nosuid,nodev,size={},uid={},gid={},mode=1777",
+        limits.tmp_bytes, owner.uid, owner.gid
+    );
+    let host_config = HostConfig {
+        runtime: Some(spec.runtime.clone()),
+        init: Some(true),
+        readonly_rootfs: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        network_mode: Some(spec.network.clone()),
+        memory: Some(memory),
+        // Equal to memory: no swap on top of the limit.
+        memory_swap: Some(memory),
+        nano_cpus: Some(i64::try_from(limits.nano_cpus).unwrap_or(i64::MAX)),
+        pids_limit: Some(i64::try_from(pids_limit).unwrap_or(i64::MAX)),
+        ulimits,
+        mounts: Some(vec![workspace_mount(
+            request.session_id,
+            &labels,
+            WORKSPACE_ROOT,
+        )]),
+        tmpfs: Some(HashMap::from([("/tmp".to_owned(), tmp_options)])),
+        privileged: Some(false),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        user: Some(spec.user.clone()),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        // The keepalive is the whole command: the image's entrypoint and
+        // command are not used.
+        entrypoint: Some(spec.keepalive.clone()),
+        working_dir: Some(WORKSPACE_ROOT.to_owned()),
+        network_disabled: Some(spec.network == "none"),
+        labels: Some(labels),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+/// The per-session named volume at `target`. Docker creates it with these
+/// labels on first use and copies the image's directory into it.
+pub(crate) fn workspace_mount(
+    session: SessionId,
+    labels: &HashMap<String, String>,
+    target: &str,
+) -> Mount {
+    Mount {
+        target: Some(target.to_owned()),
+        source: Some(volume_name(session)),
+        typ: Some(MountType::VOLUME),
+        read_only: Some(false),
+        volume_options: Some(MountVolumeOptions {
+            labels: Some(labels.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Reads a sandbox back from its labels; `Err` names the label that did not parse.
+pub(crate) fn parse_labels(
+    container_id: &str,
+    labels: &HashMap<String, String>,
+    running: bool,
+) -> Result<RuntimeSandbox, String> {
+    let get = |key: &str| {
+        labels
+            .get(key)
+            .ok_or_else(|| format!("label {key} missing"))
+    };
+    let session_id = SessionId::parse(get(LABEL_SESSION)?).map_err(|e| e.to_string())?;
+    let chat_id = ChatId::parse(get(LABEL_CHAT)?).map_err(|e| format!("{LABEL_CHAT}: {e}"))?;
+    let generation = get(LABEL_GENERATION)?
+        .parse::<u64>()
+        .map_err(|e| format!("{LABEL_GENERATION}: {e}"))?;
+    let created_at = DateTime::parse_from_rfc3339(get(LABEL_CREATED_AT)?)
+        .map_err(|e| format!("{LABEL_CREATED_AT}: {e}"))?
+        .with_timezone(&Utc);
+    Ok(RuntimeSandbox {
+        container_id: ContainerId::new(container_id),
+        session_id,
+        chat_id,
+        generation,
+        created_at,
+        running,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandboxer_core::domain::{ResourceLimits, SandboxSpec};
+
+    fn request(runtime: &str) -> CreateRequest {
+        CreateRequest {
+            session_id: SessionId::new(),
+            chat_id: ChatId::parse("web:42").unwrap(),
+            generation: 3,
+            created_at: Utc::now(),
+            spec: SandboxSpec {
+                image: "img:1".into(),
+                runtime: runtime.into(),
+                user: "1000:1000".into(),
+                env: [("A".to_string(), "1".to_string())].into(),
+                limits: ResourceLimits::default(),
+                network: "none".into(),
+                keepalive: vec!["sleep".into(), "infinity".into()],
+            },
+        }
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let req = request("runc");
+        let back = parse_labels("abc", &labels(&req), true).unwrap();
+        assert_eq!(back.session_id, req.session_id);
+        assert_eq!(back.chat_id, req.chat_id);
+        assert_eq!(back.generation, 3);
+        assert_eq!(
+            back.created_at.timestamp_millis(),
+            req.created_at.timestamp_millis()
+        );
+        let mut bad = labels(&req);
+        bad.insert(LABEL_GENERATION.into(), "x".into());
+        assert!(parse_labels("abc", &bad, true).is_err());
+    }
+
+    #[test]
+    fn owner_must_be_numeric_and_not_root() {
+        assert_eq!(
+            Owner::parse("1000:1001").unwrap(),
+            Owner {
+                uid: 1000,
+                gid: 1001
+            }
+        );
+        for bad in ["1000", "sandbox:sandbox", "0:0", "1000:x", ""] {
+            assert!(Owner::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn gvisor_limits_tasks_inside_and_threads_outside() {
+        let owner = Owner::parse("1000:1000").unwrap();
+        let runc = sandbox_body(&request("runc"), owner).host_config.unwrap();
+        assert_eq!(runc.pids_limit, Some(256));
+        assert_eq!(runc.ulimits, None);
+        let runsc = sandbox_body(&request("runsc"), owner).host_config.unwrap();
+        assert_eq!(runsc.pids_limit, Some(256 * 16 + 256));
+        assert_eq!(runsc.ulimits.unwrap()[0].soft, Some(256));
+    }
+}

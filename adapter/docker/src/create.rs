@@ -1,0 +1,221 @@
+//! Making a sandbox: create, fix the workspace's owner, start; adopt the
+//! container when another process made it first; undo on failure.
+
+use std::time::Duration;
+
+use bollard::models::ContainerStateStatusEnum as Status;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions,
+};
+use sandboxer_core::domain::SessionId;
+use sandboxer_core::port::{CreateRequest, RuntimeError};
+
+use crate::container::{Owner, container_name, prep_name, sandbox_body, volume_name};
+use crate::errors::{Fault, Subject};
+use crate::runtime::DockerSandboxRuntime;
+
+/// How often a create tries again when the name is taken but no container
+/// answers to it yet (the engine reserves the name before the container is
+/// registered) or any more (its maker failed and cleaned up).
+const ADOPT_ATTEMPTS: usize = 10;
+
+pub(crate) enum Created {
+    New(String),
+    Adopted(String),
+}
+
+impl DockerSandboxRuntime {
+    pub(crate) async fn create_sandbox(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<Created, RuntimeError> {
+        let owner = Owner::parse(&request.spec.user)?;
+        let name = container_name(request.session_id);
+        let docker = &self.engine.docker;
+        let mut wait = Duration::from_millis(20);
+        for _ in 0..ADOPT_ATTEMPTS {
+            let options = CreateContainerOptionsBuilder::new().name(&name).build();
+            let body = sandbox_body(request, owner);
+            let made = self
+                .engine
+                .call(
+                    "create container",
+                    docker.create_container(Some(options), body),
+                )
+                .await;
+            match made {
+                Ok(response) => {
+                    let id = response.id;
+                    return match self.ready_new(&id, request, owner).await {
+                        Ok(()) => {
+                            self.remember_owner(&id, owner);
+                            Ok(Created::New(id))
+                        }
+                        Err(err) => {
+                            self.remove_footprint(request.session_id, &id).await;
+                            Err(err)
+                        }
+                    };
+                }
+                Err(Fault::Conflict(_)) => match self.adopt(&name, request, owner).await? {
+                    Some(id) => {
+                        self.remember_owner(&id, owner);
+                        return Ok(Created::Adopted(id));
+                    }
+                    None => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                        continue;
+                    }
+                },
+                Err(fault @ Fault::Timeout { .. }) => {
+                    // The engine may still make it: undo by name, best effort.
+                    self.remove_footprint(request.session_id, &name).await;
+                    return Err(fault.on(Subject::Image(&request.spec.image)));
+                }
+                Err(fault) => {
+                    // Nothing was made but maybe the volume; it is ours only
+                    // if no container uses it (the remove fails otherwise).
+                    self.remove_volume_quietly(request.session_id).await;
+                    return Err(fault.on(Subject::Image(&request.spec.image)));
+                }
+            }
+        }
+        Err(RuntimeError::Conflict(format!(
+            "container {name} kept appearing and vanishing"
+        )))
+    }
+
+    /// Fixes the workspace's owner (the image's copy-up is done at create)
+    /// and starts the container.
+    async fn ready_new(
+        &self,
+        id: &str,
+        request: &CreateRequest,
+        owner: Owner,
+    ) -> Result<(), RuntimeError> {
+        self.ensure_workspace_owner(id, request, owner).await?;
+        self.engine
+            .call(
+                "start container",
+                self.engine.docker.start_container(id, None),
+            )
+            .await
+            .map_err(|f| f.on(Subject::Container))
+    }
+
+    /// Takes over the session's container that another process made: never
+    /// destroys it, starts it if it is not running. `None` when it vanished.
+    async fn adopt(
+        &self,
+        name: &str,
+        request: &CreateRequest,
+        owner: Owner,
+    ) -> Result<Option<String>, RuntimeError> {
+        let docker = &self.engine.docker;
+        let found = self
+            .engine
+            .call(
+                "inspect container",
+                docker.inspect_container(name, None::<InspectContainerOptions>),
+            )
+            .await;
+        let info = match found {
+            Ok(info) => info,
+            Err(fault) if fault.is_not_found() => return Ok(None),
+            Err(fault) => return Err(fault.on(Subject::Container)),
+        };
+        let id = info
+            .id
+            .ok_or_else(|| RuntimeError::Other(format!("container {name} has no id")))?;
+        let status = info.state.and_then(|s| s.status);
+        match status {
+            Some(Status::RUNNING) => {}
+            Some(Status::CREATED | Status::EXITED) => {
+                if status == Some(Status::CREATED) {
+                    // Its maker may have died before fixing the workspace.
+                    self.ensure_workspace_owner(&id, request, owner).await?;
+                }
+                match self
+                    .engine
+                    .call("start container", docker.start_container(&id, None))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(fault) if fault.is_not_found() => return Ok(None),
+                    Err(fault) => return Err(fault.on(Subject::Container)),
+                }
+            }
+            other => {
+                return Err(RuntimeError::Conflict(format!(
+                    "container {name} exists in state {other:?}"
+                )));
+            }
+        }
+        tracing::info!(container = %id, session = %request.session_id, "adopted a sandbox made by another process");
+        Ok(Some(id))
+    }
+
+    /// Removes everything made for `session`: the container `target` (id or
+    /// name), the workspace helper and the volume. Best effort, logged.
+    pub(crate) async fn remove_footprint(&self, session: SessionId, target: &str) {
+        for container in [target.to_owned(), prep_name(session)] {
+            if let Err(fault) = self.force_remove(&container).await
+                && !fault.is_not_found()
+            {
+                tracing::warn!(%container, ?fault, "could not remove a container of a failed create");
+            }
+        }
+        self.remove_volume_quietly(session).await;
+    }
+
+    /// Removes a container and its anonymous volumes, killing it if needed.
+    pub(crate) async fn force_remove(&self, container: &str) -> Result<(), Fault> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        self.engine
+            .call(
+                "remove container",
+                self.engine
+                    .docker
+                    .remove_container(container, Some(options)),
+            )
+            .await
+    }
+
+    pub(crate) async fn remove_volume(&self, session: SessionId) -> Result<(), Fault> {
+        let name = volume_name(session);
+        let mut wait = Duration::from_millis(50);
+        for attempt in 0..5 {
+            match self
+                .engine
+                .call(
+                    "remove volume",
+                    self.engine
+                        .docker
+                        .remove_volume(&name, None::<RemoveVolumeOptions>),
+                )
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(fault) if fault.is_not_found() => return Ok(()),
+                // In use: a container is still being removed; wait for it.
+                Err(Fault::Conflict(_)) if attempt < 4 => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(fault) => return Err(fault),
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_volume_quietly(&self, session: SessionId) {
+        if let Err(fault) = self.remove_volume(session).await {
+            tracing::warn!(session = %session, ?fault, "could not remove a workspace volume");
+        }
+    }
+}

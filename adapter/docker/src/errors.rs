@@ -1,0 +1,207 @@
+//! The one place where engine failures become `RuntimeError`s.
+//!
+//! Every call first becomes a `Fault` (what the engine said, independent of
+//! the call), then `Fault::on` turns it into the port's error for what the
+//! call was about: a 404 on an image is `ImageNotFound`, on a container
+//! `ContainerGone`, on a file `FileNotFound`.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use sandboxer_core::port::RuntimeError;
+
+/// What went wrong with one engine call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fault {
+    NotFound(String),
+    Conflict(String),
+    BadRequest(String),
+    Unavailable(String),
+    Timeout { what: &'static str, after: Duration },
+    Other(String),
+}
+
+/// What a failed call was about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    Engine,
+    Container,
+    Image(&'a str),
+    File(&'a str),
+}
+
+impl Fault {
+    pub(crate) fn timeout(what: &'static str, after: Duration) -> Self {
+        Self::Timeout { what, after }
+    }
+
+    pub(crate) fn on(self, subject: Subject<'_>) -> RuntimeError {
+        match (self, subject) {
+            (Self::NotFound(msg), Subject::Container) => {
+                tracing::debug!(%msg, "container not found");
+                RuntimeError::ContainerGone
+            }
+            (Self::NotFound(msg), Subject::Image(name)) if msg.to_lowercase().contains("image") => {
+                RuntimeError::ImageNotFound(name.to_owned())
+            }
+            (Self::NotFound(msg), Subject::File(path)) if !mentions_container(&msg) => {
+                RuntimeError::FileNotFound(path.to_owned())
+            }
+            (Self::NotFound(msg), Subject::File(_)) => {
+                tracing::debug!(%msg, "container not found");
+                RuntimeError::ContainerGone
+            }
+            (Self::NotFound(msg), Subject::Image(_)) => RuntimeError::Other(msg),
+            (Self::NotFound(msg), Subject::Engine) => RuntimeError::Other(msg),
+            // An exec or copy into a stopped container: the sandbox no longer runs.
+            (Self::Conflict(msg), _) if msg.contains("is not running") => {
+                RuntimeError::ContainerGone
+            }
+            (Self::Conflict(msg), _) => RuntimeError::Conflict(msg),
+            (Self::BadRequest(msg), _) => RuntimeError::Rejected(msg),
+            (Self::Unavailable(msg), _) => RuntimeError::Unavailable(msg),
+            (Self::Timeout { what, after }, _) => {
+                RuntimeError::Timeout(format!("{what} took longer than {after:?}"))
+            }
+            (Self::Other(msg), _) => RuntimeError::Other(msg),
+        }
+    }
+
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}
+
+fn mentions_container(msg: &str) -> bool {
+    msg.contains("No such container")
+}
+
+impl From<BollardError> for Fault {
+    fn from(err: BollardError) -> Self {
+        match err {
+            BollardError::DockerResponseServerError {
+                status_code,
+                message,
+            } => match status_code {
+                404 => Self::NotFound(message),
+                409 => Self::Conflict(message),
+                400 => Self::BadRequest(message),
+                _ => Self::Other(format!("engine answered {status_code}: {message}")),
+            },
+            BollardError::SocketNotFoundError(path) => {
+                Self::Unavailable(format!("no Docker socket at {path}"))
+            }
+            BollardError::RequestTimeoutError => Self::timeout("engine request", Duration::ZERO),
+            BollardError::DockerStreamError { error } => Self::Other(error),
+            other => {
+                if is_connection_failure(&other) {
+                    Self::Unavailable(sandboxer_core::trace::error_chain(&other))
+                } else {
+                    Self::Other(sandboxer_core::trace::error_chain(&other))
+                }
+            }
+        }
+    }
+}
+
+/// Whether the error (or a cause) says the engine could not be reached or
+/// dropped the connection: refused, socket missing, reset, closed early.
+fn is_connection_failure(err: &BollardError) -> bool {
+    if let BollardError::HyperLegacyError { err } = err
+        && err.is_connect()
+    {
+        return true;
+    }
+    if let BollardError::HyperResponseError { err } = err
+        && (err.is_closed() || err.is_incomplete_message() || err.is_canceled())
+    {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    if let BollardError::IOError { err } = err {
+        return is_connection_io(err.kind());
+    }
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return is_connection_io(io.kind());
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn is_connection_io(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | NotConnected
+            | NotFound
+            | BrokenPipe
+            | UnexpectedEof
+            | PermissionDenied
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status_code: u16, message: &str) -> Fault {
+        Fault::from(BollardError::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn maps_status_codes_by_subject() {
+        assert_eq!(
+            server(404, "No such image: x:1").on(Subject::Image("x:1")),
+            RuntimeError::ImageNotFound("x:1".into())
+        );
+        assert_eq!(
+            server(404, "No such container: abc").on(Subject::Container),
+            RuntimeError::ContainerGone
+        );
+        assert_eq!(
+            server(404, "Could not find the file /workspace/a").on(Subject::File("a")),
+            RuntimeError::FileNotFound("a".into())
+        );
+        assert_eq!(
+            server(404, "No such container: abc").on(Subject::File("a")),
+            RuntimeError::ContainerGone
+        );
+        assert_eq!(
+            server(409, "Container abc is not running").on(Subject::Container),
+            RuntimeError::ContainerGone
+        );
+        assert!(matches!(
+            server(409, "name in use").on(Subject::Container),
+            RuntimeError::Conflict(_)
+        ));
+        assert!(matches!(
+            server(500, "boom").on(Subject::Engine),
+            RuntimeError::Other(_)
+        ));
+        assert!(matches!(
+            Fault::from(BollardError::SocketNotFoundError("/nope".into())).on(Subject::Engine),
+            RuntimeError::Unavailable(_)
+        ));
+        assert!(matches!(
+            Fault::from(BollardError::IOError {
+                err: io::Error::from(io::ErrorKind::ConnectionRefused)
+            })
+            .on(Subject::Engine),
+            RuntimeError::Unavailable(_)
+        ));
+        assert!(matches!(
+            Fault::timeout("ping", Duration::from_secs(1)).on(Subject::Engine),
+            RuntimeError::Timeout(_)
+        ));
+    }
+}

@@ -1,0 +1,122 @@
+//! Stop (remove the whole footprint), list our sandboxes, inspect one.
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerSummaryStateEnum;
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptionsBuilder, StopContainerOptionsBuilder,
+};
+use sandboxer_core::domain::ContainerState;
+use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
+
+use crate::container::{LABEL_MANAGED, LABEL_ROLE, parse_labels, prep_name};
+use crate::errors::{Fault, Subject};
+use crate::runtime::DockerSandboxRuntime;
+
+impl DockerSandboxRuntime {
+    /// Removes the container with force (a kill, then the removal: one
+    /// call), the workspace helper if one was left, and the volume.
+    pub(crate) async fn stop_sandbox(
+        &self,
+        sandbox: &SandboxRef,
+    ) -> Result<StopOutcome, RuntimeError> {
+        let target = Self::target(sandbox);
+        if !self.config.stop_grace.is_zero() {
+            let secs = i32::try_from(self.config.stop_grace.as_secs().max(1)).unwrap_or(i32::MAX);
+            let options = StopContainerOptionsBuilder::new().t(secs).build();
+            let limit = self.config.call_timeout + self.config.stop_grace;
+            match self
+                .engine
+                .call_within(
+                    "stop container",
+                    limit,
+                    self.engine.docker.stop_container(&target, Some(options)),
+                )
+                .await
+            {
+                Ok(()) => {}
+                Err(fault) if fault.is_not_found() => {}
+                Err(fault) => return Err(fault.on(Subject::Container)),
+            }
+        }
+        let outcome = match self.force_remove(&target).await {
+            Ok(()) => StopOutcome::Stopped,
+            Err(fault) if fault.is_not_found() => StopOutcome::AlreadyGone,
+            // Another stop is removing it right now.
+            Err(Fault::Conflict(msg)) if msg.contains("already in progress") => {
+                StopOutcome::Stopped
+            }
+            Err(fault) => return Err(fault.on(Subject::Container)),
+        };
+        self.forget_owner(&target);
+        match self.force_remove(&prep_name(sandbox.session_id)).await {
+            Ok(()) => {}
+            Err(fault) if fault.is_not_found() => {}
+            Err(fault) => return Err(fault.on(Subject::Container)),
+        }
+        self.remove_volume(sandbox.session_id)
+            .await
+            .map_err(|f| f.on(Subject::Engine))?;
+        Ok(outcome)
+    }
+
+    pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .engine
+            .call(
+                "list containers",
+                self.engine.docker.list_containers(Some(options)),
+            )
+            .await
+            .map_err(|f| f.on(Subject::Engine))?;
+        let mut sandboxes = Vec::with_capacity(containers.len());
+        for summary in containers {
+            let id = summary.id.unwrap_or_default();
+            let labels = summary.labels.unwrap_or_default();
+            if labels.contains_key(LABEL_ROLE) {
+                continue;
+            }
+            let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
+            match parse_labels(&id, &labels, running) {
+                Ok(sandbox) => sandboxes.push(sandbox),
+                Err(reason) => {
+                    tracing::warn!(container = %id, %reason, "skipping a container labelled as ours whose labels do not parse");
+                }
+            }
+        }
+        Ok(sandboxes)
+    }
+
+    pub(crate) async fn inspect_sandbox(
+        &self,
+        sandbox: &SandboxRef,
+    ) -> Result<ContainerState, RuntimeError> {
+        let target = Self::target(sandbox);
+        let found = self
+            .engine
+            .call(
+                "inspect container",
+                self.engine
+                    .docker
+                    .inspect_container(&target, None::<InspectContainerOptions>),
+            )
+            .await;
+        match found {
+            Ok(info) => {
+                let running = info.state.and_then(|s| s.running).unwrap_or(false);
+                Ok(if running {
+                    ContainerState::Running
+                } else {
+                    ContainerState::Exited
+                })
+            }
+            Err(fault) if fault.is_not_found() => Ok(ContainerState::Missing),
+            Err(fault) => Err(fault.on(Subject::Container)),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Test support for tests against a real Docker Engine (feature `testing`),
+//! for this crate's tests and other crates' black-box tests: a local busybox
+//! image built once per input set, unique names, specs, and a guard that
+//! removes everything a test made, even when the test panics.
+
+mod guard;
+mod image;
+
+use std::collections::BTreeMap;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+use chrono::Utc;
+use sandboxer_core::domain::{ChatId, ResourceLimits, SandboxSpec, SessionId};
+use sandboxer_core::port::CreateRequest;
+use uuid::Uuid;
+
+pub use guard::Cleanup;
+pub use image::{ensure_test_image, ensure_test_image_with_workspace};
+
+/// The sandbox user of the test images.
+pub const TEST_USER: &str = "1000:1000";
+
+/// A chat id no other test uses: `sandboxer-test-<uuid>`.
+pub fn unique_chat_id() -> ChatId {
+    ChatId::parse(&format!("sandboxer-test-{}", Uuid::now_v7().simple())).expect("a valid chat id")
+}
+
+/// The default spec (DESIGN section 7) on `image` and `runtime`.
+pub fn test_spec(image: &str, runtime: &str) -> SandboxSpec {
+    SandboxSpec {
+        image: image.to_owned(),
+        runtime: runtime.to_owned(),
+        user: TEST_USER.to_owned(),
+        env: BTreeMap::new(),
+        limits: ResourceLimits::default(),
+        network: "none".to_owned(),
+        keepalive: vec!["sleep".into(), "infinity".into()],
+    }
+}
+
+/// A create request for a fresh session of a fresh chat.
+pub fn create_request(spec: SandboxSpec) -> CreateRequest {
+    CreateRequest {
+        session_id: SessionId::new(),
+        chat_id: unique_chat_id(),
+        generation: 1,
+        created_at: Utc::now(),
+        spec,
+    }
+}
+
+/// A raw bollard client on the local engine (`DOCKER_HOST` or the default
+/// socket), version-negotiated, to look at containers from outside.
+pub async fn raw_docker() -> Docker {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let docker = if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(&host, 120, API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_unix(&host, 120, API_DEFAULT_VERSION)
+    }
+    .expect("a Docker client");
+    docker
+        .negotiate_version()
+        .await
+        .expect("the Docker Engine answers")
+}
+
+/// Whether the engine has the gVisor runtime `runsc` registered.
+pub async fn runsc_registered() -> bool {
+    let info = raw_docker().await.info().await.expect("docker info");
+    info.runtimes.is_some_and(|r| r.contains_key("runsc"))
+}
+
+/// The container and volume names made for `session`, as the adapter names them.
+pub fn footprint_names(session: SessionId) -> [String; 3] {
+    [
+        format!("sandboxer-{session}"),
+        format!("sandboxer-{session}-prep"),
+        format!("sandboxer-{session}"),
+    ]
+}

@@ -1,0 +1,139 @@
+//! `list_active_sessions` sees every sandbox labelled as ours, whoever made
+//! it and in any state, and skips (without touching) ones whose labels do
+//! not parse.
+
+mod suite;
+
+use std::collections::HashMap;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, InspectContainerOptions};
+use sandboxer_core::domain::SessionId;
+use sandboxer_core::port::{SandboxRef, SandboxRuntime};
+use sandboxer_core::testing::RecordingTracer;
+use sandboxer_docker::testing::{
+    Cleanup, create_request, ensure_test_image, raw_docker, test_spec, unique_chat_id,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
+    let cleanup = Cleanup::new();
+    let image = ensure_test_image();
+    let ours = suite::runtime(&RecordingTracer::new()).await;
+    let other = suite::runtime(&RecordingTracer::new()).await;
+    let docker = raw_docker().await;
+
+    // Made by another runtime instance (another process, as far as we know).
+    let by_other = create_request(test_spec(&image, "runc"));
+    cleanup.session(by_other.session_id);
+    let other_id = other.create(&by_other).await.unwrap();
+
+    // Made straight with bollard, carrying our labels, never started.
+    let raw_session = cleanup.session(SessionId::new());
+    let raw_chat = unique_chat_id();
+    let raw_name = format!("sandboxer-{raw_session}");
+    let labels = HashMap::from([
+        ("sandboxer.managed".to_string(), "true".to_string()),
+        ("sandboxer.chat-id".to_string(), raw_chat.to_string()),
+        ("sandboxer.session-id".to_string(), raw_session.to_string()),
+        ("sandboxer.generation".to_string(), "7".to_string()),
+        (
+            "sandboxer.created-at".to_string(),
+            "2024-05-01T10:00:00Z".to_string(),
+        ),
+    ]);
+    let raw = docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&raw_name).build()),
+            ContainerCreateBody {
+                image: Some(image.clone()),
+                cmd: Some(vec!["sleep".into(), "infinity".into()]),
+                labels: Some(labels),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Ours, then stopped by Docker (exited, not removed).
+    let stopped = create_request(test_spec(&image, "runc"));
+    cleanup.session(stopped.session_id);
+    let stopped_id = ours.create(&stopped).await.unwrap();
+    docker
+        .stop_container(
+            stopped_id.as_str(),
+            None::<bollard::query_parameters::StopContainerOptions>,
+        )
+        .await
+        .unwrap();
+
+    // Labelled as ours but broken: skipped, and left alone.
+    let broken_name = format!("sandboxer-test-broken-{}", SessionId::new());
+    cleanup.container(broken_name.clone());
+    docker
+        .create_container(
+            Some(
+                CreateContainerOptionsBuilder::new()
+                    .name(&broken_name)
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(image.clone()),
+                cmd: Some(vec!["sleep".into(), "infinity".into()]),
+                labels: Some(HashMap::from([
+                    ("sandboxer.managed".to_string(), "true".to_string()),
+                    ("sandboxer.session-id".to_string(), "not-a-uuid".to_string()),
+                ])),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let listed = ours.list_active_sessions().await.unwrap();
+    let find = |session: SessionId| listed.iter().find(|s| s.session_id == session).cloned();
+
+    let seen = find(by_other.session_id).expect("the other instance's sandbox");
+    assert_eq!(seen.container_id, other_id);
+    assert_eq!(seen.chat_id, by_other.chat_id);
+    assert_eq!(seen.generation, 1);
+    assert_eq!(
+        seen.created_at.timestamp_millis(),
+        by_other.created_at.timestamp_millis()
+    );
+    assert!(seen.running);
+
+    let seen = find(raw_session).expect("the bollard-made sandbox");
+    assert_eq!(seen.container_id.as_str(), raw.id);
+    assert_eq!(
+        (seen.chat_id.clone(), seen.generation, seen.running),
+        (raw_chat, 7, false)
+    );
+    assert_eq!(seen.created_at.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+
+    let seen = find(stopped.session_id).expect("the stopped sandbox");
+    assert!(!seen.running);
+
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.container_id.as_str() != broken_name)
+    );
+    assert!(
+        docker
+            .inspect_container(&broken_name, None::<InspectContainerOptions>)
+            .await
+            .is_ok(),
+        "a container with bad labels must not be touched"
+    );
+
+    // Our stop removes a sandbox made by the other instance, by session alone.
+    let by_session = SandboxRef {
+        session_id: by_other.session_id,
+        chat_id: by_other.chat_id.clone(),
+        container_id: None,
+    };
+    ours.stop(&by_session).await.unwrap();
+    let after = ours.list_active_sessions().await.unwrap();
+    assert!(after.iter().all(|s| s.session_id != by_other.session_id));
+}
