@@ -1,3 +1,108 @@
-//! The \`sandboxer\` binary.
+//! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`, `rm` and
+//! `cleanup` are clients of a running one; `image build` makes the default
+//! sandbox image without a registry.
 
-fn main() {}
+mod client;
+mod config;
+mod image;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{Endpoint, ExecArgs};
+use crate::config::{ConfigFile, ServeSettings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandboxer",
+    version,
+    about = "One isolated Docker sandbox per chat, over HTTP.",
+    long_about = "One isolated Docker sandbox per chat, over HTTP.\n\n\
+        Settings of `serve` come from a TOML file (--config / SANDBOXER_CONFIG), \
+        overridden by SANDBOXER_* variables, overridden by flags."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (HTTP API, background cleanup).
+    Serve {
+        #[command(flatten)]
+        file: ConfigFile,
+        #[command(flatten)]
+        settings: Box<ServeSettings>,
+    },
+    /// Run a command in a chat's sandbox; exits with the command's code.
+    Exec(ExecArgs),
+    /// List the active sandboxes.
+    Ls {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Stop and remove a chat's sandbox.
+    Rm {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// The chat whose sandbox goes.
+        #[arg(long)]
+        chat: String,
+    },
+    /// Run cleanup now and print what it did.
+    Cleanup {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Sandbox images.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Build the default sandbox image locally (Debian + python3, by
+    /// debootstrap and `docker import`); needs root and debootstrap.
+    Build(image::BuildArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("sandboxer: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { file, settings } => {
+                let config = config::load(*settings, file.path.as_deref())?;
+                serve::run(config).await.map(|()| 0)
+            }
+            Command::Exec(args) => client::exec(args).await,
+            Command::Ls { endpoint } => client::ls(endpoint).await.map(|()| 0),
+            Command::Rm { endpoint, chat } => client::rm(endpoint, &chat).await.map(|()| 0),
+            Command::Cleanup { endpoint } => client::cleanup(endpoint).await.map(|()| 0),
+            Command::Image {
+                command: ImageCommand::Build(args),
+            } => image::build(args).await.map(|()| 0),
+        }
+    });
+    match outcome {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("sandboxer: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -27,6 +27,11 @@ pub struct DockerConfig {
     /// processes do not). Default true: a sandbox stuck at its pids limit is
     /// worse than one restarted.
     pub restart_on_failed_kill: bool,
+    /// The service instance these sandboxes belong to: created sandboxes are
+    /// labelled `sandboxer.instance=<id>` and only those are listed, so
+    /// services (or test runs) sharing one engine never touch each other's.
+    /// `None`: no such label; every sandbox labelled as ours is listed.
+    pub instance: Option<String>,
 }
 
 impl Default for DockerConfig {
@@ -38,6 +43,7 @@ impl Default for DockerConfig {
             exec_kill_grace: Duration::from_secs(5),
             host_kill: true,
             restart_on_failed_kill: true,
+            instance: None,
         }
     }
 }

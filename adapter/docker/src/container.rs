@@ -18,6 +18,8 @@ pub(crate) const LABEL_CREATED_AT: &str = "sandboxer.created-at";
 /// Set on the short-lived helper that fixes the workspace's owner; such
 /// containers are not sandboxes and are never listed as sessions.
 pub(crate) const LABEL_ROLE: &str = "sandboxer.role";
+/// Which service instance owns the sandbox (`DockerConfig::instance`).
+pub(crate) const LABEL_INSTANCE: &str = "sandboxer.instance";
 pub(crate) const ROLE_WORKSPACE_PREP: &str = "workspace-prep";
 
 /// `runsc` (gVisor, ptrace platform) backs every task in the sandbox with
@@ -67,8 +69,8 @@ impl Owner {
     }
 }
 
-pub(crate) fn labels(request: &CreateRequest) -> HashMap<String, String> {
-    HashMap::from([
+pub(crate) fn labels(request: &CreateRequest, instance: Option<&str>) -> HashMap<String, String> {
+    let mut labels = HashMap::from([
         (LABEL_MANAGED.to_owned(), "true".to_owned()),
         (LABEL_CHAT.to_owned(), request.chat_id.as_str().to_owned()),
         (LABEL_SESSION.to_owned(), request.session_id.to_string()),
@@ -79,13 +81,21 @@ pub(crate) fn labels(request: &CreateRequest) -> HashMap<String, String> {
                 .created_at
                 .to_rfc3339_opts(SecondsFormat::Millis, true),
         ),
-    ])
+    ]);
+    if let Some(instance) = instance {
+        labels.insert(LABEL_INSTANCE.to_owned(), instance.to_owned());
+    }
+    labels
 }
 
 /// The sandbox's container: hardened defaults, shaped by the spec.
-pub(crate) fn sandbox_body(request: &CreateRequest, owner: Owner) -> ContainerCreateBody {
+pub(crate) fn sandbox_body(
+    request: &CreateRequest,
+    owner: Owner,
+    instance: Option<&str>,
+) -> ContainerCreateBody {
     let spec = &request.spec;
-    let labels = labels(request);
+    let labels = labels(request, instance);
     let limits = &spec.limits;
     let gvisor = spec.runtime == "runsc";
     let (pids_limit, ulimits) = if gvisor {
@@ -220,7 +230,7 @@ mod tests {
     #[test]
     fn labels_round_trip() {
         let req = request("runc");
-        let back = parse_labels("abc", &labels(&req), true).unwrap();
+        let back = parse_labels("abc", &labels(&req, Some("i1")), true).unwrap();
         assert_eq!(back.session_id, req.session_id);
         assert_eq!(back.chat_id, req.chat_id);
         assert_eq!(back.generation, 3);
@@ -228,7 +238,7 @@ mod tests {
             back.created_at.timestamp_millis(),
             req.created_at.timestamp_millis()
         );
-        let mut bad = labels(&req);
+        let mut bad = labels(&req, None);
         bad.insert(LABEL_GENERATION.into(), "x".into());
         assert!(parse_labels("abc", &bad, true).is_err());
     }
@@ -250,10 +260,14 @@ mod tests {
     #[test]
     fn gvisor_limits_tasks_inside_and_threads_outside() {
         let owner = Owner::parse("1000:1000").unwrap();
-        let runc = sandbox_body(&request("runc"), owner).host_config.unwrap();
+        let runc = sandbox_body(&request("runc"), owner, None)
+            .host_config
+            .unwrap();
         assert_eq!(runc.pids_limit, Some(256));
         assert_eq!(runc.ulimits, None);
-        let runsc = sandbox_body(&request("runsc"), owner).host_config.unwrap();
+        let runsc = sandbox_body(&request("runsc"), owner, None)
+            .host_config
+            .unwrap();
         assert_eq!(runsc.pids_limit, Some(256 * 16 + 256));
         assert_eq!(runsc.ulimits.unwrap()[0].soft, Some(256));
     }

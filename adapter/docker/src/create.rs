@@ -36,7 +36,7 @@ impl DockerSandboxRuntime {
         let mut wait = Duration::from_millis(20);
         for _ in 0..ADOPT_ATTEMPTS {
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            let body = sandbox_body(request, owner);
+            let body = sandbox_body(request, owner, self.config.instance.as_deref());
             let made = self
                 .engine
                 .call(

@@ -6,6 +6,7 @@
 //! against a real engine.
 
 pub mod attr;
+mod base_image;
 mod config;
 mod container;
 mod create;
@@ -23,5 +24,6 @@ mod workspace;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use base_image::{BaseImageRecipe, ImageBuildError, Progress};
 pub use config::DockerConfig;
 pub use runtime::DockerSandboxRuntime;

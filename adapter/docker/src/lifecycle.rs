@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 use sandboxer_core::domain::ContainerState;
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
-use crate::container::{LABEL_MANAGED, LABEL_ROLE, parse_labels, prep_name};
+use crate::container::{LABEL_INSTANCE, LABEL_MANAGED, LABEL_ROLE, parse_labels, prep_name};
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 
@@ -61,7 +61,11 @@ impl DockerSandboxRuntime {
     }
 
     pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_MANAGED}=true")])]);
+        let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(instance) = &self.config.instance {
+            wanted.push(format!("{LABEL_INSTANCE}={instance}"));
+        }
+        let filters = HashMap::from([("label", wanted)]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)

@@ -122,7 +122,7 @@ impl DockerSandboxRuntime {
         owner: Owner,
     ) -> Result<(), RuntimeError> {
         let name = prep_name(request.session_id);
-        let mut labels = labels(request);
+        let mut labels = labels(request, self.config.instance.as_deref());
         labels.insert(LABEL_ROLE.to_owned(), ROLE_WORKSPACE_PREP.to_owned());
         let body = ContainerCreateBody {
             image: Some(request.spec.image.clone()),

@@ -137,3 +137,56 @@ async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
     let after = ours.list_active_sessions().await.unwrap();
     assert!(after.iter().all(|s| s.session_id != by_other.session_id));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_lists_only_its_own_sandboxes() {
+    let cleanup = Cleanup::new();
+    let image = ensure_test_image();
+    let tracer = std::sync::Arc::new(RecordingTracer::new());
+    let runtime_of = |instance: &str| {
+        sandboxer_docker::DockerSandboxRuntime::connect(
+            sandboxer_docker::DockerConfig {
+                instance: Some(instance.to_owned()),
+                ..sandboxer_docker::DockerConfig::default()
+            },
+            tracer.clone(),
+        )
+    };
+    let a_name = format!("test-a-{}", SessionId::new());
+    let b_name = format!("test-b-{}", SessionId::new());
+    let a = runtime_of(&a_name).await.unwrap();
+    let b = runtime_of(&b_name).await.unwrap();
+    let in_a = create_request(test_spec(&image, "runc"));
+    let in_b = create_request(test_spec(&image, "runc"));
+    cleanup.session(in_a.session_id);
+    cleanup.session(in_b.session_id);
+    a.create(&in_a).await.unwrap();
+    b.create(&in_b).await.unwrap();
+
+    let seen_by_a: Vec<_> = a
+        .list_active_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    let seen_by_b: Vec<_> = b
+        .list_active_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(seen_by_a, vec![in_a.session_id]);
+    assert_eq!(seen_by_b, vec![in_b.session_id]);
+    // Without an instance, every sandbox labelled as ours is listed.
+    let all = suite::runtime(&RecordingTracer::new()).await;
+    let seen: Vec<_> = all
+        .list_active_sessions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert!(seen.contains(&in_a.session_id) && seen.contains(&in_b.session_id));
+}

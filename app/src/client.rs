@@ -1,0 +1,204 @@
+//! The CLI clients of a running service: `exec`, `ls`, `rm`, `cleanup`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// Where the service is and how to talk to it.
+#[derive(Debug, Clone, Args)]
+pub struct Endpoint {
+    /// Base URL of the service.
+    #[arg(long, env = "SANDBOXER_URL", default_value = "http://127.0.0.1:7070")]
+    pub url: String,
+    /// Bearer token, when the service wants one.
+    #[arg(long, env = "SANDBOXER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+    /// The chat whose sandbox runs the command.
+    #[arg(long)]
+    pub chat: String,
+    /// Kill the command after this many milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// Working directory inside the sandbox.
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub cmd: Vec<String>,
+}
+
+impl Endpoint {
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .context("building the HTTP client")
+    }
+
+    /// A request to the path made of `segments`, each percent-encoded.
+    fn request(
+        &self,
+        client: &Client,
+        method: reqwest::Method,
+        segments: &[&str],
+    ) -> anyhow::Result<RequestBuilder> {
+        let mut url = reqwest::Url::parse(&self.url)
+            .with_context(|| format!("service URL {:?}", self.url))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("service URL {:?} cannot take a path", self.url))?
+            .pop_if_empty()
+            .extend(segments);
+        let builder = client.request(method, url);
+        Ok(match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        })
+    }
+}
+
+async fn answer(
+    response: reqwest::Result<Response>,
+    url: &str,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let response = response.with_context(|| format!("cannot reach the service at {url}"))?;
+    let status = response.status();
+    let text = response.text().await.context("reading the answer")?;
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok((status, body))
+}
+
+fn refuse(status: StatusCode, body: &Value) -> anyhow::Error {
+    let code = body["error"]["code"].as_str().unwrap_or("unknown");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    anyhow::anyhow!("{status}: {code}: {message}")
+}
+
+/// Prints the command's output and returns its exit code.
+pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
+    let client = args.endpoint.client()?;
+    let mut body = json!({ "cmd": args.cmd });
+    if let Some(ms) = args.timeout_ms {
+        body["timeout_ms"] = json!(ms);
+    }
+    if let Some(dir) = args.workdir {
+        body["workdir"] = json!(dir);
+    }
+    let sent = args
+        .endpoint
+        .request(
+            &client,
+            reqwest::Method::POST,
+            &["v1", "chats", &args.chat, "exec"],
+        )?
+        .json(&body)
+        .send()
+        .await;
+    let (status, answer) = answer(sent, &args.endpoint.url).await?;
+    if !status.is_success() {
+        return Err(refuse(status, &answer));
+    }
+    std::io::stdout().write_all(answer["stdout"].as_str().unwrap_or("").as_bytes())?;
+    std::io::stderr().write_all(answer["stderr"].as_str().unwrap_or("").as_bytes())?;
+    if answer["truncated"] == json!(true) {
+        eprintln!("sandboxer: output was truncated");
+    }
+    if answer["timed_out"] == json!(true) {
+        eprintln!("sandboxer: the command timed out and was killed");
+        return Ok(124);
+    }
+    let code = answer["exit_code"].as_i64().unwrap_or(1);
+    Ok(i32::try_from(code).unwrap_or(1))
+}
+
+/// Lists the active sandboxes, one per line.
+pub async fn ls(endpoint: Endpoint) -> anyhow::Result<()> {
+    let client = endpoint.client()?;
+    let sent = endpoint
+        .request(&client, reqwest::Method::GET, &["v1", "sandboxes"])?
+        .send()
+        .await;
+    let (status, answer) = answer(sent, &endpoint.url).await?;
+    if !status.is_success() {
+        return Err(refuse(status, &answer));
+    }
+    let sandboxes = answer["sandboxes"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<32} {:<38} {:<9} {:<26} EXPIRES_AT",
+        "CHAT", "SESSION", "STATUS", "IMAGE"
+    );
+    for s in sandboxes {
+        let field = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
+        println!(
+            "{:<32} {:<38} {:<9} {:<26} {}",
+            field("chat_id"),
+            field("session_id"),
+            field("status"),
+            field("image"),
+            field("expires_at")
+        );
+    }
+    Ok(())
+}
+
+/// Stops and removes a chat's sandbox.
+pub async fn rm(endpoint: Endpoint, chat: &str) -> anyhow::Result<()> {
+    let client = endpoint.client()?;
+    let sent = endpoint
+        .request(
+            &client,
+            reqwest::Method::DELETE,
+            &["v1", "chats", chat, "sandbox"],
+        )?
+        .send()
+        .await;
+    let (status, answer) = answer(sent, &endpoint.url).await?;
+    if status != StatusCode::NO_CONTENT {
+        return Err(refuse(status, &answer));
+    }
+    println!("removed the sandbox of chat {chat} (if it had one)");
+    Ok(())
+}
+
+/// Runs cleanup now and prints the counts.
+pub async fn cleanup(endpoint: Endpoint) -> anyhow::Result<()> {
+    let client = endpoint.client()?;
+    let sent = endpoint
+        .request(&client, reqwest::Method::POST, &["v1", "cleanup"])?
+        .send()
+        .await;
+    let (status, answer) = answer(sent, &endpoint.url).await?;
+    if !status.is_success() {
+        return Err(refuse(status, &answer));
+    }
+    let n = |k: &str| answer[k].as_u64().unwrap_or(0);
+    println!(
+        "expired {} removed {} failed {} orphans_removed {} containers_gone {} skipped {}",
+        n("expired"),
+        n("removed"),
+        n("failed"),
+        n("orphans_removed"),
+        n("containers_gone"),
+        n("skipped")
+    );
+    if n("failed") > 0 {
+        bail!(
+            "{} sandboxes could not be cleaned; see the service log",
+            n("failed")
+        );
+    }
+    Ok(())
+}

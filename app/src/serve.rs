@@ -1,0 +1,282 @@
+//! `sandboxer serve`: the composition root. Builds the adapters, hands them
+//! to the use cases, reconciles with Docker, then serves the API and runs
+//! the background cleanup until SIGTERM or Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
+use sandboxer_core::port::{Clock, SystemClock, Tracer};
+use sandboxer_core::usecase::{
+    CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
+    GetFile, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileMode, ReconcileSettings,
+    SessionGuards, StopSandbox,
+};
+use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
+use sandboxer_http::{ApiConfig, ApiState, MetricsRender, Services};
+use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
+use sandboxer_telemetry::{
+    LogFormat, MetricsHandle, MetricsTracer, TelemetryConfig, init_logging, init_tracer,
+    install_prometheus, set_active_sandboxes,
+};
+
+use crate::config::{self, ServeConfig};
+use crate::image;
+
+/// Ended sessions are kept this long for inspection, then purged.
+const ENDED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let format = match config.log_format {
+        config::LogFormat::Text => LogFormat::Text,
+        config::LogFormat::Json => LogFormat::Json,
+    };
+    // The OTLP exporter logs every failed export; one warning line is enough.
+    init_logging(
+        format,
+        "info,opentelemetry_sdk=warn,opentelemetry_otlp=warn",
+    )?;
+
+    let mut telemetry = TelemetryConfig::from_env()?;
+    if let Some(endpoint) = &config.otlp_endpoint {
+        telemetry.endpoint = Some(endpoint.clone());
+        telemetry.enabled = true;
+    }
+    let tracing_pipeline = init_tracer(&telemetry)?;
+    let metrics = install_prometheus()?;
+    let tracer: Arc<dyn Tracer> = Arc::new(MetricsTracer::new(tracing_pipeline.tracer()));
+    tracing::info!(
+        tracing = tracing_pipeline.is_enabled(),
+        endpoint = %if tracing_pipeline.is_enabled() { telemetry.resolved_endpoint() } else { String::new() },
+        "telemetry ready"
+    );
+
+    let store = Arc::new(
+        SqliteSessionStore::open(
+            &config.database,
+            SqliteStoreOptions::default(),
+            Arc::clone(&tracer),
+        )
+        .await
+        .with_context(|| format!("opening the session store {}", config.database))?,
+    );
+    let instance = config
+        .instance
+        .clone()
+        .unwrap_or_else(|| instance_of(store.path()));
+    let docker = DockerConfig {
+        call_timeout: config.docker_timeout,
+        instance: Some(instance.clone()),
+        ..DockerConfig::default()
+    };
+    let runtime = Arc::new(
+        DockerSandboxRuntime::connect(docker, Arc::clone(&tracer))
+            .await
+            .context("connecting to the Docker Engine (is it running? DOCKER_HOST?)")?,
+    );
+    image::ensure(&runtime, &config).await?;
+
+    let ports = Ports {
+        runtime: runtime.clone(),
+        store: store.clone(),
+        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        tracer: Arc::clone(&tracer),
+    };
+    let app = compose(&config, ports)?;
+    let report = app
+        .reconcile
+        .execute(ReconcileMode::Startup)
+        .await
+        .context("reconciling sessions with Docker at startup")?;
+    tracing::info!(
+        adopted = report.adopted,
+        undone = report.undone,
+        orphans_removed = report.orphans_removed,
+        containers_gone = report.containers_gone,
+        failed = report.failed,
+        "startup reconciliation done"
+    );
+
+    let state = Arc::new(ApiState {
+        services: app.services.clone(),
+        config: ApiConfig {
+            token: config.token.clone(),
+            max_file_bytes: config.max_file_bytes,
+            exec_output_limit: config.exec_output_bytes,
+            ..ApiConfig::default()
+        },
+        tracer: Arc::clone(&tracer),
+        runtime: runtime.clone(),
+        store: store.clone(),
+        metrics: Some(Arc::new(Prometheus(metrics))),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    // Scripts and tests read this line to find a port-0 service.
+    println!("sandboxer listening on http://{address}");
+    tracing::info!(%address, database = %store.path().display(), image = %config.image, %instance, "serving");
+
+    let (stop, stopped) = watch::channel(false);
+    let cleanup = tokio::spawn(cleanup_loop(
+        app.services.cleanup.clone(),
+        Arc::clone(&store),
+        config.cleanup_interval,
+        stopped,
+    ));
+    axum::serve(listener, sandboxer_http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+
+    tracing::info!("shutting down: in-flight requests finished; sandboxes are kept");
+    let _ = stop.send(true);
+    let _ = cleanup.await;
+    if let Err(err) = tracing_pipeline.shutdown().await {
+        tracing::warn!(error = %err, "flushing traces at shutdown failed");
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// The instance a database stands for: sandboxes are labelled with it, so
+/// services with other databases on the same Docker never touch them.
+fn instance_of(database: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let path = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The use cases, wired to the ports.
+struct App {
+    services: Services,
+    reconcile: Reconcile,
+}
+
+fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<App> {
+    let policy = Policy::new(config.ttl, config.max_lifetime, true)?;
+    let defaults = SandboxSpec {
+        image: config.image.clone(),
+        runtime: config.runtime.clone(),
+        user: config.user.clone(),
+        env: BTreeMap::new(),
+        limits: ResourceLimits {
+            memory_bytes: config.memory_bytes,
+            nano_cpus: config.nano_cpus,
+            pids: config.pids_limit,
+            tmp_bytes: config.tmp_bytes,
+        },
+        network: config.network.clone(),
+        keepalive: vec!["sleep".into(), "infinity".into()],
+    };
+    defaults.validate().context("the default sandbox spec")?;
+    let guards = Arc::new(SessionGuards::new());
+    let reconcile_settings = ReconcileSettings {
+        orphan_grace: config.orphan_grace,
+        // A create is bounded by a few Docker calls; past this it is dead.
+        creating_timeout: config.docker_timeout * 4,
+    };
+    let create = CreateSandbox::new(
+        ports.clone(),
+        Arc::clone(&guards),
+        CreateSettings {
+            policy,
+            defaults,
+            foreign_create_wait: config.docker_timeout * 4,
+        },
+    );
+    let services = Services {
+        exec: ExecInSandbox::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
+        put_file: PutFile::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
+        get_file: GetFile::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
+        stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
+        cleanup: CleanupExpiredSandboxes::new(
+            ports.clone(),
+            Arc::clone(&guards),
+            CleanupSettings {
+                policy,
+                concurrency: config.cleanup_concurrency,
+                reconcile: reconcile_settings.clone(),
+            },
+        ),
+        query: QuerySandboxes::new(ports.store.clone()),
+        create,
+    };
+    Ok(App {
+        services,
+        reconcile: Reconcile::new(ports, guards, reconcile_settings),
+    })
+}
+
+/// Runs cleanup every `interval` (each run its own trace) and purges ended
+/// sessions past their retention.
+async fn cleanup_loop(
+    cleanup: CleanupExpiredSandboxes,
+    store: Arc<SqliteSessionStore>,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match cleanup.execute().await {
+            Ok(r) if r.expired + r.orphans_removed + r.containers_gone + r.failed > 0 => {
+                tracing::info!(
+                    expired = r.expired,
+                    removed = r.removed,
+                    failed = r.failed,
+                    skipped = r.skipped,
+                    orphans_removed = r.orphans_removed,
+                    containers_gone = r.containers_gone,
+                    "cleanup run"
+                );
+            }
+            Ok(_) => tracing::debug!("cleanup run: nothing to do"),
+            Err(err) => tracing::warn!(error = %err, "cleanup run failed; next run retries"),
+        }
+        let horizon = SystemClock.now() - ENDED_RETENTION;
+        if let Err(err) = store.purge_ended(horizon).await {
+            tracing::warn!(error = %err, "purging old ended sessions failed");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// `/metrics`: the Prometheus registry, with the active-sandbox gauge fresh.
+struct Prometheus(MetricsHandle);
+
+impl MetricsRender for Prometheus {
+    fn render(&self, active_sandboxes: u64) -> String {
+        set_active_sandboxes(usize::try_from(active_sandboxes).unwrap_or(usize::MAX));
+        self.0.render()
+    }
+}
