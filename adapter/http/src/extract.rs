@@ -104,12 +104,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Syntax first, then shape: a streaming parse would report `[1,2` as a
+/// wrong type before noticing it is not JSON at all.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        let kind = match err.classify() {
-            serde_json::error::Category::Data => code::INVALID_REQUEST,
-            _ => code::INVALID_JSON,
-        };
-        ApiError::new(kind, format!("request body: {err}"))
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::new(
+            code::INVALID_JSON,
+            format!("request body is not JSON: {err}"),
+        )
+    })?;
+    serde_json::from_value(value)
+        .map_err(|err| ApiError::new(code::INVALID_REQUEST, format!("request body: {err}")))
 }

@@ -330,6 +330,7 @@ const BAD_INPUTS: &[(&str, &str, &str, u16, &str)] = &[
         "invalid_request",
     ),
     ("POST", "/v1/chats/web:1/exec", "", 400, "invalid_json"),
+    ("POST", "/v1/chats/web:1/exec", "[1,2", 400, "invalid_json"),
     (
         "POST",
         "/v1/chats/web:1/exec",
