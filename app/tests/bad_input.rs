@@ -53,7 +53,15 @@ async fn every_bad_input_gets_its_error_and_harms_nothing() {
     let kept: Value = serde_json::from_slice(&body).unwrap();
     let containers = service.containers();
 
-    let cases: &[(Method, String, Option<&str>, &[(&str, &str)], u16, &str)] = &[
+    type Case<'a> = (
+        Method,
+        String,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+        u16,
+        &'a str,
+    );
+    let cases: &[Case] = &[
         (
             Method::PUT,
             "/v1/chats/a%20b/sandbox".into(),

@@ -16,21 +16,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How to start a service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub image: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            args: Vec::new(),
-            env: Vec::new(),
-            image: None,
-        }
-    }
 }
 
 impl Options {
