@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian 12 machine ready to run and test Sandboxer (as root):
+# Docker answering, busybox-static (test image), gVisor's runsc registered,
+# debootstrap, and the default sandbox image `sandboxer-base:bookworm`.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash .ci/docker-setup.sh
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+for tool in debootstrap sqlite3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "setup: installing $tool"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$tool"
+  fi
+done
+
+image="${SANDBOXER_IMAGE:-sandboxer-base:bookworm}"
+if docker image inspect "$image" >/dev/null 2>&1; then
+  echo "setup: image $image is there"
+else
+  echo "setup: building the default image $image (debootstrap + docker import)"
+  cargo run -q -p sandboxer -- image build --tag "$image"
+fi
+echo "setup: ready"
