@@ -2,7 +2,6 @@
 //! to the use cases, reconciles with Docker, then serves the API and runs
 //! the background cleanup until SIGTERM or Ctrl-C.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +11,10 @@ use tokio::sync::watch;
 use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
 use sandboxer_core::port::{Clock, SystemClock, Tracer};
 use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
-    GetFile, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileMode, ReconcileSettings,
-    SessionGuards, StopSandbox,
+    CleanupExpiredSandboxes, Ports, ReconcileMode, ReconcileSettings, Settings, UseCases,
 };
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
-use sandboxer_http::{ApiConfig, ApiState, MetricsRender, Services};
+use sandboxer_http::{ApiConfig, ApiState, MetricsRender};
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sandboxer_telemetry::{
     LogFormat, MetricsHandle, MetricsTracer, TelemetryConfig, init_logging, init_tracer,
@@ -102,7 +99,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     );
 
     let state = Arc::new(ApiState {
-        services: app.services.clone(),
+        services: app.clone(),
         config: ApiConfig {
             token: config.token.clone(),
             max_file_bytes: config.max_file_bytes,
@@ -124,7 +121,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let cleanup = tokio::spawn(cleanup_loop(
-        app.services.cleanup.clone(),
+        app.cleanup.clone(),
         Arc::clone(&store),
         config.cleanup_interval,
         stopped,
@@ -154,18 +151,10 @@ fn instance_of(database: &std::path::Path) -> String {
 }
 
 /// The use cases, wired to the ports.
-struct App {
-    services: Services,
-    reconcile: Reconcile,
-}
-
-fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<App> {
-    let policy = Policy::new(config.ttl, config.max_lifetime, true)?;
+fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
     let defaults = SandboxSpec {
-        image: config.image.clone(),
         runtime: config.runtime.clone(),
         user: config.user.clone(),
-        env: BTreeMap::new(),
         limits: ResourceLimits {
             memory_bytes: config.memory_bytes,
             nano_cpus: config.nano_cpus,
@@ -173,45 +162,23 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<App> {
             tmp_bytes: config.tmp_bytes,
         },
         network: config.network.clone(),
-        keepalive: vec!["sleep".into(), "infinity".into()],
+        ..SandboxSpec::with_defaults(config.image.clone())
     };
     defaults.validate().context("the default sandbox spec")?;
-    let guards = Arc::new(SessionGuards::new());
-    let reconcile_settings = ReconcileSettings {
-        orphan_grace: config.orphan_grace,
-        // A create is bounded by a few Docker calls; past this it is dead.
-        creating_timeout: config.docker_timeout * 4,
-    };
-    let create = CreateSandbox::new(
-        ports.clone(),
-        Arc::clone(&guards),
-        CreateSettings {
-            policy,
+    Ok(UseCases::new(
+        ports,
+        Settings {
+            policy: Policy::new(config.ttl, config.max_lifetime, true)?,
             defaults,
+            // A create is bounded by a few Docker calls; past this it is dead.
             foreign_create_wait: config.docker_timeout * 4,
-        },
-    );
-    let services = Services {
-        exec: ExecInSandbox::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
-        put_file: PutFile::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
-        get_file: GetFile::new(create.clone(), ports.runtime.clone(), ports.tracer.clone()),
-        stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
-        cleanup: CleanupExpiredSandboxes::new(
-            ports.clone(),
-            Arc::clone(&guards),
-            CleanupSettings {
-                policy,
-                concurrency: config.cleanup_concurrency,
-                reconcile: reconcile_settings.clone(),
+            cleanup_concurrency: config.cleanup_concurrency,
+            reconcile: ReconcileSettings {
+                orphan_grace: config.orphan_grace,
+                creating_timeout: config.docker_timeout * 4,
             },
-        ),
-        query: QuerySandboxes::new(ports.store.clone()),
-        create,
-    };
-    Ok(App {
-        services,
-        reconcile: Reconcile::new(ports, guards, reconcile_settings),
-    })
+        },
+    ))
 }
 
 /// Runs cleanup every `interval` (each run its own trace) and purges ended

@@ -20,7 +20,7 @@ use axum::routing::{get, post, put};
 use sandboxer_core::trace::attr::error_type as code;
 
 pub use error::ApiError;
-pub use state::{ApiConfig, ApiState, MetricsRender, Services};
+pub use state::{ApiConfig, ApiState, MetricsRender};
 
 /// The whole API.
 pub fn router(state: Arc<ApiState>) -> Router {

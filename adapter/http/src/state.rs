@@ -5,22 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sandboxer_core::port::{SandboxRuntime, SessionStore, Tracer};
-use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, CreateSandbox, ExecInSandbox, GetFile, PutFile, QuerySandboxes,
-    StopSandbox,
-};
-
-/// The use cases the API drives.
-#[derive(Clone)]
-pub struct Services {
-    pub create: CreateSandbox,
-    pub exec: ExecInSandbox,
-    pub put_file: PutFile,
-    pub get_file: GetFile,
-    pub stop: StopSandbox,
-    pub cleanup: CleanupExpiredSandboxes,
-    pub query: QuerySandboxes,
-}
+use sandboxer_core::usecase::UseCases;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -55,7 +40,7 @@ pub trait MetricsRender: Send + Sync {
 }
 
 pub struct ApiState {
-    pub services: Services,
+    pub services: UseCases,
     pub config: ApiConfig,
     pub tracer: Arc<dyn Tracer>,
     pub runtime: Arc<dyn SandboxRuntime>,

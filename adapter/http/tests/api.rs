@@ -2,7 +2,6 @@
 //! documented error codes, auth, limits, and the request span. Bad input
 //! never reaches the runtime and harms no session.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +11,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
+use sandboxer_core::domain::{Policy, SandboxSpec};
 use sandboxer_core::port::{RuntimeError, SpanKind};
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore, RecordingTracer, RuntimeOp};
-use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
-    GetFile, Ports, PutFile, QuerySandboxes, ReconcileSettings, SessionGuards, StopSandbox,
-};
-use sandboxer_http::{ApiConfig, ApiState, Services, router};
+use sandboxer_core::usecase::{Ports, ReconcileSettings, Settings, UseCases};
+use sandboxer_http::{ApiConfig, ApiState, router};
 
 struct Api {
     router: axum::Router,
@@ -38,47 +34,18 @@ fn api(config: ApiConfig) -> Api {
         clock: Arc::new(ManualClock::at_epoch()),
         tracer: Arc::new(tracer.clone()),
     };
-    let guards = Arc::new(SessionGuards::new());
-    let policy = Policy::default();
-    let create = CreateSandbox::new(
-        ports.clone(),
-        Arc::clone(&guards),
-        CreateSettings {
-            policy,
-            defaults: SandboxSpec {
-                image: "base:1".into(),
-                runtime: "runc".into(),
-                user: "1000:1000".into(),
-                env: BTreeMap::new(),
-                limits: ResourceLimits::default(),
-                network: "none".into(),
-                keepalive: vec!["sleep".into(), "infinity".into()],
-            },
-            foreign_create_wait: Duration::from_secs(1),
+    let settings = Settings {
+        policy: Policy::default(),
+        defaults: SandboxSpec::with_defaults("base:1"),
+        foreign_create_wait: Duration::from_secs(1),
+        cleanup_concurrency: 2,
+        reconcile: ReconcileSettings {
+            orphan_grace: Duration::from_secs(60),
+            creating_timeout: Duration::from_secs(60),
         },
-    );
-    let services = Services {
-        exec: ExecInSandbox::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-        put_file: PutFile::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-        get_file: GetFile::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-        stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
-        cleanup: CleanupExpiredSandboxes::new(
-            ports.clone(),
-            Arc::clone(&guards),
-            CleanupSettings {
-                policy,
-                concurrency: 2,
-                reconcile: ReconcileSettings {
-                    orphan_grace: Duration::from_secs(60),
-                    creating_timeout: Duration::from_secs(60),
-                },
-            },
-        ),
-        query: QuerySandboxes::new(store.clone()),
-        create,
     };
     let state = Arc::new(ApiState {
-        services,
+        services: UseCases::new(ports.clone(), settings),
         config,
         tracer: ports.tracer.clone(),
         runtime: runtime.clone(),

@@ -62,6 +62,21 @@ pub enum InvalidSpec {
 }
 
 impl SandboxSpec {
+    /// The defaults of DESIGN section 7 on `image`: `runc`, user
+    /// `1000:1000`, no environment, default limits, network `none`, kept
+    /// alive by `sleep infinity`.
+    pub fn with_defaults(image: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            runtime: "runc".into(),
+            user: "1000:1000".into(),
+            env: BTreeMap::new(),
+            limits: ResourceLimits::default(),
+            network: "none".into(),
+            keepalive: vec!["sleep".into(), "infinity".into()],
+        }
+    }
+
     /// # Errors
     /// `InvalidSpec` when the image name, an env entry or the user is unusable.
     pub fn validate(&self) -> Result<(), InvalidSpec> {
@@ -180,15 +195,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn spec() -> SandboxSpec {
-        SandboxSpec {
-            image: "sandboxer-base:latest".into(),
-            runtime: "runc".into(),
-            user: "1000:1000".into(),
-            env: BTreeMap::new(),
-            limits: ResourceLimits::default(),
-            network: "none".into(),
-            keepalive: vec!["sleep".into(), "infinity".into()],
-        }
+        SandboxSpec::with_defaults("sandboxer-base:latest")
     }
 
     #[test]

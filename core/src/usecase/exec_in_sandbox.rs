@@ -9,6 +9,7 @@ use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_fai
 
 use super::create_sandbox::CreateSandbox;
 use super::errors::ExecError;
+use super::in_sandbox::SandboxAccess;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecResult {
@@ -17,11 +18,7 @@ pub struct ExecResult {
 }
 
 #[derive(Clone)]
-pub struct ExecInSandbox {
-    sandboxes: CreateSandbox,
-    runtime: Arc<dyn SandboxRuntime>,
-    tracer: Arc<dyn Tracer>,
-}
+pub struct ExecInSandbox(SandboxAccess);
 
 impl ExecInSandbox {
     pub fn new(
@@ -29,11 +26,7 @@ impl ExecInSandbox {
         runtime: Arc<dyn SandboxRuntime>,
         tracer: Arc<dyn Tracer>,
     ) -> Self {
-        Self {
-            sandboxes,
-            runtime,
-            tracer,
-        }
+        Self(SandboxAccess::new(sandboxes, runtime, tracer))
     }
 
     /// # Errors
@@ -44,13 +37,18 @@ impl ExecInSandbox {
         chat: &ChatId,
         request: &ExecRequest,
     ) -> Result<ExecResult, ExecError> {
-        let mut span = tracer::start(self.tracer.as_ref(), span::EXEC, SpanKind::Internal);
+        let SandboxAccess {
+            sandboxes,
+            runtime,
+            tracer,
+        } = &self.0;
+        let mut span = tracer::start(tracer.as_ref(), span::EXEC, SpanKind::Internal);
         span.set_attribute(key::CHAT_ID, chat.to_string().into());
         span.set_attribute(key::OPERATION, op::EXEC.into());
         let ran = trace::in_context(
             trace::context_of(span.as_ref()),
-            self.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
-                let runtime = Arc::clone(&self.runtime);
+            sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
+                let runtime = Arc::clone(runtime);
                 async move { runtime.exec(&sandbox, request).await }
             }),
         )

@@ -10,29 +10,22 @@ use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_fai
 
 use super::create_sandbox::CreateSandbox;
 use super::errors::FileError;
+use super::in_sandbox::SandboxAccess;
 
 #[derive(Clone)]
-pub struct PutFile {
-    sandboxes: CreateSandbox,
-    runtime: Arc<dyn SandboxRuntime>,
-    tracer: Arc<dyn Tracer>,
-}
+pub struct PutFile(SandboxAccess);
 
 #[derive(Clone)]
-pub struct GetFile {
-    sandboxes: CreateSandbox,
-    runtime: Arc<dyn SandboxRuntime>,
-    tracer: Arc<dyn Tracer>,
-}
+pub struct GetFile(SandboxAccess);
 
 fn file_span(
-    tracer: &dyn Tracer,
+    access: &SandboxAccess,
     name: &'static str,
     operation: &'static str,
     chat: &ChatId,
     path: &WorkspacePath,
 ) -> Box<dyn Span> {
-    let mut span = tracer::start(tracer, name, SpanKind::Internal);
+    let mut span = tracer::start(access.tracer.as_ref(), name, SpanKind::Internal);
     span.set_attribute(key::CHAT_ID, chat.to_string().into());
     span.set_attribute(key::OPERATION, operation.into());
     span.set_attribute(key::FILE_PATH, path.to_string().into());
@@ -61,11 +54,7 @@ impl PutFile {
         runtime: Arc<dyn SandboxRuntime>,
         tracer: Arc<dyn Tracer>,
     ) -> Self {
-        Self {
-            sandboxes,
-            runtime,
-            tracer,
-        }
+        Self(SandboxAccess::new(sandboxes, runtime, tracer))
     }
 
     /// Writes `contents` to `path` in the chat's workspace.
@@ -78,18 +67,12 @@ impl PutFile {
         path: &WorkspacePath,
         contents: Vec<u8>,
     ) -> Result<Session, FileError> {
-        let mut span = file_span(
-            self.tracer.as_ref(),
-            span::PUT_FILE,
-            op::PUT_FILE,
-            chat,
-            path,
-        );
+        let mut span = file_span(&self.0, span::PUT_FILE, op::PUT_FILE, chat, path);
         let size = contents.len();
         let ran = trace::in_context(
             trace::context_of(span.as_ref()),
-            self.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
-                let runtime = Arc::clone(&self.runtime);
+            self.0.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
+                let runtime = Arc::clone(&self.0.runtime);
                 let contents = contents.clone();
                 async move { runtime.put_file(&sandbox, path, contents).await }
             }),
@@ -105,11 +88,7 @@ impl GetFile {
         runtime: Arc<dyn SandboxRuntime>,
         tracer: Arc<dyn Tracer>,
     ) -> Self {
-        Self {
-            sandboxes,
-            runtime,
-            tracer,
-        }
+        Self(SandboxAccess::new(sandboxes, runtime, tracer))
     }
 
     /// Reads `path` from the chat's workspace.
@@ -121,17 +100,11 @@ impl GetFile {
         chat: &ChatId,
         path: &WorkspacePath,
     ) -> Result<(Vec<u8>, Session), FileError> {
-        let mut span = file_span(
-            self.tracer.as_ref(),
-            span::GET_FILE,
-            op::GET_FILE,
-            chat,
-            path,
-        );
+        let mut span = file_span(&self.0, span::GET_FILE, op::GET_FILE, chat, path);
         let ran = trace::in_context(
             trace::context_of(span.as_ref()),
-            self.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
-                let runtime = Arc::clone(&self.runtime);
+            self.0.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
+                let runtime = Arc::clone(&self.0.runtime);
                 async move { runtime.get_file(&sandbox, path).await }
             }),
         )

@@ -2,14 +2,37 @@
 //! the work runs (cleanup never reaps a leased sandbox), then record the use.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::domain::{ChatId, Session};
 use crate::port::tracer::Span;
-use crate::port::{RuntimeError, SandboxRef};
+use crate::port::{RuntimeError, SandboxRef, SandboxRuntime, Tracer};
 use crate::trace::attr::key;
 
 use super::create_sandbox::{CreateSandbox, CreateSandboxInput, SpecChoice};
 use super::errors::ExecError;
+
+/// What the use cases that work inside a chat's sandbox (exec, files) hold.
+#[derive(Clone)]
+pub(crate) struct SandboxAccess {
+    pub(crate) sandboxes: CreateSandbox,
+    pub(crate) runtime: Arc<dyn SandboxRuntime>,
+    pub(crate) tracer: Arc<dyn Tracer>,
+}
+
+impl SandboxAccess {
+    pub(crate) fn new(
+        sandboxes: CreateSandbox,
+        runtime: Arc<dyn SandboxRuntime>,
+        tracer: Arc<dyn Tracer>,
+    ) -> Self {
+        Self {
+            sandboxes,
+            runtime,
+            tracer,
+        }
+    }
+}
 
 impl CreateSandbox {
     /// Runs `work` against the chat's sandbox. A container that vanished

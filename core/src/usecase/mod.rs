@@ -11,6 +11,7 @@ mod in_sandbox;
 mod query_sandboxes;
 mod reconcile;
 mod stop_sandbox;
+mod wiring;
 
 pub use cleanup_expired::{
     CleanupExpiredSandboxes, CleanupReport, CleanupSettings, SessionCleanup,
@@ -27,6 +28,7 @@ pub use guards::SessionGuards;
 pub use query_sandboxes::QuerySandboxes;
 pub use reconcile::{Reconcile, ReconcileMode, ReconcileReport, ReconcileSettings};
 pub use stop_sandbox::{StopResult, StopSandbox};
+pub use wiring::{Settings, UseCases};
 
 use std::sync::Arc;
 

@@ -3,16 +3,15 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandboxer_core::domain::{ChatId, Policy, ResourceLimits, SandboxSpec, Session};
+use sandboxer_core::domain::{ChatId, Policy, SandboxSpec, Session, Timestamp};
+use sandboxer_core::port::Clock;
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore, RecordingTracer};
 use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSandboxInput, CreateSettings,
-    ExecInSandbox, GetFile, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileSettings,
-    SessionGuards, SpecChoice, StopSandbox,
+    CreateSandboxInput, Ports, ReconcileSettings, Settings, SpecChoice, UseCases,
 };
 
 pub const TTL: Duration = Duration::from_secs(30 * 60);
@@ -23,27 +22,20 @@ pub struct World {
     pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
     pub tracer: RecordingTracer,
-    pub guards: Arc<SessionGuards>,
-    pub create: CreateSandbox,
-    pub exec: ExecInSandbox,
-    pub put_file: PutFile,
-    pub get_file: GetFile,
-    pub stop: StopSandbox,
-    pub cleanup: CleanupExpiredSandboxes,
-    pub reconcile: Reconcile,
-    pub query: QuerySandboxes,
+    pub use_cases: UseCases,
+}
+
+/// `w.create`, `w.exec`, ... reach the use cases directly.
+impl Deref for World {
+    type Target = UseCases;
+
+    fn deref(&self) -> &UseCases {
+        &self.use_cases
+    }
 }
 
 pub fn default_spec() -> SandboxSpec {
-    SandboxSpec {
-        image: "sandboxer-base:latest".into(),
-        runtime: "runc".into(),
-        user: "1000:1000".into(),
-        env: BTreeMap::new(),
-        limits: ResourceLimits::default(),
-        network: "none".into(),
-        keepalive: vec!["sleep".into(), "infinity".into()],
-    }
+    SandboxSpec::with_defaults("sandboxer-base:latest")
 }
 
 pub fn policy() -> Policy {
@@ -52,56 +44,32 @@ pub fn policy() -> Policy {
 
 impl World {
     pub fn new() -> Self {
-        Self::with_spec(default_spec())
-    }
-
-    pub fn with_spec(defaults: SandboxSpec) -> Self {
         let tracer = RecordingTracer::new();
         let runtime = Arc::new(FakeRuntime::new(Arc::new(tracer.clone())));
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::at_epoch());
-        let guards = Arc::new(SessionGuards::new());
         let ports = Ports {
             runtime: runtime.clone(),
             store: store.clone(),
             clock: clock.clone(),
             tracer: Arc::new(tracer.clone()),
         };
-        let create = CreateSandbox::new(
-            ports.clone(),
-            Arc::clone(&guards),
-            CreateSettings {
-                policy: policy(),
-                defaults,
-                foreign_create_wait: Duration::from_millis(300),
+        let settings = Settings {
+            policy: policy(),
+            defaults: default_spec(),
+            foreign_create_wait: Duration::from_millis(300),
+            cleanup_concurrency: 4,
+            reconcile: ReconcileSettings {
+                orphan_grace: Duration::from_secs(60),
+                creating_timeout: Duration::from_secs(120),
             },
-        );
-        let reconcile_settings = ReconcileSettings {
-            orphan_grace: Duration::from_secs(60),
-            creating_timeout: Duration::from_secs(120),
         };
         Self {
-            exec: ExecInSandbox::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-            put_file: PutFile::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-            get_file: GetFile::new(create.clone(), runtime.clone(), ports.tracer.clone()),
-            stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
-            cleanup: CleanupExpiredSandboxes::new(
-                ports.clone(),
-                Arc::clone(&guards),
-                CleanupSettings {
-                    policy: policy(),
-                    concurrency: 4,
-                    reconcile: reconcile_settings.clone(),
-                },
-            ),
-            reconcile: Reconcile::new(ports.clone(), Arc::clone(&guards), reconcile_settings),
-            query: QuerySandboxes::new(store.clone()),
-            create,
+            use_cases: UseCases::new(ports, settings),
             runtime,
             store,
             clock,
             tracer,
-            guards,
         }
     }
 
@@ -114,8 +82,7 @@ impl World {
         }
     }
 
-    pub fn clock_now(&self) -> sandboxer_core::domain::Timestamp {
-        use sandboxer_core::port::Clock;
+    pub fn clock_now(&self) -> Timestamp {
         self.clock.now()
     }
 

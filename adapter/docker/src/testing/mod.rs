@@ -6,11 +6,9 @@
 mod guard;
 mod image;
 
-use std::collections::BTreeMap;
-
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::Utc;
-use sandboxer_core::domain::{ChatId, ResourceLimits, SandboxSpec, SessionId};
+use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId};
 use sandboxer_core::port::CreateRequest;
 use uuid::Uuid;
 
@@ -28,13 +26,9 @@ pub fn unique_chat_id() -> ChatId {
 /// The default spec (DESIGN section 7) on `image` and `runtime`.
 pub fn test_spec(image: &str, runtime: &str) -> SandboxSpec {
     SandboxSpec {
-        image: image.to_owned(),
         runtime: runtime.to_owned(),
         user: TEST_USER.to_owned(),
-        env: BTreeMap::new(),
-        limits: ResourceLimits::default(),
-        network: "none".to_owned(),
-        keepalive: vec!["sleep".into(), "infinity".into()],
+        ..SandboxSpec::with_defaults(image)
     }
 }
 

@@ -1,0 +1,76 @@
+//! Every use case wired to one set of ports and one `SessionGuards`: the
+//! single place that knows how they fit together (the binary and the tests
+//! build them through it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::{Policy, SandboxSpec};
+
+use super::{
+    CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
+    GetFile, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileSettings, SessionGuards,
+    StopSandbox,
+};
+
+/// What the use cases are tuned by.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    /// The sandbox a chat gets unless it asks for something else.
+    pub defaults: SandboxSpec,
+    /// How long another process's `creating` row is waited for.
+    pub foreign_create_wait: Duration,
+    /// Sandboxes cleanup stops at once.
+    pub cleanup_concurrency: usize,
+    pub reconcile: ReconcileSettings,
+}
+
+#[derive(Clone)]
+pub struct UseCases {
+    pub create: CreateSandbox,
+    pub exec: ExecInSandbox,
+    pub put_file: PutFile,
+    pub get_file: GetFile,
+    pub stop: StopSandbox,
+    pub cleanup: CleanupExpiredSandboxes,
+    pub reconcile: Reconcile,
+    pub query: QuerySandboxes,
+    /// Shared by all of the above: the per-chat locks and the leases.
+    pub guards: Arc<SessionGuards>,
+}
+
+impl UseCases {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        let guards = Arc::new(SessionGuards::new());
+        let create = CreateSandbox::new(
+            ports.clone(),
+            Arc::clone(&guards),
+            CreateSettings {
+                policy: settings.policy,
+                defaults: settings.defaults,
+                foreign_create_wait: settings.foreign_create_wait,
+            },
+        );
+        let (runtime, tracer) = (&ports.runtime, &ports.tracer);
+        Self {
+            exec: ExecInSandbox::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
+            put_file: PutFile::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
+            get_file: GetFile::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
+            stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
+            cleanup: CleanupExpiredSandboxes::new(
+                ports.clone(),
+                Arc::clone(&guards),
+                CleanupSettings {
+                    policy: settings.policy,
+                    concurrency: settings.cleanup_concurrency,
+                    reconcile: settings.reconcile.clone(),
+                },
+            ),
+            reconcile: Reconcile::new(ports.clone(), Arc::clone(&guards), settings.reconcile),
+            query: QuerySandboxes::new(Arc::clone(&ports.store)),
+            create,
+            guards,
+        }
+    }
+}
