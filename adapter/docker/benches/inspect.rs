@@ -1,6 +1,8 @@
 //! `inspect` latency on a running sandbox: p50 / p99 over N sequential calls
-//! (after a warm-up), through `DockerSandboxRuntime` with the no-op tracer.
-//! N from `SANDBOXER_BENCH_N` (default 500). Everything made is removed.
+//! (after a warm-up), through `DockerSandboxRuntime` with the no-op tracer,
+//! with the liveness cache off (every call asks the engine) and on (the
+//! event stream connected first). N from `SANDBOXER_BENCH_N` (default 500).
+//! Everything made is removed.
 //!
 //! `cargo bench -p sandboxer-docker --bench inspect`
 
@@ -14,6 +16,7 @@ use sandboxer_docker::testing::{Cleanup, create_request, ensure_test_image, test
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
 const WARM_UP: usize = 50;
+const CONNECT: Duration = Duration::from_secs(10);
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -34,14 +37,28 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(n, &image));
+    for cache in [false, true] {
+        rt.block_on(run(n, &image, cache));
+    }
 }
 
-async fn run(n: usize, image: &str) {
+async fn run(n: usize, image: &str, cache: bool) {
     let cleanup = Cleanup::new();
-    let runtime = DockerSandboxRuntime::connect(DockerConfig::default(), Arc::new(NoopTracer))
+    let config = DockerConfig {
+        liveness_cache: cache,
+        ..DockerConfig::default()
+    };
+    let runtime = DockerSandboxRuntime::connect(config, Arc::new(NoopTracer))
         .await
         .unwrap();
+    let began = Instant::now();
+    while cache && !runtime.liveness_stats().connected {
+        assert!(
+            began.elapsed() < CONNECT,
+            "the event stream did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let request = create_request(test_spec(image, "runc"));
     cleanup.session(request.session_id);
     let id = runtime.create(&request).await.unwrap();
@@ -61,8 +78,13 @@ async fn run(n: usize, image: &str) {
         }
     }
     samples.sort();
+    let stats = runtime.liveness_stats();
     println!(
-        "inspect of a running sandbox, N = {n}: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+        "inspect of a running sandbox, liveness cache {} ({} hits, {} real), N = {n}: \
+         p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+        if cache { "on" } else { "off" },
+        stats.hits,
+        stats.real_inspects,
         us(pct(&samples, 0.5)),
         us(pct(&samples, 0.9)),
         us(pct(&samples, 0.99)),
