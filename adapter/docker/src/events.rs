@@ -67,7 +67,18 @@ pub(crate) fn spawn(subscription: Subscription, cache: Arc<LivenessCache>) -> Ev
     EventTask(tokio::spawn(follow(subscription, cache)))
 }
 
+/// Marks the stream down when the task ends in any way (aborted, or its
+/// tokio runtime shut down), so that no one trusts a stream nobody reads.
+struct Down(Arc<LivenessCache>);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        self.0.disconnected();
+    }
+}
+
 async fn follow(subscription: Subscription, cache: Arc<LivenessCache>) {
+    let _down = Down(Arc::clone(&cache));
     let mut retry = FIRST_RETRY;
     // A failure to connect is logged once, then quietly retried.
     let mut reported = false;
@@ -269,6 +280,87 @@ mod tests {
         assert!(encoded.contains("sandboxer.instance%3Di-1"), "{encoded}");
         let without = events_path(&subscription(None), now);
         assert!(!without.contains("instance"), "{without}");
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let began = Instant::now();
+        while !done() {
+            assert!(began.elapsed() < Duration::from_secs(5), "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Reads a request head off a fake engine's connection.
+    async fn request_head(conn: &mut UnixStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            conn.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap()
+    }
+
+    async fn send(conn: &mut UnixStream, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        conn.write_all(bytes).await.unwrap();
+    }
+
+    /// Against a fake engine on a unix socket: connected only once the
+    /// answer's headers arrive; events apply; a dropped connection means
+    /// disconnected and a reconnect; an ended task leaves it disconnected.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn follows_a_fake_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let cache = Arc::new(LivenessCache::new(true));
+        let mut sub = subscription(Some("i-1"));
+        sub.endpoint = Endpoint::Unix(path);
+        let task = spawn(sub, Arc::clone(&cache));
+
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let head = request_head(&mut conn).await;
+        assert!(head.starts_with("GET /v1.41/events?since="), "{head}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!cache.stats().connected, "connected before the answer");
+        send(
+            &mut conn,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await;
+        until("connected", || cache.stats().connected).await;
+        let seen = cache.begin("abc").unwrap();
+        cache.finish(seen, true);
+        assert!(cache.running(Some("abc")));
+        let die = br#"{"Type":"container","Action":"die","Actor":{"ID":"abc"}}"#;
+        // One event split over two chunks.
+        let (a, b) = die.split_at(20);
+        send(&mut conn, format!("{:x}\r\n", a.len()).as_bytes()).await;
+        send(&mut conn, a).await;
+        send(&mut conn, format!("\r\n{:x}\r\n", b.len() + 1).as_bytes()).await;
+        send(&mut conn, b).await;
+        send(&mut conn, b"\n\r\n").await;
+        until("the die event applied", || !cache.running(Some("abc"))).await;
+
+        drop(conn);
+        until("disconnected", || !cache.stats().connected).await;
+        let (mut conn, _) = listener.accept().await.unwrap();
+        request_head(&mut conn).await;
+        send(
+            &mut conn,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await;
+        until("reconnected", || cache.stats().connected).await;
+        assert_eq!(cache.stats().connects, 2);
+
+        drop(task);
+        until("disconnected when the task ends", || {
+            !cache.stats().connected
+        })
+        .await;
     }
 
     #[test]
