@@ -19,6 +19,8 @@ pub mod key {
     pub const RUNTIME: &str = "container.runtime";
     /// How a timed-out exec was killed (`kill` values below).
     pub const EXEC_KILL: &str = "sandbox.exec.kill";
+    /// Whether `inspect` answered from the liveness cache (no engine call).
+    pub const INSPECT_CACHED: &str = "sandbox.inspect.cached";
 }
 
 /// `sandbox.operation` values of this adapter.

@@ -32,6 +32,12 @@ pub struct DockerConfig {
     /// services (or test runs) sharing one engine never touch each other's.
     /// `None`: no such label; every sandbox labelled as ours is listed.
     pub instance: Option<String>,
+    /// Answer `inspect` of a running sandbox from memory while the engine's
+    /// event stream is connected (default true): a real inspect or our own
+    /// start records it running, and any event that may end that (die, kill,
+    /// stop, destroy, ...) or a break in the stream forgets it. Off: every
+    /// inspect asks the engine.
+    pub liveness_cache: bool,
 }
 
 impl Default for DockerConfig {
@@ -44,6 +50,7 @@ impl Default for DockerConfig {
             host_kill: true,
             restart_on_failed_kill: true,
             instance: None,
+            liveness_cache: true,
         }
     }
 }

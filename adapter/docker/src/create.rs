@@ -96,13 +96,21 @@ impl DockerSandboxRuntime {
         owner: Owner,
     ) -> Result<(), RuntimeError> {
         self.ensure_workspace_owner(id, request, owner).await?;
-        self.engine
+        // Our own start is an observation of a container the event stream
+        // watches (it carries the labels the stream filters on).
+        let observation = self.liveness.begin(id);
+        let started = self
+            .engine
             .call(
                 "start container",
                 self.engine.docker.start_container(id, None),
             )
             .await
-            .map_err(|f| f.on(Subject::Container))
+            .map_err(|f| f.on(Subject::Container));
+        if let Some(seen) = observation {
+            self.liveness.finish(seen, started.is_ok());
+        }
+        started
     }
 
     /// Takes over the session's container that another process made: never

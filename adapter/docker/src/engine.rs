@@ -1,6 +1,7 @@
 //! The bollard client with every call bounded in time.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
@@ -12,6 +13,15 @@ use crate::errors::{Fault, Subject};
 /// bounded by `Engine::call`; this is only a backstop.
 const BOLLARD_TIMEOUT_SECS: u64 = 600;
 
+/// Where the engine listens, for the connections the adapter makes itself
+/// (the event stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Unix(PathBuf),
+    /// `host:port`.
+    Tcp(String),
+}
+
 #[derive(Clone)]
 pub(crate) struct Engine {
     pub(crate) docker: Docker,
@@ -19,26 +29,31 @@ pub(crate) struct Engine {
     /// The engine listens on a local unix socket: its containers' processes
     /// are this host's processes (for runc).
     pub(crate) local: bool,
+    pub(crate) endpoint: Endpoint,
 }
 
 impl Engine {
     /// Builds the client for `host` and negotiates the API version (1.41 and
     /// newer engines), within `call_timeout`.
     pub(crate) async fn connect(host: &str, call_timeout: Duration) -> Result<Self, RuntimeError> {
-        let (docker, local) = if let Some(path) = host.strip_prefix("unix://") {
+        let (docker, endpoint) = if let Some(path) = host.strip_prefix("unix://") {
             (
                 Docker::connect_with_unix(path, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                true,
+                Endpoint::Unix(path.into()),
             )
         } else if host.starts_with('/') {
             (
                 Docker::connect_with_unix(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                true,
+                Endpoint::Unix(host.into()),
             )
-        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+        } else if let Some(address) = host
+            .strip_prefix("tcp://")
+            .or_else(|| host.strip_prefix("http://"))
+        {
+            let address = address.split('/').next().unwrap_or_default().to_owned();
             (
                 Docker::connect_with_http(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                false,
+                Endpoint::Tcp(address),
             )
         } else {
             return Err(RuntimeError::Rejected(format!(
@@ -49,7 +64,8 @@ impl Engine {
         let engine = Self {
             docker: docker.clone(),
             call_timeout,
-            local,
+            local: matches!(endpoint, Endpoint::Unix(_)),
+            endpoint,
         };
         // Negotiation updates the version shared by every clone of the client.
         engine

@@ -11,6 +11,7 @@ use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome
 
 use crate::container::{LABEL_INSTANCE, LABEL_MANAGED, LABEL_ROLE, parse_labels, prep_name};
 use crate::errors::{Fault, Subject};
+use crate::events::watched;
 use crate::runtime::DockerSandboxRuntime;
 
 impl DockerSandboxRuntime {
@@ -39,7 +40,13 @@ impl DockerSandboxRuntime {
                 Err(fault) => return Err(fault.on(Subject::Container)),
             }
         }
-        let outcome = match self.force_remove(&target).await {
+        let removed = self.force_remove(&target).await;
+        // After the removal: an inspect in flight since before it is voided.
+        // (By name only, an entry by id is left to the destroy event.)
+        if let Some(id) = &sandbox.container_id {
+            self.liveness.invalidate(id.as_str());
+        }
+        let outcome = match removed {
             Ok(()) => StopOutcome::Stopped,
             Err(fault) if fault.is_not_found() => StopOutcome::AlreadyGone,
             // Another stop is removing it right now.
@@ -101,6 +108,11 @@ impl DockerSandboxRuntime {
         sandbox: &SandboxRef,
     ) -> Result<ContainerState, RuntimeError> {
         let target = Self::target(sandbox);
+        // Begun before the call, so that an event during it voids the answer.
+        let observation = sandbox
+            .container_id
+            .as_ref()
+            .and_then(|id| self.liveness.begin(id.as_str()));
         let found = self
             .engine
             .call(
@@ -113,14 +125,32 @@ impl DockerSandboxRuntime {
         match found {
             Ok(info) => {
                 let running = info.state.and_then(|s| s.running).unwrap_or(false);
+                // Cached only if the event stream reports this container's
+                // death: the id asked for, labelled as the stream filters.
+                let watched = info.id.as_deref() == Some(target.as_str())
+                    && info
+                        .config
+                        .and_then(|c| c.labels)
+                        .is_some_and(|l| watched(&l, self.config.instance.as_deref()));
+                if let Some(seen) = observation {
+                    self.liveness.finish(seen, running && watched);
+                }
                 Ok(if running {
                     ContainerState::Running
                 } else {
                     ContainerState::Exited
                 })
             }
-            Err(fault) if fault.is_not_found() => Ok(ContainerState::Missing),
-            Err(fault) => Err(fault.on(Subject::Container)),
+            Err(fault) => {
+                if let Some(seen) = observation {
+                    self.liveness.finish(seen, false);
+                }
+                if fault.is_not_found() {
+                    Ok(ContainerState::Missing)
+                } else {
+                    Err(fault.on(Subject::Container))
+                }
+            }
         }
     }
 }

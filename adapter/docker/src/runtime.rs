@@ -21,6 +21,8 @@ use crate::container::{Owner, container_name};
 use crate::create::Created;
 use crate::engine::Engine;
 use crate::errors::Subject;
+use crate::events::{self, EventTask, Subscription};
+use crate::liveness::{LivenessCache, LivenessStats};
 use crate::span::CallSpan;
 
 /// Owners of the containers this process has seen, so file calls skip an
@@ -37,6 +39,10 @@ pub struct DockerSandboxRuntime {
     /// already belongs to the owner. Image ids name immutable content, so
     /// the answer never changes; it saves an archive read (~45 ms) per create.
     pub(crate) workspace_ok: Mutex<HashMap<(String, Owner), bool>>,
+    /// Sandboxes known to be running (`liveness`), kept by `_events`.
+    pub(crate) liveness: Arc<LivenessCache>,
+    /// The event stream's task; ends when the runtime is dropped.
+    _events: Option<EventTask>,
 }
 
 impl std::fmt::Debug for DockerSandboxRuntime {
@@ -50,6 +56,8 @@ impl std::fmt::Debug for DockerSandboxRuntime {
 impl DockerSandboxRuntime {
     /// Connects to the engine named by `config` (else `DOCKER_HOST`, else the
     /// local socket) and negotiates the API version, within `call_timeout`.
+    /// With `liveness_cache`, the event stream is opened in the background
+    /// (this does not wait for it).
     ///
     /// # Errors
     /// `Unavailable` when the engine cannot be reached, `Timeout` when it does
@@ -60,13 +68,31 @@ impl DockerSandboxRuntime {
     ) -> Result<Self, RuntimeError> {
         let host = resolve_host(&config);
         let engine = Engine::connect(&host, config.call_timeout).await?;
+        let liveness = Arc::new(LivenessCache::new(config.liveness_cache));
+        let events = config.liveness_cache.then(|| {
+            let version = engine.docker.client_version();
+            let subscription = Subscription {
+                endpoint: engine.endpoint.clone(),
+                api_version: format!("{}.{}", version.major_version, version.minor_version),
+                instance: config.instance.clone(),
+                call_timeout: config.call_timeout,
+            };
+            events::spawn(subscription, Arc::clone(&liveness))
+        });
         Ok(Self {
             engine,
             config,
             tracer,
             owners: Mutex::new(HashMap::new()),
             workspace_ok: Mutex::new(HashMap::new()),
+            liveness,
+            _events: events,
         })
+    }
+
+    /// The liveness cache's state and counters (`DockerConfig::liveness_cache`).
+    pub fn liveness_stats(&self) -> LivenessStats {
+        self.liveness.stats()
     }
 
     /// Whether the engine holds `image` locally. One inspect call, never a
@@ -163,7 +189,14 @@ impl SandboxRuntime for DockerSandboxRuntime {
     async fn inspect(&self, sandbox: &SandboxRef) -> Result<ContainerState, RuntimeError> {
         let mut span = self.span(span::INSPECT, op::INSPECT);
         span.sandbox(sandbox);
-        let state = self.inspect_sandbox(sandbox).await;
+        let id = sandbox.container_id.as_ref().map(ContainerId::as_str);
+        let cached = self.liveness.running(id);
+        span.set(attr::key::INSPECT_CACHED, cached);
+        let state = if cached {
+            Ok(ContainerState::Running)
+        } else {
+            self.inspect_sandbox(sandbox).await
+        };
         span.end(&state, |_| result::OK);
         state
     }
