@@ -71,7 +71,7 @@ pub struct ServeSettings {
     /// Docker network of the sandboxes (`none`).
     #[arg(long, env = "SANDBOXER_NETWORK")]
     pub network: Option<String>,
-    /// Largest file upload in bytes (67108864).
+    /// Largest file upload or download in bytes (67108864).
     #[arg(long, env = "SANDBOXER_MAX_FILE_BYTES")]
     pub max_file_bytes: Option<usize>,
     /// Output kept per stream of an exec, in bytes (1048576).

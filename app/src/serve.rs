@@ -68,6 +68,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let docker = DockerConfig {
         call_timeout: config.docker_timeout,
         instance: Some(instance.clone()),
+        max_download_bytes: config.max_file_bytes as u64,
         ..DockerConfig::default()
     };
     let runtime = Arc::new(

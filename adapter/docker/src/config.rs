@@ -38,6 +38,9 @@ pub struct DockerConfig {
     /// stop, destroy, ...) or a break in the stream forgets it. Off: every
     /// inspect asks the engine.
     pub liveness_cache: bool,
+    /// Largest file `get_file` returns (default 64 MiB): it is held in
+    /// memory, so a sandbox must not be able to make the service load more.
+    pub max_download_bytes: u64,
 }
 
 impl Default for DockerConfig {
@@ -51,6 +54,7 @@ impl Default for DockerConfig {
             restart_on_failed_kill: true,
             instance: None,
             liveness_cache: true,
+            max_download_bytes: 64 * 1024 * 1024,
         }
     }
 }

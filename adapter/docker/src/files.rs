@@ -17,6 +17,12 @@ use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 use crate::workspace::now_secs;
 
+fn too_large(path: &WorkspacePath, limit: u64) -> RuntimeError {
+    RuntimeError::Rejected(format!(
+        "{path} is larger than the download limit of {limit} bytes"
+    ))
+}
+
 /// Go's `os.FileMode` bits, as the archive API reports modes.
 const GO_MODE_DIR: u32 = 1 << 31;
 const GO_MODE_SYMLINK: u32 = 1 << 27;
@@ -73,8 +79,17 @@ impl DockerSandboxRuntime {
             Some(stat) if stat.file_mode & (GO_MODE_DIR | GO_MODE_SYMLINK) != 0 => {
                 return Err(RuntimeError::NotAFile(path.to_string()));
             }
+            Some(stat)
+                if u64::try_from(stat.size).unwrap_or(u64::MAX)
+                    > self.config.max_download_bytes =>
+            {
+                return Err(too_large(path, self.config.max_download_bytes));
+            }
             Some(_) => {}
         }
+        // The file may grow between the stat and the download: bound the
+        // archive too (tar headers and padding take a little over the file).
+        let archive_limit = self.config.max_download_bytes.saturating_add(64 * 1024);
         let options = DownloadFromContainerOptionsBuilder::new()
             .path(&absolute)
             .build();
@@ -86,14 +101,18 @@ impl DockerSandboxRuntime {
             let mut archive = Vec::new();
             while let Some(chunk) = stream.next().await {
                 archive.extend_from_slice(&chunk?);
+                if archive.len() as u64 > archive_limit {
+                    return Ok(None);
+                }
             }
-            Ok(archive)
+            Ok(Some(archive))
         };
         let archive = self
             .engine
             .call("get archive", download)
             .await
-            .map_err(|f| f.on(Subject::File(path.as_str())))?;
+            .map_err(|f| f.on(Subject::File(path.as_str())))?
+            .ok_or_else(|| too_large(path, self.config.max_download_bytes))?;
         first_regular_file(&archive)
             .map_err(|e| RuntimeError::Other(format!("unreadable archive: {e}")))?
             .ok_or_else(|| RuntimeError::NotAFile(path.to_string()))
