@@ -9,11 +9,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use sandboxer_telemetry::testing::{CollectedKind, CollectedSpan, CollectedStatus, OtlpCollector};
+use support::calls::{log_lines, metric_sample, put, send, start_orphan, text, trace_id};
 use support::traces::{Trace, exporting_to, summary, wait_for, wait_for_trace};
 use support::{Options, Service, chat, docker_lines};
 
@@ -37,46 +37,6 @@ async fn traced(options: Options) -> (OtlpCollector, Service) {
     let collector = OtlpCollector::start_grpc().await;
     let service = Service::start(exporting_to(&collector, options)).await;
     (collector, service)
-}
-
-/// A call's status, headers and JSON body.
-async fn send(
-    service: &Service,
-    method: Method,
-    path: &str,
-    body: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, Value) {
-    let body = (!body.is_empty()).then(|| body.as_bytes().to_vec());
-    let (status, headers, bytes) = service.raw(method, path, body, headers).await;
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, headers, json)
-}
-
-async fn put(service: &Service, chat: &str, body: &str) -> (StatusCode, HeaderMap, Value) {
-    send(
-        service,
-        Method::PUT,
-        &format!("/v1/chats/{chat}/sandbox"),
-        body,
-        &[],
-    )
-    .await
-}
-
-/// The `x-trace-id` a response carries.
-fn trace_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-trace-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| panic!("no x-trace-id header in {headers:?}"))
-        .to_owned()
-}
-
-fn text<'a>(body: &'a Value, key: &str) -> &'a str {
-    body[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {body}"))
 }
 
 /// The HTTP span of a trace: SERVER, its name and route, the method and
@@ -256,31 +216,6 @@ async fn a_container_removed_behind_our_back_is_replaced_with_reason_container_g
     assert_eq!(inspect.str("container.id"), Some(old));
     trace.child(create, DOCKER_CREATE);
     trace.assert_rooted_at(&http);
-}
-
-/// A running container labelled as this service's with no session behind
-/// it, made long ago (past the orphan grace).
-fn start_orphan(service: &Service) -> (String, String) {
-    let session = uuid::Uuid::now_v7().to_string();
-    let image = sandboxer_docker::testing::ensure_test_image();
-    let labels = [
-        "sandboxer.managed=true".to_owned(),
-        format!("sandboxer.instance={}", service.instance),
-        format!("sandboxer.session-id={session}"),
-        "sandboxer.chat-id=orphan".to_owned(),
-        "sandboxer.generation=1".to_owned(),
-        "sandboxer.created-at=2020-01-01T00:00:00.000Z".to_owned(),
-    ];
-    let name = format!("sandboxer-{session}");
-    let mut args = vec!["run", "-d", "--network", "none", "--name", &name];
-    for label in &labels {
-        args.extend(["--label", label]);
-    }
-    args.extend([image.as_str(), "sleep", "3600"]);
-    let out = docker_lines(&args);
-    let id = out.last().cloned().unwrap_or_default();
-    assert_eq!(id.len(), 64, "docker run printed {out:?}");
-    (id, session)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -508,18 +443,6 @@ async fn exec_traces_its_sandbox_and_the_docker_exec_with_exit_code_and_timeout(
     );
 }
 
-/// The value of the first sample of `metric` whose labels include `labels`.
-fn sample(metrics: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(metric)?.strip_prefix('{')?;
-        let (names, value) = rest.split_once("} ")?;
-        labels
-            .iter()
-            .all(|(k, v)| names.split(',').any(|l| l == format!("{k}=\"{v}\"")))
-            .then(|| value.trim().parse().ok())?
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_image_fails_the_spans_with_image_not_found_and_the_metric_says_the_same() {
     assert!(
@@ -575,7 +498,7 @@ async fn a_missing_image_fails_the_spans_with_image_not_found_and_the_metric_say
             ("operation", span.name.as_str()),
             ("error_type", span.str("error.type").unwrap()),
         ];
-        let count = sample(&metrics, "sandboxer_failures_total", &labels);
+        let count = metric_sample(&metrics, "sandboxer_failures_total", &labels);
         assert!(
             count.is_some_and(|n| n >= 1.0),
             "no sandboxer_failures_total{labels:?} in:\n{metrics}"
@@ -683,16 +606,6 @@ async fn without_an_endpoint_nothing_is_exported_and_nothing_dials_out() {
             Err(e) => panic!("accept on the default OTLP port: {e}"),
         }
     }
-}
-
-/// The JSON log lines whose `message` is `message`.
-fn log_lines(service: &Service, message: &str) -> Vec<Value> {
-    service
-        .log()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["message"] == message)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

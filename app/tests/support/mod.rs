@@ -301,5 +301,6 @@ impl Drop for Service {
 pub fn chat(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
+pub mod calls;
 pub mod proxy;
 pub mod traces;
