@@ -131,6 +131,11 @@ impl Service {
         self.child = Some(child);
     }
 
+    /// The process id of the running service.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// SIGKILL: no shutdown, no flush, requests cut.
     pub async fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -296,4 +301,6 @@ impl Drop for Service {
 pub fn chat(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
+pub mod calls;
 pub mod proxy;
+pub mod traces;

@@ -170,7 +170,10 @@ impl CreateSandbox {
         let task = tokio::spawn(trace::in_context(ctx, async move {
             let result = inner.get_or_create(input, lease, span.as_mut()).await;
             match &result {
-                Ok((outcome, _)) => record_outcome(span.as_mut(), outcome),
+                Ok((outcome, _)) => {
+                    record_outcome(span.as_mut(), outcome);
+                    log_outcome(outcome);
+                }
                 Err(err) => mark_failed(span.as_mut(), err),
             }
             span.end();
@@ -192,6 +195,30 @@ fn record_outcome(span: &mut dyn Span, outcome: &CreateOutcome) {
     span.set_attribute(key::RESULT, outcome.result.as_str().into());
     if let CreateResult::Replaced(reason) = outcome.result {
         span.set_attribute(key::REPLACE_REASON, reason.as_str().into());
+    }
+}
+
+/// One line per decision, inside the span's context so it carries the
+/// trace id: creates and replaces at info (they cost a container), reuses
+/// (every message of a chat) at debug.
+fn log_outcome(outcome: &CreateOutcome) {
+    let s = &outcome.session;
+    let container = s.container_id.as_ref().map(ToString::to_string);
+    let container = container.as_deref().unwrap_or_default();
+    match outcome.result {
+        CreateResult::Reused => tracing::debug!(
+            chat.id = %s.chat_id, session.id = %s.id, container.id = container,
+            "sandbox reused"
+        ),
+        CreateResult::Created => tracing::info!(
+            chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
+            "sandbox created"
+        ),
+        CreateResult::Replaced(reason) => tracing::info!(
+            chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
+            replace_reason = reason.as_str(),
+            "sandbox replaced"
+        ),
     }
 }
 
