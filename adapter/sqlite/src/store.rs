@@ -11,8 +11,8 @@ use sandboxer_core::domain::{
     ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp,
 };
 use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch, Tracer};
-use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{Connection, Row};
 
 use crate::checkpoint::Checkpointer;
 use crate::error::store_error;
@@ -123,12 +123,32 @@ impl SqliteSessionStore {
         new: &NewSession,
         replacing: Option<&Replacing>,
     ) -> Result<Session, StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(|e| self.error(e))?;
+        let created = self.create_on(&mut conn, new, replacing).await;
+        if matches!(
+            created,
+            Err(StoreError::Unavailable(_) | StoreError::Other(_))
+        ) {
+            // A COMMIT that failed (I/O error, disk full, read-only file) was
+            // rolled back by SQLite, but sqlx still counts the transaction as
+            // open and its ROLLBACK fails: every later BEGIN on this
+            // connection would be refused. The pool opens a fresh one instead.
+            conn.close_on_drop();
+        }
+        created
+    }
+
+    async fn create_on(
+        &self,
+        conn: &mut SqliteConnection,
+        new: &NewSession,
+        replacing: Option<&Replacing>,
+    ) -> Result<Session, StoreError> {
         // IMMEDIATE takes the write lock now (waiting up to the busy timeout)
         // rather than at the first write: the replaced row's state and the
         // chat's max generation are then read under the lock, and no other
         // process can commit in between.
-        let mut tx = self
-            .writer
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;

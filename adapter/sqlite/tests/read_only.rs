@@ -178,3 +178,50 @@ async fn an_immutable_file_refuses_writes_even_to_root_and_loses_nothing() {
 
     nothing_was_lost(&path, &active, &ended).await;
 }
+
+/// A store whose files stop taking writes while it is open (disk full,
+/// the file made immutable): writes fail `Unavailable`, and once the files
+/// take writes again every call works, `begin_create` included, without a
+/// restart. A failed COMMIT must not leave the writer connection behind in
+/// a transaction that nothing can end.
+#[tokio::test]
+async fn writes_work_again_once_the_open_files_take_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::db_path(&dir);
+    let (active, _) = seed(&path).await;
+    let store = common::open(&path).await;
+    let wal = path.with_extension("db-wal");
+    store
+        .begin_create(&new_session(&fresh_chat("ro-before"), at(3)), None)
+        .await
+        .unwrap();
+    let guards = match (Immutable::set(&path), Immutable::set(&wal)) {
+        (Ok(db), Ok(wal)) => (db, wal),
+        (Err(why), _) | (_, Err(why)) => {
+            eprintln!("SKIPPED: chattr +i unsupported: {why}");
+            return;
+        }
+    };
+    for attempt in 0..3 {
+        let refused = store
+            .begin_create(&new_session(&fresh_chat("ro-while"), at(4)), None)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "attempt {attempt}: {refused:?}"
+        );
+    }
+    drop(guards);
+
+    let made = store
+        .begin_create(&new_session(&fresh_chat("ro-after-lift"), at(5)), None)
+        .await;
+    assert!(made.is_ok(), "begin_create after the fault: {made:?}");
+    let touch = Touch {
+        last_used_at: at(6),
+        expires_at: at(99),
+        idle_ttl: Duration::from_secs(93),
+    };
+    assert!(store.touch(&active.id, touch).await.unwrap().is_some());
+    store.close().await;
+}
