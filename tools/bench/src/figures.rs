@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::metrics::{self, Spans};
 use crate::stats::Samples;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
     Service,
+    /// `DockerSandboxRuntime` alone; its ops are keyed by the service's names.
+    Adapter,
     Raw,
 }
 
@@ -38,6 +41,8 @@ pub const ROWS: &[(&str, Option<&str>)] = &[
 #[derive(Debug, Default)]
 pub struct Figures {
     rows: BTreeMap<(Side, &'static str), (Samples, Duration)>,
+    /// The service's own spans during each of its phases.
+    spans: BTreeMap<&'static str, Spans>,
 }
 
 impl Figures {
@@ -45,6 +50,14 @@ impl Figures {
         let entry = self.rows.entry((side, op)).or_default();
         entry.0.append(samples);
         entry.1 += wall;
+    }
+
+    pub fn add_spans(&mut self, op: &'static str, spans: Spans) {
+        metrics::add(self.spans.entry(op).or_default(), spans);
+    }
+
+    pub fn spans(&self, op: &str) -> Option<&Spans> {
+        self.spans.get(op)
     }
 
     pub fn samples(&self, side: Side, op: &str) -> Option<&Samples> {

@@ -7,11 +7,13 @@
 //! - `fire`: concurrent requests with a JSON summary, for the drills.
 //! - `docker-proxy`: a Docker socket proxy that signals cut and restore.
 
+mod adapter;
 mod api;
 mod figures;
 mod fire;
 mod footprint;
 mod machine;
+mod metrics;
 mod phases;
 mod proxy;
 mod raw;

@@ -13,8 +13,10 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::adapter::Adapter;
 use crate::api::{Api, Body, exec_path, file_path, sandbox_path};
 use crate::figures::{self as op, Figures, Side};
+use crate::metrics;
 use crate::raw::{Raw, RawBox};
 use crate::stats::Samples;
 
@@ -56,6 +58,7 @@ impl Program {
 /// What every phase needs.
 pub struct Ctx<'a> {
     pub api: &'a Api,
+    pub adapter: &'a Adapter,
     pub raw: &'a Raw,
     pub concurrency: usize,
     pub reuse_rounds: usize,
@@ -111,6 +114,7 @@ pub async fn service_round(
 ) -> anyhow::Result<()> {
     let api = ctx.api;
     let c = ctx.concurrency;
+    let mark = metrics::scrape(api).await?;
     let (s, made, wall) = each(chats.to_vec(), c, |chat| async move {
         let a = api
             .send(Method::PUT, &sandbox_path(&chat), Body::None)
@@ -125,11 +129,16 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::CREATE, s, wall);
+    figs.add_spans(
+        op::CREATE,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
     let sessions: HashMap<String, String> = made.into_iter().collect();
 
     let repeated: Vec<String> = (0..ctx.reuse_rounds)
         .flat_map(|_| chats.iter().cloned())
         .collect();
+    let mark = metrics::scrape(api).await?;
     let (s, _, wall) = each(repeated, c, |chat| {
         let want = sessions[&chat].clone();
         async move {
@@ -146,7 +155,12 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::REUSE, s, wall);
+    figs.add_spans(
+        op::REUSE,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
 
+    let mark = metrics::scrape(api).await?;
     let (s, _, wall) = each(chats.to_vec(), c, |chat| async move {
         let a = api
             .send(Method::GET, &sandbox_path(&chat), Body::None)
@@ -156,6 +170,10 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::GET_SANDBOX, s, wall);
+    figs.add_spans(
+        op::GET_SANDBOX,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
 
     for (name, argv, expected) in [
         (op::EXEC_TRUE, vec!["true"], ""),
@@ -166,6 +184,7 @@ pub async fn service_round(
         ),
     ] {
         let body = serde_json::to_vec(&json!({ "cmd": argv }))?;
+        let mark = metrics::scrape(api).await?;
         let (s, _, wall) = each(chats.to_vec(), c, |chat| {
             let body = body.clone();
             async move {
@@ -182,9 +201,11 @@ pub async fn service_round(
         })
         .await?;
         figs.add(Side::Service, name, s, wall);
+        figs.add_spans(name, metrics::delta(&mark, &metrics::scrape(api).await?));
     }
 
     let payload = &ctx.payload;
+    let mark = metrics::scrape(api).await?;
     let (s, _, wall) = each(chats.to_vec(), c, |chat| async move {
         let a = api
             .send(
@@ -199,7 +220,12 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::PUT_FILE, s, wall);
+    figs.add_spans(
+        op::PUT_FILE,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
 
+    let mark = metrics::scrape(api).await?;
     let (s, _, wall) = each(chats.to_vec(), c, |chat| async move {
         let a = api
             .send(Method::GET, &file_path(&chat, FILE), Body::None)
@@ -210,7 +236,12 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::GET_FILE, s, wall);
+    figs.add_spans(
+        op::GET_FILE,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
 
+    let mark = metrics::scrape(api).await?;
     let (s, _, wall) = each(chats.to_vec(), c, |chat| async move {
         let a = api
             .send(Method::DELETE, &sandbox_path(&chat), Body::None)
@@ -220,6 +251,10 @@ pub async fn service_round(
     })
     .await?;
     figs.add(Side::Service, op::STOP, s, wall);
+    figs.add_spans(
+        op::STOP,
+        metrics::delta(&mark, &metrics::scrape(api).await?),
+    );
     Ok(())
 }
 
@@ -282,11 +317,67 @@ pub async fn raw_round(ctx: &Ctx<'_>, count: usize, figs: &mut Figures) -> anyho
     Ok(())
 }
 
+/// The same work through the Docker adapter alone on `count` sandboxes
+/// (reuse: the inspect a reuse makes).
+pub async fn adapter_round(ctx: &Ctx<'_>, count: usize, figs: &mut Figures) -> anyhow::Result<()> {
+    let adapter = ctx.adapter;
+    let c = ctx.concurrency;
+    let (s, boxes, wall) = each((0..count).collect(), c, |_| adapter.create()).await?;
+    figs.add(Side::Adapter, op::CREATE, s, wall);
+    let repeated: Vec<_> = (0..ctx.reuse_rounds)
+        .flat_map(|_| boxes.iter().cloned())
+        .collect();
+    let (s, _, wall) = each(repeated, c, |b| async move {
+        Ok((adapter.inspect(&b).await?, ()))
+    })
+    .await?;
+    figs.add(Side::Adapter, op::REUSE, s, wall);
+    for (name, argv, expected) in [
+        (op::EXEC_TRUE, vec!["true"], ""),
+        (
+            op::EXEC_PROGRAM,
+            ctx.program.argv.clone(),
+            ctx.program.expected,
+        ),
+    ] {
+        let argv = &argv;
+        let (s, _, wall) = each(boxes.clone(), c, |b| async move {
+            Ok((adapter.exec(&b, argv, expected).await?, ()))
+        })
+        .await?;
+        figs.add(Side::Adapter, name, s, wall);
+    }
+    let payload = &ctx.payload;
+    let (s, _, wall) = each(boxes.clone(), c, |b| async move {
+        Ok((adapter.put(&b, FILE, payload).await?, ()))
+    })
+    .await?;
+    figs.add(Side::Adapter, op::PUT_FILE, s, wall);
+    let (s, _, wall) = each(boxes.clone(), c, |b| async move {
+        Ok((adapter.get(&b, FILE, payload).await?, ()))
+    })
+    .await?;
+    figs.add(Side::Adapter, op::GET_FILE, s, wall);
+    let (s, _, wall) = each(
+        boxes,
+        c,
+        |b| async move { Ok((adapter.stop(&b).await?, ())) },
+    )
+    .await?;
+    figs.add(Side::Adapter, op::STOP, s, wall);
+    Ok(())
+}
+
 /// One sandbox each way before measuring (first calls pay connection
 /// set-up and the adapter's per-image workspace check), proving on the
 /// way that the service and the baseline make the same container. Picks
 /// the program by whether the image has python3.
-pub async fn warm_up(api: &Api, raw: &Raw, chat: &str) -> anyhow::Result<Program> {
+pub async fn warm_up(
+    api: &Api,
+    adapter: &Adapter,
+    raw: &Raw,
+    chat: &str,
+) -> anyhow::Result<Program> {
     let a = api
         .send(Method::PUT, &sandbox_path(chat), Body::None)
         .await?;
@@ -323,6 +414,14 @@ pub async fn warm_up(api: &Api, raw: &Raw, chat: &str) -> anyhow::Result<Program
     api.send(Method::DELETE, &sandbox_path(chat), Body::None)
         .await?
         .expect(204, "warm-up stop")?;
+    let (_, sandbox) = adapter.create().await?;
+    let small = Bytes::from_static(b"w");
+    adapter
+        .exec(&sandbox, &program.argv, program.expected)
+        .await?;
+    adapter.put(&sandbox, "warm", &small).await?;
+    adapter.get(&sandbox, "warm", &small).await?;
+    adapter.stop(&sandbox).await?;
     Ok(program)
 }
 

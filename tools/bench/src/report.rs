@@ -44,29 +44,38 @@ pub fn table(figs: &Figures) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<13} {:>4} {:>8} {:>8} {:>8} {:>8}  {:<13} {:>8} {:>8} {:>8}  {:>6} {:>6} {:>6}",
+        "times in ms; adapter = DockerSandboxRuntime alone (reuse: its inspect); x = service / raw, a/r = adapter / raw"
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>4} {:>7} {:>7} {:>7} {:>6} | {:>7} {:>7} | {:<13} {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} {:>5}",
         "operation",
         "n",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
+        "p50",
+        "p95",
+        "p99",
         "ops/s",
+        "adapt50",
+        "adapt95",
         "raw call",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "p50 x",
-        "p95 x",
-        "p99 x"
+        "p50",
+        "p95",
+        "p99",
+        "x50",
+        "x95",
+        "x99",
+        "a/r50"
     );
     for (ours, theirs) in ROWS {
         let s = figs.samples(Side::Service, ours);
+        let a = figs.samples(Side::Adapter, ours);
         let r = theirs.and_then(|t| figs.samples(Side::Raw, t));
         let [s50, s95, s99] = [50.0, 95.0, 99.0].map(|q| p(s, q));
+        let [a50, a95] = [50.0, 95.0].map(|q| p(a, q));
         let [r50, r95, r99] = [50.0, 95.0, 99.0].map(|q| p(r, q));
         let _ = writeln!(
             out,
-            "{:<13} {:>4} {:>8} {:>8} {:>8} {:>8}  {:<13} {:>8} {:>8} {:>8}  {:>6} {:>6} {:>6}",
+            "{:<12} {:>4} {:>7} {:>7} {:>7} {:>6} | {:>7} {:>7} | {:<13} {:>7} {:>7} {:>7} | {:>5} {:>5} {:>5} {:>5}",
             ours,
             s.map_or(0, Samples::len),
             cell(s50),
@@ -74,6 +83,8 @@ pub fn table(figs: &Figures) -> String {
             cell(s99),
             figs.throughput(Side::Service, ours)
                 .map_or_else(|| "-".into(), |t| format!("{t:.1}")),
+            cell(a50),
+            cell(a95),
             theirs.unwrap_or("-"),
             cell(r50),
             cell(r95),
@@ -81,6 +92,28 @@ pub fn table(figs: &Figures) -> String {
             cell(ratio(s50, r50)),
             cell(ratio(s95, r95)),
             cell(ratio(s99, r99)),
+            cell(ratio(a50, r50)),
+        );
+    }
+    out
+}
+
+/// Where the service's time goes, per operation: the client's mean next to
+/// the mean time in each of the service's own spans and their calls per
+/// request (from its `/metrics`).
+pub fn breakdown(figs: &Figures) -> String {
+    let mut out = String::from(
+        "where the time goes (means, from the service's span histograms; x = calls per request):\n",
+    );
+    for (op, _) in ROWS {
+        let (Some(samples), Some(spans)) = (figs.samples(Side::Service, op), figs.spans(op)) else {
+            continue;
+        };
+        let client = samples.mean().map_or(0.0, ms);
+        let _ = writeln!(
+            out,
+            "  {op:<12} client {client:.3} ms: {}",
+            crate::metrics::describe(spans, samples.len()).join("; ")
         );
     }
     out
@@ -105,7 +138,14 @@ pub fn rows_json(figs: &Figures) -> Value {
             .map(|(ours, theirs)| {
                 json!({
                     "operation": ours,
+                    "service_spans": figs.spans(ours).map(|spans| {
+                        spans
+                            .iter()
+                            .map(|(name, (sum, count))| (name.clone(), json!({"seconds": sum, "calls": count})))
+                            .collect::<serde_json::Map<_, _>>()
+                    }),
                     "service": one(Side::Service, ours),
+                    "adapter": one(Side::Adapter, ours),
                     "raw_call": theirs,
                     "raw": theirs.and_then(|t| one(Side::Raw, t)),
                 })

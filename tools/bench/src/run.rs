@@ -10,6 +10,7 @@ use bollard::Docker;
 use clap::Args;
 use serde_json::json;
 
+use crate::adapter::Adapter;
 use crate::api::Api;
 use crate::figures::Figures;
 use crate::footprint::{self, Footprint};
@@ -102,15 +103,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         Some(i) => Some(footprint::count(&docker, i).await?),
         None => None,
     };
+    let adapter_instance = format!("{run_id}-adapter");
+    let adapter = Adapter::connect(&image, &adapter_instance).await?;
     let measured = tokio::select! {
-        m = measure(&api, &raw, &args, pid, &run_id) => m,
+        m = measure(&api, &adapter, &raw, &args, pid, &run_id) => m,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let after = match &instance {
         Some(i) => Some(footprint::count(&docker, i).await?),
         None => None,
     };
-    let raw_left = footprint::count(&docker, &raw.instance).await?;
+    let mut raw_left = footprint::count(&docker, &raw.instance).await?;
+    let adapter_left = footprint::count(&docker, &adapter_instance).await?;
+    raw_left.containers += adapter_left.containers;
+    raw_left.volumes += adapter_left.volumes;
     if let (Err(_), Some(s)) = (&measured, &spawned) {
         eprintln!("the service's log (last lines):\n{}", s.log_tail(20));
     }
@@ -120,6 +126,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     };
     // Whatever happened, nothing of ours stays in Docker.
     let mut removed = footprint::remove_all(&docker, &raw.instance).await?;
+    let r = footprint::remove_all(&docker, &adapter_instance).await?;
+    removed.containers += r.containers;
+    removed.volumes += r.volumes;
     if args.url.is_none() {
         let r = footprint::remove_all(&docker, &run_id).await?;
         removed.containers += r.containers;
@@ -166,6 +175,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
 async fn measure(
     api: &Api,
+    adapter: &Adapter,
     raw: &Raw,
     args: &RunArgs,
     pid: Option<u32>,
@@ -173,10 +183,11 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let rss = || pid.and_then(|p| process_kib(p, "VmRSS").ok());
     let mut memory = Memory::default();
-    let program = phases::warm_up(api, raw, &format!("{prefix}-warm")).await?;
+    let program = phases::warm_up(api, adapter, raw, &format!("{prefix}-warm")).await?;
     memory.after_warm_up = rss();
     let ctx = Ctx {
         api,
+        adapter,
         raw,
         concurrency: args.concurrency,
         reuse_rounds: args.reuse_rounds,
@@ -186,10 +197,13 @@ async fn measure(
     let chats: Vec<String> = (0..args.chats).map(|i| format!("{prefix}-c{i}")).collect();
     let half = args.chats / 2;
     let mut figs = Figures::default();
-    // Service, raw, raw, service: drift on the machine weighs on both sides alike.
+    // Service, adapter, raw, raw, adapter, service: drift on the machine
+    // weighs on every side alike.
     phases::service_round(&ctx, &chats[..half], &mut figs).await?;
+    phases::adapter_round(&ctx, half, &mut figs).await?;
     phases::raw_round(&ctx, half, &mut figs).await?;
     phases::raw_round(&ctx, args.chats - half, &mut figs).await?;
+    phases::adapter_round(&ctx, args.chats - half, &mut figs).await?;
     phases::service_round(&ctx, &chats[half..], &mut figs).await?;
     memory.after_rounds = rss();
     let idle = if args.idle > 0 {
@@ -273,10 +287,11 @@ fn print_report(
 ) {
     println!("program: {}", m.program.describe());
     println!(
-        "chats {} (service) + {} raw containers, concurrency {}, reuses per chat {}; times in ms, x = service / raw",
-        args.chats, args.chats, args.concurrency, args.reuse_rounds
+        "{} chats through the service, {} sandboxes through the adapter alone, {} raw containers; concurrency {}, reuses per chat {}",
+        args.chats, args.chats, args.chats, args.concurrency, args.reuse_rounds
     );
     print!("{}", report::table(&m.figs));
+    print!("{}", report::breakdown(&m.figs));
     if let Some(idle) = &m.idle {
         let fill = &idle.fill;
         println!(
@@ -314,7 +329,7 @@ fn print_report(
         (Some(b), Some(a)) => println!("service footprint (ours, by label): before {b}; after {a}"),
         _ => println!("service footprint: not counted (pass --instance with --url)"),
     }
-    println!("raw baseline footprint after: {raw_left}");
+    println!("adapter and raw baseline footprint after: {raw_left}");
     println!(
         "leaks: {} (removed at the end by label: {removed})",
         leaks(before, after, raw_left)

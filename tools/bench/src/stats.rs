@@ -40,6 +40,11 @@ impl Samples {
         Some(sorted[rank.clamp(1, n) - 1])
     }
 
+    pub fn mean(&self) -> Option<Duration> {
+        let n = u32::try_from(self.0.len()).ok().filter(|n| *n > 0)?;
+        Some(self.0.iter().sum::<Duration>() / n)
+    }
+
     pub fn max(&self) -> Option<Duration> {
         self.0.iter().max().copied()
     }
