@@ -55,6 +55,10 @@ pub struct FireArgs {
     /// Client-side bound of one request.
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
+    /// Also write `chat session status` here for every answer that named a
+    /// session, one per line.
+    #[arg(long)]
+    pub sessions_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -66,6 +70,7 @@ struct Tally {
     transport_errors: u64,
     error_samples: Vec<String>,
     sessions: HashMap<String, HashSet<String>>,
+    answers: Vec<String>,
 }
 
 pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
@@ -127,6 +132,8 @@ pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
                             }
                             let v = a.json();
                             if let Some(s) = v["session_id"].as_str() {
+                                let line = format!("{chat} {s} {}", a.status.as_u16());
+                                t.answers.push(line);
                                 t.sessions.entry(chat).or_default().insert(s.to_owned());
                             }
                         }
@@ -162,5 +169,10 @@ pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
         "max_sessions_per_chat": t.sessions.values().map(HashSet::len).max().unwrap_or(0),
     });
     println!("{summary}");
+    if let Some(path) = &args.sessions_out {
+        let mut text = t.answers.join("\n");
+        text.push('\n');
+        std::fs::write(path, text)?;
+    }
     Ok(())
 }
