@@ -2,12 +2,14 @@
 //! same work done with raw bollard calls, its memory (also with many idle
 //! sandboxes), one timed cleanup, and what is left in Docker afterwards.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use bollard::Docker;
 use clap::Args;
+use futures::FutureExt;
 use serde_json::json;
 
 use crate::adapter::Adapter;
@@ -105,8 +107,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     };
     let adapter_instance = format!("{run_id}-adapter");
     let adapter = Adapter::connect(&image, &adapter_instance).await?;
+    // A panic or Ctrl-C ends the measuring, never the cleanup below.
+    let measuring = AssertUnwindSafe(measure(&api, &adapter, &raw, &args, pid, &run_id));
     let measured = tokio::select! {
-        m = measure(&api, &adapter, &raw, &args, pid, &run_id) => m,
+        m = measuring.catch_unwind() => m.unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring panicked"))),
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let after = match &instance {
