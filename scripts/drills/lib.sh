@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Shared by the drills (source it). Builds the release binaries, starts
-# `sandboxer serve` on port 0 with a database in a temporary directory and
-# an instance id of its own, talks to it with curl, counts what Docker holds
-# under that instance's labels, and on exit (also on failure or Ctrl-C)
-# kills only the processes it started and removes only the containers and
-# volumes labelled with its instance.
+# Shared by the drills (source it). Builds the binaries (release, or
+# DRILL_PROFILE=dev), starts `sandboxer serve` on port 0 with a database in
+# a temporary directory and an instance id of its own, talks to it with
+# curl, counts what Docker holds under that instance's labels, and on exit
+# (also on failure or Ctrl-C) kills only the processes it started and
+# removes only the containers and volumes labelled with its instance.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-SANDBOXER=$TARGET/release/sandboxer
-BENCH=$TARGET/release/sandboxer-bench
+# DRILL_PROFILE=dev reuses the debug build `cargo test` already made (CI).
+PROFILE=${DRILL_PROFILE:-release}
+PROFILE_DIR=$([[ $PROFILE == dev ]] && echo debug || echo "$PROFILE")
+SANDBOXER=$TARGET/$PROFILE_DIR/sandboxer
+BENCH=$TARGET/$PROFILE_DIR/sandboxer-bench
 
 WORK=$(mktemp -d /tmp/sandboxer-drill.XXXXXX)
 INSTANCE="drill-$(basename "$0" .sh)-$(date +%s)-$$"
@@ -48,10 +51,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 build() {
-    log "building the release binaries"
+    log "building the binaries ($PROFILE)"
     # Two builds, not one: built together, cargo would unify features and
     # give the service the bench's `testing` feature of the docker crate.
-    (cd "$ROOT" && cargo build --release -q -p sandboxer && cargo build --release -q -p sandboxer-bench)
+    (cd "$ROOT" && cargo build --profile "$PROFILE" -q -p sandboxer &&
+        cargo build --profile "$PROFILE" -q -p sandboxer-bench)
     IMAGE=${IMAGE:-$("$BENCH" image 2>/dev/null)}
     log "image $IMAGE, instance $INSTANCE, work dir $WORK"
 }

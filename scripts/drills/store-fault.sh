@@ -92,6 +92,8 @@ seed lock-seed
 
 log "fault 1: sqlite3 holds BEGIN EXCLUSIVE for $LOCK_SECS s"
 {
+    # The service may hold the lock for a moment (a write, a checkpoint).
+    echo '.timeout 5000'
     echo 'BEGIN EXCLUSIVE;'
     sleep "$LOCK_SECS"
     echo 'COMMIT;'
