@@ -21,6 +21,7 @@ mod report;
 mod run;
 mod spawn;
 mod stats;
+mod summary;
 
 use std::process::ExitCode;
 
