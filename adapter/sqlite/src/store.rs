@@ -1,6 +1,7 @@
 //! `SqliteSessionStore`: the `SessionStore` port on one SQLite file.
 //! Reads go to a small reader pool, writes to the single writer; each call
-//! is one statement, except `begin_create`, which is one transaction.
+//! is one statement, except `begin_create`, which is one transaction. A
+//! writer connection a write failed on is closed, not reused (`settle`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,9 @@ use sandboxer_core::domain::{
     ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp,
 };
 use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch, Tracer};
-use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{Connection, Row};
 
 use crate::checkpoint::Checkpointer;
 use crate::error::store_error;
@@ -100,12 +102,14 @@ impl SqliteSessionStore {
     /// `Unavailable`, `Other`.
     pub async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
         traced(self.tracer(), op::PURGE_ENDED, Ids::default(), async {
+            let mut conn = self.writer().await?;
             let done = sqlx::query(sql::PURGE_ENDED)
                 .bind(millis(before))
-                .execute(&self.writer)
+                .execute(&mut *conn)
                 .await
-                .map_err(|e| self.error(e))?;
-            Ok(done.rows_affected())
+                .map_err(|e| self.error(e));
+            settle(&mut conn, &done);
+            Ok(done?.rows_affected())
         })
         .await
     }
@@ -118,8 +122,25 @@ impl SqliteSessionStore {
         store_error(error, &self.path)
     }
 
+    /// The writer connection, for one write; hand it to `settle` after.
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.writer.acquire().await.map_err(|e| self.error(e))
+    }
+
     async fn create_in_tx(
         &self,
+        new: &NewSession,
+        replacing: Option<&Replacing>,
+    ) -> Result<Session, StoreError> {
+        let mut conn = self.writer().await?;
+        let created = self.create_on(&mut conn, new, replacing).await;
+        settle(&mut conn, &created);
+        created
+    }
+
+    async fn create_on(
+        &self,
+        conn: &mut SqliteConnection,
         new: &NewSession,
         replacing: Option<&Replacing>,
     ) -> Result<Session, StoreError> {
@@ -127,8 +148,7 @@ impl SqliteSessionStore {
         // rather than at the first write: the replaced row's state and the
         // chat's max generation are then read under the lock, and no other
         // process can commit in between.
-        let mut tx = self
-            .writer
+        let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;
@@ -273,13 +293,15 @@ impl SessionStore for SqliteSessionStore {
             ..Ids::default()
         };
         traced(self.tracer(), op::MARK_RUNNING, ids, async {
+            let mut conn = self.writer().await?;
             let rows = sqlx::query(sql::MARK_RUNNING)
                 .bind(id.to_string())
                 .bind(container.as_str())
-                .fetch_all(&self.writer)
+                .fetch_all(&mut *conn)
                 .await
-                .map_err(|e| self.error(e))?;
-            returned(&rows)?.ok_or(StoreError::NotFound(*id))
+                .map_err(|e| self.error(e));
+            settle(&mut conn, &rows);
+            returned(&rows?)?.ok_or(StoreError::NotFound(*id))
         })
         .await
     }
@@ -290,15 +312,17 @@ impl SessionStore for SqliteSessionStore {
             ..Ids::default()
         };
         traced(self.tracer(), op::TOUCH, ids, async {
+            let mut conn = self.writer().await?;
             let rows = sqlx::query(sql::TOUCH)
                 .bind(id.to_string())
                 .bind(millis(touch.last_used_at))
                 .bind(millis(touch.expires_at))
                 .bind(ttl_millis(touch.idle_ttl))
-                .fetch_all(&self.writer)
+                .fetch_all(&mut *conn)
                 .await
-                .map_err(|e| self.error(e))?;
-            returned(&rows)
+                .map_err(|e| self.error(e));
+            settle(&mut conn, &rows);
+            returned(&rows?)
         })
         .await
     }
@@ -314,14 +338,16 @@ impl SessionStore for SqliteSessionStore {
             ..Ids::default()
         };
         traced(self.tracer(), op::END, ids, async {
+            let mut conn = self.writer().await?;
             let done = sqlx::query(sql::END)
                 .bind(id.to_string())
                 .bind(reason.as_str())
                 .bind(millis(at))
-                .execute(&self.writer)
+                .execute(&mut *conn)
                 .await
-                .map_err(|e| self.error(e))?;
-            Ok(done.rows_affected() > 0)
+                .map_err(|e| self.error(e));
+            settle(&mut conn, &done);
+            Ok(done?.rows_affected() > 0)
         })
         .await
     }
@@ -335,6 +361,23 @@ impl SessionStore for SqliteSessionStore {
                 .map_err(|e| self.error(e))
         })
         .await
+    }
+}
+
+/// Gives the writer connection back to the pool unless the write failed on
+/// the file (`Unavailable`: read-only, I/O error, disk full, locked; or
+/// `Other`). Such a connection may be useless for good: SQLite opens a
+/// write-protected file read-only without a word, and after a COMMIT the
+/// file refused, SQLite has rolled back while sqlx still counts the
+/// transaction open, so every later `BEGIN` on it is refused. Closed, it is
+/// replaced by a fresh one at the next write, which works as soon as the
+/// file takes writes again.
+fn settle<T>(conn: &mut PoolConnection<Sqlite>, result: &Result<T, StoreError>) {
+    if matches!(
+        result,
+        Err(StoreError::Unavailable(_) | StoreError::Other(_))
+    ) {
+        conn.close_on_drop();
     }
 }
 

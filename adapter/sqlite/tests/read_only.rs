@@ -178,3 +178,62 @@ async fn an_immutable_file_refuses_writes_even_to_root_and_loses_nothing() {
 
     nothing_was_lost(&path, &active, &ended).await;
 }
+
+/// A store whose files stop taking writes while it is open (disk full,
+/// the file made immutable): writes fail `Unavailable`, and once the files
+/// take writes again every write works at the first try, without a
+/// restart. Neither a failed COMMIT (sqlx still counts the transaction
+/// open) nor a connection SQLite opened read-only while the file was
+/// protected may stay in the pool.
+#[tokio::test]
+async fn writes_work_again_once_the_open_files_take_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::db_path(&dir);
+    let (active, _) = seed(&path).await;
+    let store = common::open(&path).await;
+    let wal = path.with_extension("db-wal");
+    store
+        .begin_create(&new_session(&fresh_chat("ro-before"), at(3)), None)
+        .await
+        .unwrap();
+    let guards = match (Immutable::set(&path), Immutable::set(&wal)) {
+        (Ok(db), Ok(wal)) => (db, wal),
+        (Err(why), _) | (_, Err(why)) => {
+            eprintln!("SKIPPED: chattr +i unsupported: {why}");
+            return;
+        }
+    };
+    let touch = |n: i64| Touch {
+        last_used_at: at(n),
+        expires_at: at(99),
+        idle_ttl: Duration::from_secs(60),
+    };
+    let unavailable = |r: Result<(), StoreError>, call: &str| {
+        assert!(
+            matches!(r, Err(StoreError::Unavailable(_))),
+            "{call}: {r:?}"
+        );
+    };
+    for attempt in 4..6 {
+        let create = store
+            .begin_create(&new_session(&fresh_chat("ro-while"), at(attempt)), None)
+            .await;
+        unavailable(create.map(drop), "begin_create");
+        unavailable(
+            store.touch(&active.id, touch(attempt)).await.map(drop),
+            "touch",
+        );
+    }
+    drop(guards);
+
+    let touched = store.touch(&active.id, touch(7)).await;
+    assert!(
+        matches!(touched, Ok(Some(_))),
+        "the first touch after the fault: {touched:?}"
+    );
+    let made = store
+        .begin_create(&new_session(&fresh_chat("ro-after-lift"), at(8)), None)
+        .await;
+    assert!(made.is_ok(), "begin_create after the fault: {made:?}");
+    store.close().await;
+}

@@ -6,10 +6,11 @@
 mod guard;
 mod image;
 
+use bollard::models::ContainerCreateBody;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::Utc;
 use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId};
-use sandboxer_core::port::CreateRequest;
+use sandboxer_core::port::{CreateRequest, RuntimeError};
 use uuid::Uuid;
 
 pub use guard::Cleanup;
@@ -73,4 +74,19 @@ pub fn footprint_names(session: SessionId) -> [String; 3] {
         format!("sandboxer-{session}-prep"),
         format!("sandboxer-{session}"),
     ]
+}
+
+/// The body the adapter's create sends for `request` (labels, hardened
+/// `HostConfig`, workspace volume), built by the same code, so a baseline
+/// can make the very same container with raw bollard calls. Name it with
+/// `footprint_names(request.session_id)[0]`.
+///
+/// # Errors
+/// `Rejected` when the spec's user is not a numeric, non-root `uid:gid`.
+pub fn sandbox_create_body(
+    request: &CreateRequest,
+    instance: Option<&str>,
+) -> Result<ContainerCreateBody, RuntimeError> {
+    let owner = crate::container::Owner::parse(&request.spec.user)?;
+    Ok(crate::container::sandbox_body(request, owner, instance))
 }

@@ -1,0 +1,113 @@
+//! The middle layer: the same work through `DockerSandboxRuntime` itself
+//! (the service's Docker adapter, without HTTP, store or use cases), so the
+//! gap between the service and raw bollard splits into what the adapter
+//! adds and what the rest of the service adds. Its sandboxes carry the
+//! instance label `<run>-adapter`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use bytes::Bytes;
+use sandboxer_core::domain::{ContainerState, ExecRequest, WorkspacePath};
+use sandboxer_core::port::{SandboxRef, SandboxRuntime};
+use sandboxer_core::trace::NoopTracer;
+use sandboxer_docker::testing::{create_request, test_spec};
+use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
+
+pub struct Adapter {
+    runtime: DockerSandboxRuntime,
+    image: String,
+}
+
+impl Adapter {
+    pub async fn connect(image: &str, instance: &str) -> anyhow::Result<Self> {
+        let config = DockerConfig {
+            instance: Some(instance.to_owned()),
+            ..DockerConfig::default()
+        };
+        let runtime = DockerSandboxRuntime::connect(config, Arc::new(NoopTracer)).await?;
+        Ok(Self {
+            runtime,
+            image: image.to_owned(),
+        })
+    }
+
+    pub async fn create(&self) -> anyhow::Result<(Duration, SandboxRef)> {
+        let request = create_request(test_spec(&self.image, "runc"));
+        let started = Instant::now();
+        let id = self.runtime.create(&request).await?;
+        Ok((
+            started.elapsed(),
+            SandboxRef {
+                session_id: request.session_id,
+                chat_id: request.chat_id,
+                container_id: Some(id),
+            },
+        ))
+    }
+
+    pub async fn inspect(&self, sandbox: &SandboxRef) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let state = self.runtime.inspect(sandbox).await?;
+        let took = started.elapsed();
+        ensure!(
+            state == ContainerState::Running,
+            "adapter sandbox is {state:?}"
+        );
+        Ok(took)
+    }
+
+    pub async fn exec(
+        &self,
+        sandbox: &SandboxRef,
+        argv: &[&str],
+        expected: &str,
+    ) -> anyhow::Result<Duration> {
+        let request = ExecRequest::new(argv.iter().map(|s| (*s).to_owned()).collect())?;
+        let started = Instant::now();
+        let out = self.runtime.exec(sandbox, &request).await?;
+        let took = started.elapsed();
+        ensure!(
+            out.exit_code == 0 && out.stdout == expected.as_bytes(),
+            "adapter exec {argv:?}: exit {}, stdout {:?}",
+            out.exit_code,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Ok(took)
+    }
+
+    pub async fn put(
+        &self,
+        sandbox: &SandboxRef,
+        file: &str,
+        contents: &Bytes,
+    ) -> anyhow::Result<Duration> {
+        let path = WorkspacePath::parse(file)?;
+        let started = Instant::now();
+        self.runtime
+            .put_file(sandbox, &path, contents.to_vec())
+            .await?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn get(
+        &self,
+        sandbox: &SandboxRef,
+        file: &str,
+        expected: &Bytes,
+    ) -> anyhow::Result<Duration> {
+        let path = WorkspacePath::parse(file)?;
+        let started = Instant::now();
+        let back = self.runtime.get_file(sandbox, &path).await?;
+        let took = started.elapsed();
+        ensure!(back == expected.as_ref(), "adapter get: the bytes changed");
+        Ok(took)
+    }
+
+    pub async fn stop(&self, sandbox: &SandboxRef) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        self.runtime.stop(sandbox).await?;
+        Ok(started.elapsed())
+    }
+}

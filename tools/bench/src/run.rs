@@ -1,0 +1,250 @@
+//! `sandboxer-bench run`: the service's latency and load figures next to the
+//! same work done with raw bollard calls, its memory (also with many idle
+//! sandboxes), one timed cleanup, and what is left in Docker afterwards.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bollard::Docker;
+use clap::Args;
+use futures::FutureExt;
+
+use crate::adapter::Adapter;
+use crate::api::Api;
+use crate::figures::Figures;
+use crate::footprint;
+use crate::machine::{self, loadavg, process_kib};
+use crate::phases::{self, Ctx};
+use crate::raw::Raw;
+use crate::report::Memory;
+use crate::spawn::{Spawned, locate_binary};
+use crate::summary::{Measured, json_report, leaks, print_report};
+
+const DEFAULT_IMAGE: &str = "sandboxer-base:bookworm";
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Drive this running service instead of starting one.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// With --url: the service's `--instance`, to count its containers and volumes.
+    #[arg(long, requires = "url")]
+    pub instance: Option<String>,
+    /// With --url: the service's pid, to read its memory.
+    #[arg(long, requires = "url")]
+    pub pid: Option<u32>,
+    /// The `sandboxer` binary to start (default: the one beside this
+    /// executable, rebuilt first when run through `cargo run`).
+    #[arg(long)]
+    pub sandboxer_bin: Option<PathBuf>,
+    /// Sandbox image (default: sandboxer-base:bookworm when Docker has it,
+    /// else the busybox test image).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Chats driven through the whole cycle (and as many raw containers).
+    #[arg(long, default_value_t = 40)]
+    pub chats: usize,
+    /// Calls in flight at once, on each side.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Reuses (PUT on an existing chat) per chat.
+    #[arg(long, default_value_t = 5)]
+    pub reuse_rounds: usize,
+    /// Idle sandboxes held for the memory figure; the same ones are then
+    /// expired and reaped by one timed `POST /v1/cleanup` (0 skips both).
+    #[arg(long, default_value_t = 200)]
+    pub idle: usize,
+    /// Extra flag for the started service, e.g. `--serve-arg=--cleanup-concurrency=16` (repeatable).
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    pub serve_args: Vec<String>,
+    /// Also write the figures here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs everything; `Ok(false)` when something was left behind in Docker.
+pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    let docker = sandboxer_docker::testing::raw_docker().await;
+    let machine = machine::describe(&docker).await;
+    let load_at_start = loadavg();
+    let (image, image_note) = choose_image(&docker, args.image.clone()).await?;
+    let run_id = format!("bench-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let raw = Raw {
+        docker: docker.clone(),
+        image: image.clone(),
+        instance: format!("{run_id}-raw"),
+    };
+    let (spawned, url, instance, pid) = match &args.url {
+        Some(url) => (None, url.clone(), args.instance.clone(), args.pid),
+        None => {
+            let bin = locate_binary(args.sandboxer_bin.as_deref())?;
+            let s = Spawned::start(&bin, &image, &run_id, &args.serve_args).await?;
+            let (url, pid) = (s.url.clone(), s.pid);
+            (Some(s), url, Some(run_id.clone()), Some(pid))
+        }
+    };
+    println!(
+        "sandboxer-bench: {url} (instance {}), run {run_id}",
+        instance.as_deref().unwrap_or("?")
+    );
+    println!("machine: {machine}");
+    println!("load average at start: {load_at_start}");
+    println!("image: {image} ({image_note})");
+
+    let api = Api::new(&url, Duration::from_secs(300))?;
+    let before = match &instance {
+        Some(i) => Some(footprint::count(&docker, i).await?),
+        None => None,
+    };
+    let adapter_instance = format!("{run_id}-adapter");
+    let adapter = Adapter::connect(&image, &adapter_instance).await?;
+    // A panic or Ctrl-C ends the measuring, never the cleanup below.
+    let measuring = AssertUnwindSafe(measure(&api, &adapter, &raw, &args, pid, &run_id));
+    let measured = tokio::select! {
+        m = measuring.catch_unwind() => m.unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring panicked"))),
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let after = match &instance {
+        Some(i) => Some(footprint::count(&docker, i).await?),
+        None => None,
+    };
+    let mut raw_left = footprint::count(&docker, &raw.instance).await?;
+    let adapter_left = footprint::count(&docker, &adapter_instance).await?;
+    raw_left.containers += adapter_left.containers;
+    raw_left.volumes += adapter_left.volumes;
+    if let (Err(_), Some(s)) = (&measured, &spawned) {
+        eprintln!("the service's log (last lines):\n{}", s.log_tail(20));
+    }
+    let stopped = match spawned {
+        Some(s) => Some(s.stop().await),
+        None => None,
+    };
+    // Whatever happened, nothing of ours stays in Docker.
+    let mut removed = footprint::remove_all(&docker, &raw.instance).await?;
+    let r = footprint::remove_all(&docker, &adapter_instance).await?;
+    removed.containers += r.containers;
+    removed.volumes += r.volumes;
+    if args.url.is_none() {
+        let r = footprint::remove_all(&docker, &run_id).await?;
+        removed.containers += r.containers;
+        removed.volumes += r.volumes;
+    }
+    let measured = measured?;
+    let load_at_end = loadavg();
+
+    let leaks = leaks(before, after, raw_left);
+    print_report(
+        &args,
+        &measured,
+        &machine,
+        &load_at_end,
+        before,
+        after,
+        raw_left,
+        removed,
+    );
+    match &stopped {
+        Some(Ok(status)) if !status.success() => {
+            eprintln!("warning: the service exited with {status}");
+        }
+        Some(Err(err)) => eprintln!("warning: stopping the service: {err:#}"),
+        _ => {}
+    }
+    if let Some(path) = &args.json {
+        let j = json_report(
+            &args,
+            &measured,
+            &machine,
+            &image,
+            &load_at_start,
+            &load_at_end,
+            before,
+            after,
+            raw_left,
+        );
+        std::fs::write(path, serde_json::to_string_pretty(&j)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(leaks == 0)
+}
+
+async fn measure(
+    api: &Api,
+    adapter: &Adapter,
+    raw: &Raw,
+    args: &RunArgs,
+    pid: Option<u32>,
+    prefix: &str,
+) -> anyhow::Result<Measured> {
+    let rss = || pid.and_then(|p| process_kib(p, "VmRSS").ok());
+    let mut memory = Memory::default();
+    let program = phases::warm_up(api, adapter, raw, &format!("{prefix}-warm")).await?;
+    memory.after_warm_up = rss();
+    let ctx = Ctx {
+        api,
+        adapter,
+        raw,
+        concurrency: args.concurrency,
+        reuse_rounds: args.reuse_rounds,
+        program: program.clone(),
+        payload: phases::payload(),
+    };
+    let chats: Vec<String> = (0..args.chats).map(|i| format!("{prefix}-c{i}")).collect();
+    let half = args.chats / 2;
+    let mut figs = Figures::default();
+    // Service, adapter, raw, raw, adapter, service: drift on the machine
+    // weighs on every side alike.
+    phases::service_round(&ctx, &chats[..half], &mut figs).await?;
+    phases::adapter_round(&ctx, half, &mut figs).await?;
+    phases::raw_round(&ctx, half, &mut figs).await?;
+    phases::raw_round(&ctx, args.chats - half, &mut figs).await?;
+    phases::adapter_round(&ctx, args.chats - half, &mut figs).await?;
+    phases::service_round(&ctx, &chats[half..], &mut figs).await?;
+    memory.after_rounds = rss();
+    let idle = if args.idle > 0 {
+        let idle = phases::idle_and_cleanup(api, args.idle, args.concurrency, prefix, rss).await?;
+        memory.with_idle = idle.rss_idle_kib;
+        Some(idle)
+    } else {
+        None
+    };
+    memory.after_cleanup = rss();
+    memory.peak = pid.and_then(|p| process_kib(p, "VmHWM").ok());
+    Ok(Measured {
+        figs,
+        program,
+        memory,
+        idle,
+    })
+}
+
+/// `sandboxer-bench image`: the image `run` would use, for the drills.
+pub async fn print_image() -> anyhow::Result<()> {
+    let docker = sandboxer_docker::testing::raw_docker().await;
+    let (image, note) = choose_image(&docker, None).await?;
+    println!("{image}");
+    eprintln!("image: {image} ({note})");
+    Ok(())
+}
+
+async fn choose_image(
+    docker: &Docker,
+    wanted: Option<String>,
+) -> anyhow::Result<(String, &'static str)> {
+    if let Some(image) = wanted {
+        return Ok((image, "chosen with --image"));
+    }
+    if docker.inspect_image(DEFAULT_IMAGE).await.is_ok() {
+        return Ok((
+            DEFAULT_IMAGE.to_owned(),
+            "the default image, Debian bookworm with python3",
+        ));
+    }
+    let tag = tokio::task::spawn_blocking(sandboxer_docker::testing::ensure_test_image).await?;
+    Ok((
+        tag,
+        "the busybox test image: sandboxer-base:bookworm is not built here",
+    ))
+}

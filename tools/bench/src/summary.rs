@@ -1,0 +1,167 @@
+//! What `run` prints and writes: the latency table, the breakdown, the idle
+//! and cleanup figures, memory, footprint and leaks, the targets; the same
+//! as JSON.
+
+use serde_json::json;
+
+use crate::figures::Figures;
+use crate::footprint::Footprint;
+use crate::machine::Machine;
+use crate::phases::{Idle, Program};
+use crate::report::{self, Memory, mib};
+use crate::run::RunArgs;
+
+/// Everything one run measured.
+pub struct Measured {
+    pub figs: Figures,
+    pub program: Program,
+    pub memory: Memory,
+    pub idle: Option<Idle>,
+}
+
+pub fn leaks(before: Option<Footprint>, after: Option<Footprint>, raw_left: Footprint) -> usize {
+    let service = match (before, after) {
+        (Some(b), Some(a)) => {
+            a.containers.saturating_sub(b.containers) + a.volumes.saturating_sub(b.volumes)
+        }
+        _ => 0,
+    };
+    service + raw_left.containers + raw_left.volumes
+}
+
+fn cleanup_rate(idle: Option<&Idle>) -> Option<f64> {
+    idle.map(|i| {
+        #[allow(clippy::cast_precision_loss)]
+        let k = i.k as f64;
+        k / i.cleanup.as_secs_f64()
+    })
+}
+
+fn kib_text(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "-".into(), |k| format!("{:.1} MiB", mib(k)))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn print_report(
+    args: &RunArgs,
+    m: &Measured,
+    _machine: &Machine,
+    load_at_end: &str,
+    before: Option<Footprint>,
+    after: Option<Footprint>,
+    raw_left: Footprint,
+    removed: Footprint,
+) {
+    println!("program: {}", m.program.describe());
+    println!(
+        "{} chats through the service, {} sandboxes through the adapter alone, {} raw containers; concurrency {}, reuses per chat {}",
+        args.chats, args.chats, args.chats, args.concurrency, args.reuse_rounds
+    );
+    print!("{}", report::table(&m.figs));
+    print!("{}", report::breakdown(&m.figs));
+    if let Some(idle) = &m.idle {
+        let fill = &idle.fill;
+        println!(
+            "idle fill: {} creates, p50 {:.1} ms, p95 {:.1} ms, {:.1} creates/s; GET /v1/sandboxes with {} listed: {:.1} ms",
+            idle.k,
+            fill.pct(50.0).map_or(0.0, crate::stats::ms),
+            fill.pct(95.0).map_or(0.0, crate::stats::ms),
+            {
+                #[allow(clippy::cast_precision_loss)]
+                let k = idle.k as f64;
+                k / idle.fill_wall.as_secs_f64()
+            },
+            idle.listed,
+            crate::stats::ms(idle.list)
+        );
+        println!(
+            "cleanup of {} expired sandboxes: {:.2} s = {:.1} sandboxes/s; answer {}",
+            idle.k,
+            idle.cleanup.as_secs_f64(),
+            cleanup_rate(Some(idle)).unwrap_or(0.0),
+            idle.answer
+        );
+    }
+    let mem = &m.memory;
+    println!(
+        "service memory (VmRSS): after warm-up {}, after the rounds {}, with {} idle sandboxes {}, after cleanup {}; peak (VmHWM) {}",
+        kib_text(mem.after_warm_up),
+        kib_text(mem.after_rounds),
+        args.idle,
+        kib_text(mem.with_idle),
+        kib_text(mem.after_cleanup),
+        kib_text(mem.peak)
+    );
+    match (before, after) {
+        (Some(b), Some(a)) => println!("service footprint (ours, by label): before {b}; after {a}"),
+        _ => println!("service footprint: not counted (pass --instance with --url)"),
+    }
+    println!("adapter and raw baseline footprint after: {raw_left}");
+    println!(
+        "leaks: {} (removed at the end by label: {removed})",
+        leaks(before, after, raw_left)
+    );
+    println!("load average at end: {load_at_end}");
+    println!("targets (reported, not asserted):");
+    for v in report::targets(
+        &m.figs,
+        cleanup_rate(m.idle.as_ref()),
+        args.idle,
+        mem.with_idle,
+    ) {
+        let mark = match v.met {
+            Some(true) => "MET   ",
+            Some(false) => "MISSED",
+            None => "-     ",
+        };
+        println!(
+            "  {mark} {:<40} measured {:<22} {}",
+            v.name, v.measured, v.by
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn json_report(
+    args: &RunArgs,
+    m: &Measured,
+    machine: &Machine,
+    image: &str,
+    load_at_start: &str,
+    load_at_end: &str,
+    before: Option<Footprint>,
+    after: Option<Footprint>,
+    raw_left: Footprint,
+) -> serde_json::Value {
+    let fp =
+        |f: Option<Footprint>| f.map(|f| json!({"containers": f.containers, "volumes": f.volumes}));
+    json!({
+        "machine": machine.to_string(),
+        "load_at_start": load_at_start,
+        "load_at_end": load_at_end,
+        "image": image,
+        "program": m.program.describe(),
+        "chats": args.chats,
+        "concurrency": args.concurrency,
+        "reuse_rounds": args.reuse_rounds,
+        "rows": report::rows_json(&m.figs),
+        "idle": m.idle.as_ref().map(|i| json!({
+            "k": i.k,
+            "fill_p50_ms": i.fill.pct(50.0).map(crate::stats::ms),
+            "fill_p95_ms": i.fill.pct(95.0).map(crate::stats::ms),
+            "list_ms": crate::stats::ms(i.list),
+            "cleanup_s": i.cleanup.as_secs_f64(),
+            "cleanup_per_s": cleanup_rate(Some(i)),
+            "cleanup_answer": i.answer,
+        })),
+        "memory_kib": {
+            "after_warm_up": m.memory.after_warm_up,
+            "after_rounds": m.memory.after_rounds,
+            "with_idle": m.memory.with_idle,
+            "after_cleanup": m.memory.after_cleanup,
+            "peak": m.memory.peak,
+        },
+        "footprint": {"before": fp(before), "after": fp(after), "raw_after": fp(Some(raw_left))},
+        "leaks": leaks(before, after, raw_left),
+    })
+}
