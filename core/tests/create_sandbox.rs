@@ -418,3 +418,30 @@ async fn create_span_carries_the_common_attributes() {
     let inspects = w.tracer.named("FakeSandboxRuntime.inspect");
     assert!(inspects.iter().any(|i| i.is_child_of(&spans[2])));
 }
+
+#[tokio::test]
+async fn a_runtime_that_does_not_answer_is_not_asked_again_to_undo() {
+    let w = World::new();
+    let c = chat("hung-docker");
+    w.runtime.fail_next(
+        RuntimeOp::Create,
+        RuntimeError::Timeout("create container".into()),
+    );
+    let err = w.create.execute(World::declared(&c)).await.unwrap_err();
+    assert!(
+        matches!(err, CreateSandboxError::Runtime(RuntimeError::Timeout(_))),
+        "{err:?}"
+    );
+    // One timeout, not one more per undo step: reconciliation removes what is left.
+    assert_eq!(w.runtime.calls(RuntimeOp::Stop), 0);
+    assert!(w.active().is_empty());
+    assert_eq!(w.store.all()[0].end_reason, Some(EndReason::CreateFailed));
+    assert_eq!(
+        w.tracer.one(span::CREATE_SANDBOX).error_type(),
+        Some("timeout")
+    );
+    // A refusal the runtime answered is still undone through it.
+    w.runtime.remove_image("sandboxer-base:latest");
+    w.create.execute(World::declared(&c)).await.unwrap_err();
+    assert_eq!(w.runtime.calls(RuntimeOp::Stop), 1);
+}

@@ -68,6 +68,7 @@ during() {
         check "$phase $kind: answered within $MAX_MS ms" le "$(jq .latency_ms.max "$f")" "$MAX_MS"
     done
     check "$phase GET /v1/sandboxes keeps answering 200" eq "$(jq -c .status "$WORK/$phase-list.json")" '{"200":1}'
+    check "$phase /readyz: 503 store_unavailable (writes fail)" eq "$(jq -c '[.status, .codes]' "$WORK/$phase-ready.json")" '[{"503":1},{"store_unavailable":1}]'
 }
 
 # after PHASE SEEDS: everything works again, and no half state is left.

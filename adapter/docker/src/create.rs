@@ -166,13 +166,21 @@ impl DockerSandboxRuntime {
     }
 
     /// Removes everything made for `session`: the container `target` (id or
-    /// name), the workspace helper and the volume. Best effort, logged.
+    /// name), the workspace helper and the volume. Best effort, logged. An
+    /// engine that does not answer ends it early: every further call would
+    /// wait out its timeout too, and the labels let reconciliation finish.
     pub(crate) async fn remove_footprint(&self, session: SessionId, target: &str) {
         for container in [target.to_owned(), prep_name(session)] {
-            if let Err(fault) = self.force_remove(&container).await
-                && !fault.is_not_found()
-            {
-                tracing::warn!(%container, ?fault, "could not remove a container of a failed create");
+            match self.force_remove(&container).await {
+                Ok(()) => {}
+                Err(fault) if fault.is_not_found() => {}
+                Err(fault @ (Fault::Timeout { .. } | Fault::Unavailable(_))) => {
+                    tracing::warn!(%container, ?fault, "the engine does not answer; reconciliation removes the rest of a failed create");
+                    return;
+                }
+                Err(fault) => {
+                    tracing::warn!(%container, ?fault, "could not remove a container of a failed create");
+                }
             }
         }
         self.remove_volume_quietly(session).await;

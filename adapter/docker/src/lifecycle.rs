@@ -4,12 +4,15 @@ use std::collections::HashMap;
 
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, StopContainerOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
-use sandboxer_core::domain::ContainerState;
+use sandboxer_core::domain::{ContainerId, ContainerState};
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
-use crate::container::{LABEL_INSTANCE, LABEL_MANAGED, LABEL_ROLE, parse_labels, prep_name};
+use crate::container::{
+    LABEL_INSTANCE, LABEL_MANAGED, LABEL_ROLE, container_name, parse_labels, prep_name,
+};
 use crate::errors::{Fault, Subject};
 use crate::events::watched;
 use crate::runtime::DockerSandboxRuntime;
@@ -67,6 +70,11 @@ impl DockerSandboxRuntime {
         Ok(outcome)
     }
 
+    /// Every sandbox of ours: its container in any state, and, for a
+    /// session whose container is gone but whose workspace volume or
+    /// workspace helper is left (a crash between two removals), an entry
+    /// under the container's name that is not running, so reconciliation
+    /// removes the rest of its footprint.
     pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
         let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
         if let Some(instance) = &self.config.instance {
@@ -85,20 +93,49 @@ impl DockerSandboxRuntime {
             )
             .await
             .map_err(|f| f.on(Subject::Engine))?;
+        let volumes = self
+            .engine
+            .call(
+                "list volumes",
+                self.engine.docker.list_volumes(Some(
+                    ListVolumesOptionsBuilder::new().filters(&filters).build(),
+                )),
+            )
+            .await
+            .map_err(|f| f.on(Subject::Engine))?;
         let mut sandboxes = Vec::with_capacity(containers.len());
+        let mut leftovers = Vec::new();
         for summary in containers {
             let id = summary.id.unwrap_or_default();
             let labels = summary.labels.unwrap_or_default();
-            if labels.contains_key(LABEL_ROLE) {
-                continue;
-            }
             let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
-            match parse_labels(&id, &labels, running) {
+            let parsed = parse_labels(&id, &labels, running);
+            match parsed {
+                Ok(sandbox) if labels.contains_key(LABEL_ROLE) => leftovers.push(sandbox),
                 Ok(sandbox) => sandboxes.push(sandbox),
                 Err(reason) => {
                     tracing::warn!(container = %id, %reason, "skipping a container labelled as ours whose labels do not parse");
                 }
             }
+        }
+        for volume in volumes.volumes.unwrap_or_default() {
+            match parse_labels(&volume.name, &volume.labels, false) {
+                Ok(sandbox) => leftovers.push(sandbox),
+                Err(reason) => {
+                    tracing::warn!(volume = %volume.name, %reason, "skipping a volume labelled as ours whose labels do not parse");
+                }
+            }
+        }
+        for mut leftover in leftovers {
+            if sandboxes
+                .iter()
+                .any(|s| s.session_id == leftover.session_id)
+            {
+                continue;
+            }
+            leftover.container_id = ContainerId::new(container_name(leftover.session_id));
+            leftover.running = false;
+            sandboxes.push(leftover);
         }
         Ok(sandboxes)
     }

@@ -190,3 +190,54 @@ async fn an_instance_lists_only_its_own_sandboxes() {
         .collect();
     assert!(seen.contains(&in_a.session_id) && seen.contains(&in_b.session_id));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_volume_left_without_its_container_is_listed_and_stop_removes_it() {
+    let cleanup = Cleanup::new();
+    let image = ensure_test_image();
+    let instance = format!("test-leftover-{}", SessionId::new());
+    let runtime = sandboxer_docker::DockerSandboxRuntime::connect(
+        sandboxer_docker::DockerConfig {
+            instance: Some(instance.clone()),
+            ..sandboxer_docker::DockerConfig::default()
+        },
+        std::sync::Arc::new(RecordingTracer::new()),
+    )
+    .await
+    .unwrap();
+    let request = create_request(test_spec(&image, "runc"));
+    cleanup.session(request.session_id);
+    let id = runtime.create(&request).await.unwrap();
+    // A crash between the two removals of a stop: the container went, the volume stayed.
+    let docker = raw_docker().await;
+    docker
+        .remove_container(
+            id.as_str(),
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await
+        .unwrap();
+    let volume = format!("sandboxer-{}", request.session_id);
+    assert!(docker.inspect_volume(&volume).await.is_ok());
+
+    let listed = runtime.list_active_sessions().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let leftover = &listed[0];
+    assert_eq!(leftover.session_id, request.session_id);
+    assert_eq!(leftover.chat_id, request.chat_id);
+    assert!(!leftover.running);
+    assert_eq!(
+        runtime.inspect(&leftover.to_ref()).await.unwrap(),
+        sandboxer_core::domain::ContainerState::Missing
+    );
+    runtime.stop(&leftover.to_ref()).await.unwrap();
+    assert!(
+        docker.inspect_volume(&volume).await.is_err(),
+        "the volume outlived stop"
+    );
+    assert!(runtime.list_active_sessions().await.unwrap().is_empty());
+}

@@ -75,3 +75,6 @@ pub(crate) const PURGE_ENDED: &str = "DELETE FROM sessions \
 
 /// Reads the schema, so it fails when the file is gone or unreadable.
 pub(crate) const PING: &str = "SELECT count(*) FROM sqlite_schema";
+
+/// A write that changes nothing, for readiness.
+pub(crate) const WRITE_PROBE: &str = "UPDATE sessions SET id = id WHERE 0";

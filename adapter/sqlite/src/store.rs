@@ -352,13 +352,28 @@ impl SessionStore for SqliteSessionStore {
         .await
     }
 
+    /// Ready means reads and writes: a read, then a write transaction begun
+    /// and rolled back (an update of no row: nothing is written, but SQLite
+    /// checks the lock and that the file takes writes). A lock held
+    /// elsewhere or a file only readable fails it.
     async fn ping(&self) -> Result<(), StoreError> {
         traced(self.tracer(), op::PING, Ids::default(), async {
             sqlx::query(sql::PING)
                 .fetch_one(&self.reader)
                 .await
                 .map(drop)
-                .map_err(|e| self.error(e))
+                .map_err(|e| self.error(e))?;
+            let mut conn = self.writer().await?;
+            let probed = async {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let wrote = sqlx::query(sql::WRITE_PROBE).execute(&mut *conn).await;
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                wrote.map(drop)
+            }
+            .await
+            .map_err(|e| self.error(e));
+            settle(&mut conn, &probed);
+            probed
         })
         .await
     }

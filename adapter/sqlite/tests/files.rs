@@ -269,8 +269,12 @@ async fn a_locked_database_is_unavailable_after_the_busy_timeout_and_leaves_no_h
         store.end(&s1.id, EndReason::Stopped, at(12)).await,
         Err(StoreError::Unavailable(_))
     ));
-    // WAL: readers are not blocked by the writer.
+    // WAL: readers are not blocked by the writer, but readiness needs writes.
     assert_eq!(store.get_active(&chat).await.unwrap(), Some(s1.clone()));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
 
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     holder.close().await.unwrap();
@@ -281,6 +285,7 @@ async fn a_locked_database_is_unavailable_after_the_busy_timeout_and_leaves_no_h
     assert_eq!(store.get(&replacement.id).await.unwrap(), None);
     assert_eq!(store.count_active().await.unwrap(), 1);
     // And the store works again once the lock is gone.
+    store.ping().await.unwrap();
     let s2 = store
         .begin_create(&replacement, Some(&replacing))
         .await

@@ -83,6 +83,7 @@ async fn writes_are_refused(store: &SqliteSessionStore, active: &Session, ended:
         "end",
     );
     read_only(store.purge_ended(at(1000)).await.map(drop), "purge_ended");
+    read_only(store.ping().await, "ping (readiness needs writes)");
 
     assert_eq!(
         store.get_active(&active.chat_id).await.unwrap(),

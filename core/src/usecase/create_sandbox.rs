@@ -14,7 +14,7 @@ use crate::domain::{
     SessionId, SessionStatus, SpecHash, SpecOverrides, decide, precheck, rfc3339,
 };
 use crate::port::tracer::{self, Span, SpanKind};
-use crate::port::{CreateRequest, Replacing, SandboxRef, StoreError, Touch};
+use crate::port::{CreateRequest, Replacing, RuntimeError, SandboxRef, StoreError, Touch};
 use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
 
 use super::Ports;
@@ -410,27 +410,37 @@ impl Inner {
         let container = match created {
             Ok(c) => c,
             Err(err) => {
-                self.undo(&session, EndReason::CreateFailed).await;
+                // The runtime already removed what it could; when it does not
+                // answer, asking it again would only wait out more timeouts.
+                let reachable =
+                    !matches!(err, RuntimeError::Unavailable(_) | RuntimeError::Timeout(_));
+                self.undo(&session, reachable).await;
                 return Err(err.into());
             }
         };
         match self.ports.store.mark_running(&session.id, &container).await {
             Ok(s) => Ok(Some(s)),
             Err(err) => {
-                self.undo(&session, EndReason::CreateFailed).await;
+                self.undo(&session, true).await;
                 Err(err.into())
             }
         }
     }
 
-    /// Removes whatever a failed create made and ends its row. Best effort:
-    /// what fails here is left to reconciliation, which finds the labels.
-    async fn undo(&self, session: &Session, reason: EndReason) {
-        if let Err(err) = self.ports.runtime.stop(&SandboxRef::from(session)).await {
+    /// Removes whatever a failed create made (when the runtime answers) and
+    /// ends its row. Best effort: what is left is found by reconciliation
+    /// through the container's labels.
+    async fn undo(&self, session: &Session, remove: bool) {
+        if remove && let Err(err) = self.ports.runtime.stop(&SandboxRef::from(session)).await {
             tracing::warn!(session.id = %session.id, error = %err, "removing a failed sandbox failed");
         }
         let now = self.ports.clock.now();
-        if let Err(err) = self.ports.store.end(&session.id, reason, now).await {
+        if let Err(err) = self
+            .ports
+            .store
+            .end(&session.id, EndReason::CreateFailed, now)
+            .await
+        {
             tracing::warn!(session.id = %session.id, error = %err, "ending a failed session failed");
         }
     }
