@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::domain::{ChatId, Session, WorkspacePath};
-use crate::port::tracer::{self, Span, SpanKind};
+use crate::port::tracer::AttributeValue;
 use crate::port::{SandboxRuntime, Tracer};
-use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+use crate::trace::attr::{key, op, span};
 
 use super::create_sandbox::CreateSandbox;
 use super::errors::FileError;
@@ -18,34 +18,8 @@ pub struct PutFile(SandboxAccess);
 #[derive(Clone)]
 pub struct GetFile(SandboxAccess);
 
-fn file_span(
-    access: &SandboxAccess,
-    name: &'static str,
-    operation: &'static str,
-    chat: &ChatId,
-    path: &WorkspacePath,
-) -> Box<dyn Span> {
-    let mut span = tracer::start(access.tracer.as_ref(), name, SpanKind::Internal);
-    span.set_attribute(key::CHAT_ID, chat.to_string().into());
-    span.set_attribute(key::OPERATION, operation.into());
-    span.set_attribute(key::FILE_PATH, path.to_string().into());
-    span
-}
-
-fn finish<T>(
-    mut span: Box<dyn Span>,
-    ran: Result<T, FileError>,
-    size: impl FnOnce(&T) -> usize,
-) -> Result<T, FileError> {
-    match &ran {
-        Ok(value) => {
-            span.set_attribute(key::FILE_SIZE, size(value).into());
-            span.set_attribute(key::RESULT, result::OK.into());
-        }
-        Err(err) => mark_failed(span.as_mut(), err),
-    }
-    span.end();
-    ran
+fn path_attribute(path: &WorkspacePath) -> Vec<(&'static str, AttributeValue)> {
+    vec![(key::FILE_PATH, path.to_string().into())]
 }
 
 impl PutFile {
@@ -67,18 +41,21 @@ impl PutFile {
         path: &WorkspacePath,
         contents: Vec<u8>,
     ) -> Result<Session, FileError> {
-        let mut span = file_span(&self.0, span::PUT_FILE, op::PUT_FILE, chat, path);
         let size = contents.len();
-        let ran = trace::in_context(
-            trace::context_of(span.as_ref()),
-            self.0.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
-                let runtime = Arc::clone(&self.0.runtime);
-                let contents = contents.clone();
-                async move { runtime.put_file(&sandbox, path, contents).await }
-            }),
-        )
-        .await;
-        finish(span, ran.map(|((), session)| session), |_| size)
+        let ((), session) = self
+            .0
+            .run(
+                (span::PUT_FILE, op::PUT_FILE),
+                chat,
+                path_attribute(path),
+                |runtime, sandbox| {
+                    let contents = contents.clone();
+                    async move { runtime.put_file(&sandbox, path, contents).await }
+                },
+                |(), span| span.set_attribute(key::FILE_SIZE, size.into()),
+            )
+            .await?;
+        Ok(session)
     }
 }
 
@@ -100,15 +77,14 @@ impl GetFile {
         chat: &ChatId,
         path: &WorkspacePath,
     ) -> Result<(Vec<u8>, Session), FileError> {
-        let mut span = file_span(&self.0, span::GET_FILE, op::GET_FILE, chat, path);
-        let ran = trace::in_context(
-            trace::context_of(span.as_ref()),
-            self.0.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
-                let runtime = Arc::clone(&self.0.runtime);
-                async move { runtime.get_file(&sandbox, path).await }
-            }),
-        )
-        .await;
-        finish(span, ran, |(bytes, _)| bytes.len())
+        self.0
+            .run(
+                (span::GET_FILE, op::GET_FILE),
+                chat,
+                path_attribute(path),
+                |runtime, sandbox| async move { runtime.get_file(&sandbox, path).await },
+                |bytes: &Vec<u8>, span| span.set_attribute(key::FILE_SIZE, bytes.len().into()),
+            )
+            .await
     }
 }

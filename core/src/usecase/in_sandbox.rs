@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::{ChatId, Session};
-use crate::port::tracer::Span;
+use crate::port::tracer::{self, AttributeValue, Span, SpanKind};
 use crate::port::{RuntimeError, SandboxRef, SandboxRuntime, Tracer};
-use crate::trace::attr::key;
+use crate::trace::{self, attr::key, attr::result, mark_failed};
 
 use super::create_sandbox::{CreateSandbox, CreateSandboxInput, SpecChoice};
 use super::errors::ExecError;
@@ -31,6 +31,45 @@ impl SandboxAccess {
             runtime,
             tracer,
         }
+    }
+
+    /// Runs `work` in the chat's sandbox under a use-case span `name` with
+    /// `chat.id`, `sandbox.operation` and `attributes`; `on_ok` adds what
+    /// the work returned, a failure marks the span failed.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        (name, operation): (&'static str, &'static str),
+        chat: &ChatId,
+        attributes: Vec<(&'static str, AttributeValue)>,
+        work: F,
+        on_ok: impl FnOnce(&T, &mut dyn Span),
+    ) -> Result<(T, Session), ExecError>
+    where
+        F: Fn(Arc<dyn SandboxRuntime>, SandboxRef) -> Fut,
+        Fut: Future<Output = Result<T, RuntimeError>>,
+    {
+        let mut span = tracer::start(self.tracer.as_ref(), name, SpanKind::Internal);
+        span.set_attribute(key::CHAT_ID, chat.to_string().into());
+        span.set_attribute(key::OPERATION, operation.into());
+        for (key, value) in attributes {
+            span.set_attribute(key, value);
+        }
+        let ran = trace::in_context(
+            trace::context_of(span.as_ref()),
+            self.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {
+                work(Arc::clone(&self.runtime), sandbox)
+            }),
+        )
+        .await;
+        match &ran {
+            Ok((value, _)) => {
+                on_ok(value, span.as_mut());
+                span.set_attribute(key::RESULT, result::OK.into());
+            }
+            Err(err) => mark_failed(span.as_mut(), err),
+        }
+        span.end();
+        ran
     }
 }
 
