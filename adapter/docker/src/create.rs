@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use bollard::models::ContainerStateStatusEnum as Status;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions,
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
 };
 use sandboxer_core::domain::SessionId;
 use sandboxer_core::port::{CreateRequest, RuntimeError};
@@ -122,13 +121,7 @@ impl DockerSandboxRuntime {
         owner: Owner,
     ) -> Result<Option<String>, RuntimeError> {
         let docker = &self.engine.docker;
-        let found = self
-            .engine
-            .call(
-                "inspect container",
-                docker.inspect_container(name, None::<InspectContainerOptions>),
-            )
-            .await;
+        let found = self.engine.inspect_container(name).await;
         let info = match found {
             Ok(info) => info,
             Err(fault) if fault.is_not_found() => return Ok(None),

@@ -4,6 +4,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::InspectContainerOptions;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use sandboxer_core::port::RuntimeError;
 
@@ -81,6 +83,19 @@ impl Engine {
         F: Future<Output = Result<T, bollard::errors::Error>>,
     {
         self.call_within(what, self.call_timeout, fut).await
+    }
+
+    /// Inspects a container by id or name, within `call_timeout`.
+    pub(crate) async fn inspect_container(
+        &self,
+        container: &str,
+    ) -> Result<ContainerInspectResponse, Fault> {
+        self.call(
+            "inspect container",
+            self.docker
+                .inspect_container(container, None::<InspectContainerOptions>),
+        )
+        .await
     }
 
     pub(crate) async fn call_within<T, F>(

@@ -5,7 +5,7 @@
 use bollard::container::PathStatResponse;
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    InspectContainerOptions, UploadToContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -125,12 +125,7 @@ impl DockerSandboxRuntime {
         }
         let info = self
             .engine
-            .call(
-                "inspect container",
-                self.engine
-                    .docker
-                    .inspect_container(target, None::<InspectContainerOptions>),
-            )
+            .inspect_container(target)
             .await
             .map_err(|f| f.on(Subject::Container))?;
         let user = info.config.and_then(|c| c.user).unwrap_or_default();

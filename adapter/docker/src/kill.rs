@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use bollard::models::ExecConfig;
-use bollard::query_parameters::{InspectContainerOptions, RestartContainerOptionsBuilder};
+use bollard::query_parameters::RestartContainerOptionsBuilder;
 use futures::StreamExt;
 
 use crate::attr::kill;
@@ -170,14 +170,7 @@ impl DockerSandboxRuntime {
     /// Step 2: by host pid. The number of processes signalled.
     async fn kill_on_host(&self, container: &str, exec_id: &str, marker: &str) -> usize {
         let docker = &self.engine.docker;
-        let Ok(info) = self
-            .engine
-            .call(
-                "inspect container",
-                docker.inspect_container(container, None::<InspectContainerOptions>),
-            )
-            .await
-        else {
+        let Ok(info) = self.engine.inspect_container(container).await else {
             return 0;
         };
         let runtime = info.host_config.and_then(|h| h.runtime).unwrap_or_default();

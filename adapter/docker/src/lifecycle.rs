@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
-    StopContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, StopContainerOptionsBuilder,
 };
 use sandboxer_core::domain::{ContainerId, ContainerState};
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
@@ -150,15 +149,7 @@ impl DockerSandboxRuntime {
             .container_id
             .as_ref()
             .and_then(|id| self.liveness.begin(id.as_str()));
-        let found = self
-            .engine
-            .call(
-                "inspect container",
-                self.engine
-                    .docker
-                    .inspect_container(&target, None::<InspectContainerOptions>),
-            )
-            .await;
+        let found = self.engine.inspect_container(&target).await;
         match found {
             Ok(info) => {
                 let running = info.state.and_then(|s| s.running).unwrap_or(false);

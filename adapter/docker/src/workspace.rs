@@ -12,7 +12,7 @@
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptions,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
 };
 use bytes::Bytes;
@@ -67,12 +67,7 @@ impl DockerSandboxRuntime {
     async fn image_id(&self, container: &str) -> Result<String, RuntimeError> {
         let info = self
             .engine
-            .call(
-                "inspect container",
-                self.engine
-                    .docker
-                    .inspect_container(container, None::<InspectContainerOptions>),
-            )
+            .inspect_container(container)
             .await
             .map_err(|f| f.on(Subject::Container))?;
         info.image
