@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use support::proxy::DockerProxy;
+use sandboxer_docker::testing::DockerProxy;
 use support::{Options, Service, chat};
 
 /// Sends `request` as written (no client-side path normalisation) and

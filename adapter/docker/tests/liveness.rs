@@ -4,7 +4,6 @@
 //! promptly; a broken stream means real inspects until it is back; dropping
 //! the runtime ends the stream.
 
-mod proxy;
 mod suite;
 
 use std::sync::Arc;
@@ -15,11 +14,9 @@ use sandboxer_core::domain::ContainerState;
 use sandboxer_core::port::{RuntimeError, SandboxRef, SandboxRuntime, SpanKind};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_docker::testing::{
-    Cleanup, create_request, ensure_test_image, raw_docker, test_spec,
+    Cleanup, DockerProxy, create_request, ensure_test_image, raw_docker, test_spec,
 };
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime, LivenessStats};
-
-use proxy::DockerProxy;
 
 /// How long a change may take to show. Well under the cache's own bound on
 /// an entry's age (10 s), so only the event stream can make these pass.

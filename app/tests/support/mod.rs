@@ -302,5 +302,4 @@ pub fn chat(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 pub mod calls;
-pub mod proxy;
 pub mod traces;

@@ -5,6 +5,7 @@
 
 mod guard;
 mod image;
+mod proxy;
 
 use bollard::models::ContainerCreateBody;
 use bollard::{API_DEFAULT_VERSION, Docker};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 pub use guard::Cleanup;
 pub use image::{ensure_test_image, ensure_test_image_with_workspace};
+pub use proxy::DockerProxy;
 
 /// The sandbox user of the test images.
 pub const TEST_USER: &str = "1000:1000";

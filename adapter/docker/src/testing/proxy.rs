@@ -1,9 +1,6 @@
 //! A unix-socket proxy in front of the Docker socket that a test can cut and
-//! restore, to take Docker away from a runtime without touching the
-//! machine's daemon; it counts the connections open through it. (Copied
-//! from `app/tests/support/proxy.rs`, plus the count.)
-
-#![allow(dead_code)]
+//! restore, to take Docker away from a runtime or a service without touching
+//! the machine's daemon; it counts the connections open through it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,7 +49,7 @@ impl DockerProxy {
         proxy
     }
 
-    /// Docker host value that reaches the engine through this proxy.
+    /// `DOCKER_HOST` value that reaches the engine through this proxy.
     pub fn docker_host(&self) -> String {
         format!("unix://{}", self.path.display())
     }
