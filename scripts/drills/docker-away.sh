@@ -17,12 +17,18 @@ DOCKER_TIMEOUT=${DOCKER_TIMEOUT:-5}
 CUT_SECS=${CUT_SECS:-20}
 HOLE_SECS=${HOLE_SECS:-20}
 # Socket gone: every Docker call fails at once, so an answer may take at
-# most one timeout. Black hole: every call runs into the timeout, and the
-# longest chain of calls on one path is a failed create (create, then the
-# adapter removes container, helper and volume by name, then the use case's
-# undo tries the container again): 5 timeouts, plus queueing on the chat.
+# most one timeout. Black hole: a call runs into the timeout once (a
+# create that timed out is not undone against an engine that does not
+# answer; reconciliation finishes it), plus waiting behind the calls of the
+# same chat ahead of it (exec and reuse load share the 5 seeded chats):
+# 3 timeouts.
 CUT_MAX_MS=${CUT_MAX_MS:-$((DOCKER_TIMEOUT * 1000 + 1000))}
-HOLE_MAX_MS=${HOLE_MAX_MS:-$((DOCKER_TIMEOUT * 5000 + 1000))}
+HOLE_MAX_MS=${HOLE_MAX_MS:-$((DOCKER_TIMEOUT * 3000 + 1000))}
+# A reuse asks Docker only when the adapter's liveness cache cannot answer;
+# the cache is emptied when the event stream breaks, so a reuse that lands
+# between the cut and the stream seeing it is a true 200 (the container
+# runs). A few such, no more.
+CACHED_REUSE_MAX=${CACHED_REUSE_MAX:-2}
 
 build
 "$BENCH" docker-proxy --listen "$WORK/docker.sock" >"$WORK/proxy.out" &
@@ -75,7 +81,10 @@ away_checks() {
     local phase=$1 max_ms=$2
     for kind in exec reuse create; do
         local f=$WORK/$phase-$kind.json
-        check "$phase $kind: only 503/504" eq "$(jq '[.status | keys[] | select(. != "503" and . != "504")] | length' "$f")" 0
+        check "$phase $kind: only 503/504 (a reuse: or a cached 200)" eq "$(jq --arg kind "$kind" '[.status | keys[] | select(. != "503" and . != "504" and (. != "200" or $kind != "reuse"))] | length' "$f")" 0
+        if [[ $kind == reuse ]]; then
+            check "$phase reuse: at most $CACHED_REUSE_MAX answered 200 from the liveness cache" le "$(jq '.status["200"] // 0' "$f")" "$CACHED_REUSE_MAX"
+        fi
         check "$phase $kind: codes docker_unavailable or timeout" eq "$(jq '[.codes | keys[] | select(. != "docker_unavailable" and . != "timeout")] | length' "$f")" 0
         check "$phase $kind: every 503 has Retry-After" eq "$(jq .missing_retry_after "$f")" 0
         check "$phase $kind: no transport error" eq "$(jq .transport_errors "$f")" 0
