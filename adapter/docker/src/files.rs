@@ -32,12 +32,12 @@ impl DockerSandboxRuntime {
         &self,
         sandbox: &SandboxRef,
         path: &WorkspacePath,
-        contents: Vec<u8>,
+        contents: &[u8],
     ) -> Result<(), RuntimeError> {
         let target = Self::target(sandbox);
         let owner = self.owner(&target).await?;
         let missing = self.missing_dirs(&target, path).await?;
-        let archive = file_archive(path, &missing, &contents, owner)
+        let archive = file_archive(path, &missing, contents, owner)
             .map_err(|e| RuntimeError::Other(format!("could not build the archive: {e}")))?;
         let options = UploadToContainerOptionsBuilder::new()
             .path(WORKSPACE_ROOT)

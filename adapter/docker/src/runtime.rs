@@ -225,7 +225,7 @@ impl SandboxRuntime for DockerSandboxRuntime {
         &self,
         sandbox: &SandboxRef,
         path: &WorkspacePath,
-        contents: Vec<u8>,
+        contents: &[u8],
     ) -> Result<(), RuntimeError> {
         let mut span = self.span(span::PUT_FILE, op::PUT_FILE);
         span.sandbox(sandbox);

@@ -150,7 +150,7 @@ pub trait SandboxRuntime: Send + Sync {
         &self,
         sandbox: &SandboxRef,
         path: &WorkspacePath,
-        contents: Vec<u8>,
+        contents: &[u8],
     ) -> Result<(), RuntimeError>;
 
     /// Reads a regular file below the workspace.

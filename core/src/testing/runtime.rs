@@ -374,12 +374,12 @@ impl SandboxRuntime for FakeRuntime {
         &self,
         sandbox: &SandboxRef,
         path: &WorkspacePath,
-        contents: Vec<u8>,
+        contents: &[u8],
     ) -> Result<(), RuntimeError> {
         let mut span = self.span(RuntimeOp::PutFile, Some(sandbox));
         self.enter(RuntimeOp::PutFile, span.as_mut()).await?;
         let result = self.running_container(sandbox, |c| {
-            c.files.insert(path.as_str().to_owned(), contents);
+            c.files.insert(path.as_str().to_owned(), contents.to_vec());
             Ok(())
         });
         Self::finish(span.as_mut(), result)

@@ -41,7 +41,7 @@ impl ExecInSandbox {
             .run(
                 (span::EXEC, op::EXEC),
                 chat,
-                Vec::new(),
+                |_| {},
                 |runtime, sandbox| async move { runtime.exec(&sandbox, request).await },
                 |outcome: &ExecOutcome, span| {
                     span.set_attribute(key::EXIT_CODE, outcome.exit_code.into());

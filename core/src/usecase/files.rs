@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::{ChatId, Session, WorkspacePath};
-use crate::port::tracer::AttributeValue;
+use crate::port::tracer::Span;
 use crate::port::{SandboxRuntime, Tracer};
 use crate::trace::attr::{key, op, span};
 
@@ -18,8 +18,9 @@ pub struct PutFile(SandboxAccess);
 #[derive(Clone)]
 pub struct GetFile(SandboxAccess);
 
-fn path_attribute(path: &WorkspacePath) -> Vec<(&'static str, AttributeValue)> {
-    vec![(key::FILE_PATH, path.to_string().into())]
+fn path_attribute(path: &WorkspacePath) -> impl FnOnce(&mut dyn Span) {
+    let path = path.to_string();
+    move |span| span.set_attribute(key::FILE_PATH, path.into())
 }
 
 impl PutFile {
@@ -49,7 +50,7 @@ impl PutFile {
                 chat,
                 path_attribute(path),
                 |runtime, sandbox| {
-                    let contents = contents.clone();
+                    let contents = &contents;
                     async move { runtime.put_file(&sandbox, path, contents).await }
                 },
                 |(), span| span.set_attribute(key::FILE_SIZE, size.into()),

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::{ChatId, Session};
-use crate::port::tracer::{self, AttributeValue, Span, SpanKind};
+use crate::port::tracer::{self, Span, SpanKind};
 use crate::port::{RuntimeError, SandboxRef, SandboxRuntime, Tracer};
 use crate::trace::{self, attr::key, attr::result, mark_failed};
 
@@ -34,13 +34,14 @@ impl SandboxAccess {
     }
 
     /// Runs `work` in the chat's sandbox under a use-case span `name` with
-    /// `chat.id`, `sandbox.operation` and `attributes`; `on_ok` adds what
-    /// the work returned, a failure marks the span failed.
+    /// `chat.id` and `sandbox.operation`; `on_start` adds the call's own
+    /// attributes, `on_ok` what the work returned; a failure marks the span
+    /// failed.
     pub(crate) async fn run<T, F, Fut>(
         &self,
         (name, operation): (&'static str, &'static str),
         chat: &ChatId,
-        attributes: Vec<(&'static str, AttributeValue)>,
+        on_start: impl FnOnce(&mut dyn Span),
         work: F,
         on_ok: impl FnOnce(&T, &mut dyn Span),
     ) -> Result<(T, Session), ExecError>
@@ -51,9 +52,7 @@ impl SandboxAccess {
         let mut span = tracer::start(self.tracer.as_ref(), name, SpanKind::Internal);
         span.set_attribute(key::CHAT_ID, chat.to_string().into());
         span.set_attribute(key::OPERATION, operation.into());
-        for (key, value) in attributes {
-            span.set_attribute(key, value);
-        }
+        on_start(span.as_mut());
         let ran = trace::in_context(
             trace::context_of(span.as_ref()),
             self.sandboxes.in_sandbox(chat, span.as_mut(), |sandbox| {

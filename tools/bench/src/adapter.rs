@@ -85,9 +85,7 @@ impl Adapter {
     ) -> anyhow::Result<Duration> {
         let path = WorkspacePath::parse(file)?;
         let started = Instant::now();
-        self.runtime
-            .put_file(sandbox, &path, contents.to_vec())
-            .await?;
+        self.runtime.put_file(sandbox, &path, contents).await?;
         Ok(started.elapsed())
     }
 

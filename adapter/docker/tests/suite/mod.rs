@@ -117,7 +117,7 @@ pub async fn lifecycle(rt: &str) {
 
     let path = WorkspacePath::parse("src/pkg/data.txt").unwrap();
     s.runtime
-        .put_file(&s.sandbox, &path, b"line one\n".to_vec())
+        .put_file(&s.sandbox, &path, b"line one\n")
         .await
         .unwrap();
     let back = s.runtime.get_file(&s.sandbox, &path).await.unwrap();
@@ -140,10 +140,7 @@ pub async fn lifecycle(rt: &str) {
         b"line one\ntwo\n"
     );
     // Overwrite; a file the sandbox made is readable from outside.
-    s.runtime
-        .put_file(&s.sandbox, &path, b"new".to_vec())
-        .await
-        .unwrap();
+    s.runtime.put_file(&s.sandbox, &path, b"new").await.unwrap();
     assert_eq!(s.stdout("cat src/pkg/data.txt").await, "new");
     s.stdout("printf made-inside > inside.txt").await;
     let inside = WorkspacePath::parse("inside.txt").unwrap();
@@ -163,14 +160,12 @@ pub async fn lifecycle(rt: &str) {
         Err(RuntimeError::NotAFile(_))
     ));
     assert!(matches!(
-        s.runtime.put_file(&s.sandbox, &dir, b"x".to_vec()).await,
+        s.runtime.put_file(&s.sandbox, &dir, b"x").await,
         Err(RuntimeError::NotAFile(_))
     ));
     let through_file = WorkspacePath::parse("inside.txt/x").unwrap();
     assert!(matches!(
-        s.runtime
-            .put_file(&s.sandbox, &through_file, b"x".to_vec())
-            .await,
+        s.runtime.put_file(&s.sandbox, &through_file, b"x").await,
         Err(RuntimeError::NotAFile(_))
     ));
 
@@ -202,7 +197,7 @@ pub async fn lifecycle(rt: &str) {
         Err(RuntimeError::ContainerGone)
     );
     assert_eq!(
-        s.runtime.put_file(&s.sandbox, &path, b"x".to_vec()).await,
+        s.runtime.put_file(&s.sandbox, &path, b"x").await,
         Err(RuntimeError::ContainerGone)
     );
     assert_eq!(
