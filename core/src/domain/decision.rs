@@ -1,11 +1,12 @@
 //! The create / reuse / replace decision of DESIGN section 2, as pure functions.
 //!
-//! `precheck` decides what can be decided from the store's row alone (no
-//! session, expired, spec changed); only when it returns `None` does the
-//! container's state matter, and `decide` takes it.
+//! `decide` settles what the store's row alone can (no session, abandoned
+//! create, expired, spec changed); only when it answers `AskRuntime` does the
+//! container's state matter, and `on_container` takes it. Every rule is here
+//! once; the use case runs one step per decision.
 
 use super::policy::Policy;
-use super::session::{EndReason, Session, Timestamp};
+use super::session::{EndReason, Session, SessionStatus, Timestamp};
 use super::spec::SpecHash;
 
 /// What the runtime says about a session's container.
@@ -38,49 +39,62 @@ impl ReplaceReason {
     }
 }
 
+/// What to do with a chat's sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum Decision<'a> {
+    /// No active session: a new one.
     Create,
-    Reuse,
-    Replace(ReplaceReason),
+    /// The active session serves: extend it.
+    Reuse(&'a Session),
+    /// A new session replaces the active one, which ends with the reason.
+    Replace(&'a Session, ReplaceReason),
 }
 
-/// Decides without the runtime where the row suffices.
+/// What the store's row alone decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    Decided(Decision<'a>),
+    /// Only the container's state can tell reuse from replace: ask the
+    /// runtime, then `on_container`.
+    AskRuntime(&'a Session),
+}
+
+/// Decides from the chat's active session as the store has it.
 ///
 /// `wanted` is the spec the caller asks for; `None` means "whatever the chat
 /// already has" (exec and file calls never replace a sandbox over its spec).
-pub fn precheck(
-    active: Option<&Session>,
+/// A session still `creating` here was waited for and abandoned: its
+/// process died mid-create, so its container counts as gone.
+pub fn decide<'a>(
+    active: Option<&'a Session>,
     wanted: Option<&SpecHash>,
     policy: &Policy,
     now: Timestamp,
-) -> Option<Decision> {
+) -> Verdict<'a> {
     let Some(session) = active else {
-        return Some(Decision::Create);
+        return Verdict::Decided(Decision::Create);
     };
+    let replace = |reason| Verdict::Decided(Decision::Replace(session, reason));
+    if session.status == SessionStatus::Creating {
+        return replace(ReplaceReason::ContainerGone);
+    }
     if policy.is_expired(session, now) {
-        return Some(Decision::Replace(ReplaceReason::Expired));
+        return replace(ReplaceReason::Expired);
     }
     if wanted.is_some_and(|w| *w != session.spec_hash) {
-        return Some(Decision::Replace(ReplaceReason::SpecChanged));
+        return replace(ReplaceReason::SpecChanged);
     }
-    None
+    Verdict::AskRuntime(session)
 }
 
-/// The full decision, given what the runtime says about the container.
-pub fn decide(
-    active: Option<&Session>,
-    wanted: Option<&SpecHash>,
-    policy: &Policy,
-    now: Timestamp,
-    container: ContainerState,
-) -> Decision {
-    precheck(active, wanted, policy, now).unwrap_or(match container {
-        ContainerState::Running => Decision::Reuse,
+/// The rest of the decision, once the runtime told the container's state.
+pub fn on_container(session: &Session, container: ContainerState) -> Decision<'_> {
+    match container {
+        ContainerState::Running => Decision::Reuse(session),
         ContainerState::Exited | ContainerState::Missing => {
-            Decision::Replace(ReplaceReason::ContainerGone)
+            Decision::Replace(session, ReplaceReason::ContainerGone)
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -111,71 +125,111 @@ mod tests {
         }
     }
 
+    /// The decision in full, as a caller sees it: the row first, then the
+    /// container when the row cannot tell.
+    fn full(
+        active: Option<&Session>,
+        wanted: Option<&SpecHash>,
+        now: Timestamp,
+        container: ContainerState,
+    ) -> (Option<ReplaceReason>, bool) {
+        let decision = match decide(active, wanted, &Policy::default(), now) {
+            Verdict::Decided(d) => d,
+            Verdict::AskRuntime(s) => on_container(s, container),
+        };
+        match decision {
+            Decision::Create => (None, false),
+            Decision::Reuse(_) => (None, true),
+            Decision::Replace(_, reason) => (Some(reason), false),
+        }
+    }
+
     #[test]
     fn every_row_of_the_table() {
-        let policy = Policy::default();
         let now = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
         let same = SpecHash::from_stored("aaa");
         let other = SpecHash::from_stored("bbb");
         let live = session("aaa", 10, 20, now);
         let idle = session("aaa", 40, 0, now);
         let old = session("aaa", 24 * 60, 20, now);
+        let abandoned = Session {
+            status: SessionStatus::Creating,
+            ..live.clone()
+        };
         use ContainerState::*;
-        let rows: [(
-            Option<&Session>,
-            Option<&SpecHash>,
-            ContainerState,
-            Decision,
-        ); 9] = [
-            (None, Some(&same), Missing, Decision::Create),
-            (Some(&live), Some(&same), Running, Decision::Reuse),
-            (Some(&live), None, Running, Decision::Reuse),
+        use ReplaceReason::*;
+        const CREATE: (Option<ReplaceReason>, bool) = (None, false);
+        const REUSE: (Option<ReplaceReason>, bool) = (None, true);
+        let rows: [(Option<&Session>, Option<&SpecHash>, ContainerState, _); 11] = [
+            (None, Some(&same), Missing, CREATE),
+            (None, None, Running, CREATE),
+            (Some(&live), Some(&same), Running, REUSE),
+            (Some(&live), None, Running, REUSE),
             (
                 Some(&live),
                 Some(&same),
                 Missing,
-                Decision::Replace(ReplaceReason::ContainerGone),
+                (Some(ContainerGone), false),
             ),
             (
                 Some(&live),
                 Some(&same),
                 Exited,
-                Decision::Replace(ReplaceReason::ContainerGone),
+                (Some(ContainerGone), false),
             ),
-            (
-                Some(&idle),
-                Some(&same),
-                Running,
-                Decision::Replace(ReplaceReason::Expired),
-            ),
-            (
-                Some(&old),
-                Some(&same),
-                Running,
-                Decision::Replace(ReplaceReason::Expired),
-            ),
+            (Some(&idle), Some(&same), Running, (Some(Expired), false)),
+            (Some(&old), Some(&same), Running, (Some(Expired), false)),
             (
                 Some(&live),
                 Some(&other),
                 Running,
-                Decision::Replace(ReplaceReason::SpecChanged),
+                (Some(SpecChanged), false),
             ),
             (
                 Some(&live),
                 Some(&other),
                 Missing,
-                Decision::Replace(ReplaceReason::SpecChanged),
+                (Some(SpecChanged), false),
+            ),
+            (
+                Some(&abandoned),
+                Some(&same),
+                Running,
+                (Some(ContainerGone), false),
             ),
         ];
         for (active, wanted, state, expected) in rows {
             assert_eq!(
-                decide(active, wanted, &policy, now, state),
+                full(active, wanted, now, state),
                 expected,
                 "{active:?} {wanted:?} {state:?}"
             );
         }
-        // Only the container rows need the runtime.
-        assert_eq!(precheck(Some(&live), Some(&same), &policy, now), None);
-        assert_eq!(precheck(None, None, &policy, now), Some(Decision::Create));
+    }
+
+    #[test]
+    fn only_a_live_session_of_the_wanted_spec_asks_the_runtime() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let policy = Policy::default();
+        let live = session("aaa", 10, 20, now);
+        let same = SpecHash::from_stored("aaa");
+        assert_eq!(
+            decide(Some(&live), Some(&same), &policy, now),
+            Verdict::AskRuntime(&live)
+        );
+        assert_eq!(
+            decide(Some(&live), None, &policy, now),
+            Verdict::AskRuntime(&live)
+        );
+        assert_eq!(
+            decide(None, None, &policy, now),
+            Verdict::Decided(Decision::Create)
+        );
+        let replaced = Decision::Replace(&live, ReplaceReason::ContainerGone);
+        assert_eq!(on_container(&live, ContainerState::Exited), replaced);
+        assert_eq!(
+            on_container(&live, ContainerState::Running),
+            Decision::Reuse(&live)
+        );
     }
 }

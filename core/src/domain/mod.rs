@@ -8,7 +8,7 @@ pub mod policy;
 pub mod session;
 pub mod spec;
 
-pub use decision::{ContainerState, Decision, ReplaceReason, decide, precheck};
+pub use decision::{ContainerState, Decision, ReplaceReason, Verdict, decide, on_container};
 pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
 pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};

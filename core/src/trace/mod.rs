@@ -1,13 +1,15 @@
 //! Tracing vocabulary of the core: span context propagation, the attribute
 //! keys and `error.type` values (one module, DESIGN section 5), the noop
-//! tracer and the helper that marks a span failed.
+//! tracer, the one traced step and the helper that marks a span failed.
 
 pub mod attr;
 mod context;
 mod noop;
+mod step;
 
 pub use context::{SpanContext, context_of, current, in_context, in_span};
 pub use noop::{NoopSpan, NoopTracer};
+pub use step::{Step, StepSpan, record_sandbox, record_session};
 
 use crate::port::tracer::Span;
 

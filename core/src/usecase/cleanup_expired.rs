@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::domain::{EndReason, Policy, Session, rfc3339};
+use crate::domain::{EndReason, Policy, Session};
 use crate::port::SandboxRef;
-use crate::port::tracer::{self, Span, SpanKind};
-use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+use crate::port::tracer::SpanKind;
+use crate::trace::{Step, attr::key, attr::op, attr::result, attr::span, record_session};
+
+use super::record_counts;
 
 use super::Ports;
 use super::errors::CleanupError;
@@ -76,27 +78,29 @@ impl CleanupExpiredSandboxes {
     /// # Errors
     /// `CleanupError` only when the expired sessions cannot be listed.
     pub async fn execute(&self) -> Result<CleanupReport, CleanupError> {
-        let mut span = tracer::start(
+        Step::new(
             self.ports.tracer.as_ref(),
             span::CLEANUP,
             SpanKind::Internal,
-        );
-        span.set_attribute(key::OPERATION, op::CLEANUP.into());
-        let ran = trace::in_context(trace::context_of(span.as_ref()), self.run()).await;
-        match &ran {
-            Ok(r) => {
-                span.set_attribute(key::CLEANUP_EXPIRED, r.expired.into());
-                span.set_attribute(key::CLEANUP_REMOVED, r.removed.into());
-                span.set_attribute(key::CLEANUP_FAILED, r.failed.into());
-                span.set_attribute(key::CLEANUP_SKIPPED, r.skipped.into());
-                span.set_attribute(key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed.into());
-                span.set_attribute(key::CLEANUP_CONTAINERS_GONE, r.containers_gone.into());
-                span.set_attribute(key::RESULT, result::OK.into());
-            }
-            Err(err) => mark_failed(span.as_mut(), err),
-        }
-        span.end();
-        ran
+        )
+        .attr(key::OPERATION, op::CLEANUP)
+        .run(
+            |_| self.run(),
+            |r, span| {
+                record_counts(
+                    span,
+                    [
+                        (key::CLEANUP_EXPIRED, r.expired),
+                        (key::CLEANUP_REMOVED, r.removed),
+                        (key::CLEANUP_FAILED, r.failed),
+                        (key::CLEANUP_SKIPPED, r.skipped),
+                        (key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed),
+                        (key::CLEANUP_CONTAINERS_GONE, r.containers_gone),
+                    ],
+                );
+            },
+        )
+        .await
     }
 
     async fn run(&self) -> Result<CleanupReport, CleanupError> {
@@ -137,30 +141,34 @@ impl CleanupExpiredSandboxes {
     /// The per-session path: stop and remove the sandbox, end the session
     /// `expired`. Skips a sandbox that holds a lease or was used since.
     pub async fn cleanup_session(&self, session: &Session) -> SessionCleanup {
-        let mut span = tracer::start(
+        let ran = Step::new(
             self.ports.tracer.as_ref(),
             span::CLEANUP_SESSION,
             SpanKind::Internal,
-        );
-        describe(span.as_mut(), session);
-        let ran = trace::in_context(trace::context_of(span.as_ref()), self.reap(session)).await;
-        let outcome = match ran {
-            Ok(true) => {
-                span.set_attribute(key::RESULT, result::CLEANED.into());
-                SessionCleanup::Removed
-            }
-            Ok(false) => {
-                span.set_attribute(key::RESULT, result::SKIPPED.into());
-                SessionCleanup::Skipped
-            }
+        )
+        .chat(&session.chat_id)
+        .attr(key::OPERATION, op::CLEANUP_SESSION)
+        .with(|span| record_session(span, session))
+        .run(
+            |_| self.reap(session),
+            |removed, span| {
+                let outcome = if *removed {
+                    result::CLEANED
+                } else {
+                    result::SKIPPED
+                };
+                span.set_attribute(key::RESULT, outcome.into());
+            },
+        )
+        .await;
+        match ran {
+            Ok(true) => SessionCleanup::Removed,
+            Ok(false) => SessionCleanup::Skipped,
             Err(err) => {
                 tracing::warn!(session.id = %session.id, error = %err, "cleaning an expired sandbox failed");
-                mark_failed(span.as_mut(), &err);
                 SessionCleanup::Failed
             }
-        };
-        span.end();
-        outcome
+        }
     }
 
     async fn reap(&self, session: &Session) -> Result<bool, CleanupError> {
@@ -181,14 +189,4 @@ impl CleanupExpiredSandboxes {
             .end(&session.id, EndReason::Expired, now)
             .await?)
     }
-}
-
-fn describe(span: &mut dyn Span, session: &Session) {
-    span.set_attribute(key::CHAT_ID, session.chat_id.to_string().into());
-    span.set_attribute(key::SESSION_ID, session.id.to_string().into());
-    if let Some(c) = &session.container_id {
-        span.set_attribute(key::CONTAINER_ID, c.to_string().into());
-    }
-    span.set_attribute(key::EXPIRES_AT, rfc3339(session.expires_at).into());
-    span.set_attribute(key::OPERATION, op::CLEANUP_SESSION.into());
 }

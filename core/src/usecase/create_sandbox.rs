@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use crate::domain::{
     ChatId, Decision, EndReason, NewSession, Policy, ReplaceReason, SandboxSpec, Session,
-    SessionId, SessionStatus, SpecHash, SpecOverrides, decide, precheck, rfc3339,
+    SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, decide, on_container, rfc3339,
 };
-use crate::port::tracer::{self, Span, SpanKind};
+use crate::port::tracer::{Span, SpanKind};
 use crate::port::{CreateRequest, Replacing, RuntimeError, SandboxRef, StoreError, Touch};
-use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+use crate::trace::{
+    self, Step, StepSpan, attr::key, attr::op, attr::result, attr::span, record_session,
+};
 
 use super::Ports;
 use super::errors::CreateSandboxError;
@@ -109,6 +111,10 @@ impl CreateSandbox {
         &self.inner.settings.policy
     }
 
+    pub(crate) fn ports(&self) -> &Ports {
+        &self.inner.ports
+    }
+
     /// Get-or-create the chat's sandbox.
     ///
     /// # Errors
@@ -117,80 +123,56 @@ impl CreateSandbox {
         &self,
         input: CreateSandboxInput,
     ) -> Result<CreateOutcome, CreateSandboxError> {
-        self.run(input, false).await.map(|(outcome, _)| outcome)
+        self.acquire(input).await.map(|(outcome, _lease)| outcome)
     }
 
-    /// Get-or-create, and lease the sandbox for the caller's use.
+    /// Get-or-create, and lease the sandbox for the caller's use. The lease
+    /// is taken under the chat lock, so cleanup cannot slip in between.
     pub(crate) async fn acquire(
         &self,
         input: CreateSandboxInput,
     ) -> Result<(CreateOutcome, Lease), CreateSandboxError> {
-        let (outcome, lease) = self.run(input, true).await?;
-        let lease = lease.ok_or_else(|| CreateSandboxError::Internal("lease missing".into()))?;
-        Ok((outcome, lease))
+        let inner = Arc::clone(&self.inner);
+        let step = Step::new(
+            inner.ports.tracer.as_ref(),
+            span::CREATE_SANDBOX,
+            SpanKind::Internal,
+        )
+        .chat(&input.chat_id)
+        .attr(key::OPERATION, op::CREATE);
+        let run = step.run(
+            |span| async move {
+                let ran = inner.get_or_create(input, &span).await;
+                if let Ok((outcome, _)) = &ran {
+                    log_outcome(outcome);
+                }
+                ran
+            },
+            |(outcome, _), span| record_outcome(span, outcome),
+        );
+        // Its own task: a caller who goes away cannot cut a create in half.
+        tokio::spawn(trace::in_context(trace::current(), run))
+            .await
+            .unwrap_or_else(|join| Err(CreateSandboxError::Internal(join.to_string())))
     }
 
     /// Records a use of the session after it served the caller: `expires_at`
     /// moves to `now + ttl`, capped by max lifetime. Best effort: the work
     /// already happened, so a store failure is logged, not returned.
-    pub(crate) async fn record_use(&self, session: &Session, span: &mut dyn Span) {
-        let inner = &self.inner;
-        let now = inner.ports.clock.now();
-        let touch = Touch {
-            last_used_at: now,
-            expires_at: inner
-                .settings
-                .policy
-                .expiry_after_use(session, session.idle_ttl, now),
-            idle_ttl: session.idle_ttl,
-        };
-        match inner.ports.store.touch(&session.id, touch).await {
-            Ok(Some(s)) => span.set_attribute(key::EXPIRES_AT, rfc3339(s.expires_at).into()),
+    pub(crate) async fn record_use(&self, session: &Session, span: &StepSpan) {
+        match self.inner.touch(session, session.idle_ttl).await {
+            Ok(Some(s)) => span.set(key::EXPIRES_AT, rfc3339(s.expires_at)),
             Ok(None) => {}
             Err(err) => {
                 tracing::warn!(session.id = %session.id, error = %err, "recording a sandbox use failed")
             }
         }
     }
-
-    async fn run(
-        &self,
-        input: CreateSandboxInput,
-        lease: bool,
-    ) -> Result<(CreateOutcome, Option<Lease>), CreateSandboxError> {
-        let mut span = tracer::start(
-            self.inner.ports.tracer.as_ref(),
-            span::CREATE_SANDBOX,
-            SpanKind::Internal,
-        );
-        span.set_attribute(key::CHAT_ID, input.chat_id.to_string().into());
-        span.set_attribute(key::OPERATION, op::CREATE.into());
-        let ctx = trace::context_of(span.as_ref());
-        let inner = Arc::clone(&self.inner);
-        let task = tokio::spawn(trace::in_context(ctx, async move {
-            let result = inner.get_or_create(input, lease, span.as_mut()).await;
-            match &result {
-                Ok((outcome, _)) => {
-                    record_outcome(span.as_mut(), outcome);
-                    log_outcome(outcome);
-                }
-                Err(err) => mark_failed(span.as_mut(), err),
-            }
-            span.end();
-            result
-        }));
-        task.await
-            .unwrap_or_else(|join| Err(CreateSandboxError::Internal(join.to_string())))
-    }
 }
 
 fn record_outcome(span: &mut dyn Span, outcome: &CreateOutcome) {
     let s = &outcome.session;
-    span.set_attribute(key::SESSION_ID, s.id.to_string().into());
-    if let Some(c) = &s.container_id {
-        span.set_attribute(key::CONTAINER_ID, c.to_string().into());
-    }
-    span.set_attribute(key::EXPIRES_AT, rfc3339(s.expires_at).into());
+    record_session(span, s);
     span.set_attribute(key::GENERATION, s.generation.into());
     span.set_attribute(key::RESULT, outcome.result.as_str().into());
     if let CreateResult::Replaced(reason) = outcome.result {
@@ -223,12 +205,13 @@ fn log_outcome(outcome: &CreateOutcome) {
 }
 
 impl Inner {
+    /// The decision of DESIGN section 2 (`domain::decide`), then one step
+    /// for it; a concurrent change seen by the store means deciding again.
     async fn get_or_create(
         &self,
         input: CreateSandboxInput,
-        lease: bool,
-        span: &mut dyn Span,
-    ) -> Result<(CreateOutcome, Option<Lease>), CreateSandboxError> {
+        span: &StepSpan,
+    ) -> Result<(CreateOutcome, Lease), CreateSandboxError> {
         let policy = &self.settings.policy;
         let ttl = input.ttl.map(|t| policy.check_ttl(t)).transpose()?;
         let declared = match &input.spec {
@@ -239,68 +222,51 @@ impl Inner {
         let lock = self.guards.lock_chat(chat).await;
         for _ in 0..MAX_ATTEMPTS {
             let active = self.active_session(chat).await?;
-            let now = self.ports.clock.now();
             let wanted = declared.as_ref().map(|r| &r.hash);
-            let decision = match &active {
-                // Still `creating` after the wait: its process died mid-create.
-                Some(s) if s.status == SessionStatus::Creating => {
-                    Decision::Replace(ReplaceReason::ContainerGone)
-                }
-                Some(s) => match precheck(Some(s), wanted, policy, now) {
-                    Some(d) => d,
-                    None => {
-                        let state = self.ports.runtime.inspect(&s.into()).await?;
-                        decide(Some(s), None, policy, now, state)
-                    }
-                },
-                None => Decision::Create,
-            };
-            let outcome = match decision {
-                Decision::Reuse => {
-                    let Some(session) = active else {
-                        unreachable!("reuse needs a session")
-                    };
-                    match self.reuse(&session, ttl).await? {
-                        Some(s) => CreateOutcome {
-                            session: s,
-                            result: CreateResult::Reused,
-                        },
-                        None => continue,
-                    }
-                }
-                Decision::Create | Decision::Replace(_) => {
-                    let reason = match decision {
-                        Decision::Replace(r) => Some(r),
-                        _ => None,
-                    };
-                    let resolved = match &declared {
-                        Some(r) => r.clone(),
-                        None => self.resolve(
-                            &active
-                                .as_ref()
-                                .map(|s| s.overrides.clone())
-                                .unwrap_or_default(),
-                        )?,
-                    };
-                    let ttl = ttl
-                        .or(active.as_ref().map(|s| s.idle_ttl))
-                        .unwrap_or(policy.idle_ttl());
-                    match self
-                        .create(chat, resolved, ttl, active.as_ref().zip(reason), span)
-                        .await?
-                    {
-                        Some(session) => CreateOutcome {
-                            session,
-                            result: reason.map_or(CreateResult::Created, CreateResult::Replaced),
-                        },
-                        None => continue,
-                    }
+            let decision = match decide(active.as_ref(), wanted, policy, self.ports.clock.now()) {
+                Verdict::Decided(d) => d,
+                Verdict::AskRuntime(s) => {
+                    on_container(s, self.ports.runtime.inspect(&s.into()).await?)
                 }
             };
-            let lease = lease.then(|| self.guards.lease(outcome.session.id, &lock));
-            return Ok((outcome, lease));
+            let settled = match decision {
+                Decision::Reuse(session) => {
+                    let ttl = ttl.unwrap_or(session.idle_ttl);
+                    let reused = self.touch(session, ttl).await?;
+                    reused.map(|s| (s, CreateResult::Reused))
+                }
+                Decision::Create => {
+                    let resolved = self.spec_for(declared.as_ref(), None)?;
+                    let ttl = ttl.unwrap_or(policy.idle_ttl());
+                    let created = self.create(chat, resolved, ttl, None, span).await?;
+                    created.map(|s| (s, CreateResult::Created))
+                }
+                Decision::Replace(old, reason) => {
+                    let resolved = self.spec_for(declared.as_ref(), Some(old))?;
+                    let ttl = ttl.unwrap_or(old.idle_ttl);
+                    let replaced = self.create(chat, resolved, ttl, Some((old, reason)), span);
+                    replaced.await?.map(|s| (s, CreateResult::Replaced(reason)))
+                }
+            };
+            if let Some((session, result)) = settled {
+                let lease = self.guards.lease(session.id, &lock);
+                return Ok((CreateOutcome { session, result }, lease));
+            }
         }
         Err(CreateSandboxError::Busy(chat.clone()))
+    }
+
+    /// The spec a new session gets: the caller's, else the replaced
+    /// session's, else the defaults.
+    fn spec_for(
+        &self,
+        declared: Option<&Resolved>,
+        replacing: Option<&Session>,
+    ) -> Result<Resolved, CreateSandboxError> {
+        match declared {
+            Some(r) => Ok(r.clone()),
+            None => self.resolve(&replacing.map(|s| s.overrides.clone()).unwrap_or_default()),
+        }
     }
 
     /// The defaults with `overrides`, checked, and their hash.
@@ -336,13 +302,14 @@ impl Inner {
         Ok(Some(session))
     }
 
-    async fn reuse(
+    /// Records a use with `ttl`: `expires_at` moves to `now + ttl`, capped
+    /// by max lifetime. `None` when the session is no longer active.
+    async fn touch(
         &self,
         session: &Session,
-        ttl: Option<Duration>,
+        ttl: Duration,
     ) -> Result<Option<Session>, CreateSandboxError> {
         let now = self.ports.clock.now();
-        let ttl = ttl.unwrap_or(session.idle_ttl);
         let touch = Touch {
             last_used_at: now,
             expires_at: self.settings.policy.expiry_after_use(session, ttl, now),
@@ -359,7 +326,7 @@ impl Inner {
         resolved: Resolved,
         ttl: Duration,
         replacing: Option<(&Session, ReplaceReason)>,
-        span: &mut dyn Span,
+        span: &StepSpan,
     ) -> Result<Option<Session>, CreateSandboxError> {
         let now = self.ports.clock.now();
         let Resolved {
@@ -387,7 +354,7 @@ impl Inner {
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        span.set_attribute(key::SESSION_ID, session.id.to_string().into());
+        span.set(key::SESSION_ID, session.id.to_string());
         let request = CreateRequest {
             session_id: session.id,
             chat_id: chat.clone(),
@@ -404,7 +371,7 @@ impl Inner {
         let (stopped, created) = tokio::join!(stop_old, self.ports.runtime.create(&request));
         if let Some(Err(err)) = stopped {
             // Best effort: reconciliation removes it later if it is still there.
-            span.set_attribute(key::STOP_ERROR, err.to_string().into());
+            span.set(key::STOP_ERROR, err.to_string());
             tracing::warn!(chat.id = %chat, error = %err, "stopping the replaced sandbox failed");
         }
         let container = match created {

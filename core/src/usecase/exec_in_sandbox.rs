@@ -1,9 +1,6 @@
 //! `ExecInSandbox`: run a command in the chat's sandbox (created if needed).
 
-use std::sync::Arc;
-
 use crate::domain::{ChatId, ExecOutcome, ExecRequest, Session};
-use crate::port::{SandboxRuntime, Tracer};
 use crate::trace::attr::{key, op, span};
 
 use super::create_sandbox::CreateSandbox;
@@ -20,12 +17,8 @@ pub struct ExecResult {
 pub struct ExecInSandbox(SandboxAccess);
 
 impl ExecInSandbox {
-    pub fn new(
-        sandboxes: CreateSandbox,
-        runtime: Arc<dyn SandboxRuntime>,
-        tracer: Arc<dyn Tracer>,
-    ) -> Self {
-        Self(SandboxAccess::new(sandboxes, runtime, tracer))
+    pub fn new(sandboxes: CreateSandbox) -> Self {
+        Self(SandboxAccess::new(sandboxes))
     }
 
     /// # Errors

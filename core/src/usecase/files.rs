@@ -1,11 +1,8 @@
 //! `PutFile` / `GetFile`: move a file into or out of the chat's workspace
 //! (the sandbox is created if needed, and leased while the transfer runs).
 
-use std::sync::Arc;
-
 use crate::domain::{ChatId, Session, WorkspacePath};
 use crate::port::tracer::Span;
-use crate::port::{SandboxRuntime, Tracer};
 use crate::trace::attr::{key, op, span};
 
 use super::create_sandbox::CreateSandbox;
@@ -24,12 +21,8 @@ fn path_attribute(path: &WorkspacePath) -> impl FnOnce(&mut dyn Span) {
 }
 
 impl PutFile {
-    pub fn new(
-        sandboxes: CreateSandbox,
-        runtime: Arc<dyn SandboxRuntime>,
-        tracer: Arc<dyn Tracer>,
-    ) -> Self {
-        Self(SandboxAccess::new(sandboxes, runtime, tracer))
+    pub fn new(sandboxes: CreateSandbox) -> Self {
+        Self(SandboxAccess::new(sandboxes))
     }
 
     /// Writes `contents` to `path` in the chat's workspace.
@@ -61,12 +54,8 @@ impl PutFile {
 }
 
 impl GetFile {
-    pub fn new(
-        sandboxes: CreateSandbox,
-        runtime: Arc<dyn SandboxRuntime>,
-        tracer: Arc<dyn Tracer>,
-    ) -> Self {
-        Self(SandboxAccess::new(sandboxes, runtime, tracer))
+    pub fn new(sandboxes: CreateSandbox) -> Self {
+        Self(SandboxAccess::new(sandboxes))
     }
 
     /// Reads `path` from the chat's workspace.

@@ -32,7 +32,9 @@ pub use wiring::{Settings, UseCases};
 
 use std::sync::Arc;
 
+use crate::port::tracer::Span;
 use crate::port::{Clock, SandboxRuntime, SessionStore, Tracer};
+use crate::trace::attr::{key, result};
 
 /// The ports every use case needs, bundled to keep constructors short.
 #[derive(Clone)]
@@ -41,4 +43,12 @@ pub struct Ports {
     pub store: Arc<dyn SessionStore>,
     pub clock: Arc<dyn Clock>,
     pub tracer: Arc<dyn Tracer>,
+}
+
+/// A run's counts on its span, and `sandbox.result = ok`.
+fn record_counts<const N: usize>(span: &mut dyn Span, counts: [(&'static str, u64); N]) {
+    for (name, count) in counts {
+        span.set_attribute(name, count.into());
+    }
+    span.set_attribute(key::RESULT, result::OK.into());
 }

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{ContainerState, EndReason, Session, SessionId, SessionStatus, Timestamp};
-use crate::port::tracer::{self, SpanKind};
+use crate::port::tracer::SpanKind;
 use crate::port::{RuntimeSandbox, SandboxRef};
-use crate::trace::{self, attr::key, attr::op, attr::result, attr::span, mark_failed};
+use crate::trace::{Step, attr::key, attr::op, attr::span};
+
+use super::record_counts;
 
 use super::Ports;
 use super::errors::CleanupError;
@@ -67,26 +69,28 @@ impl Reconcile {
     /// `CleanupError` when the runtime or the store cannot be listed; a
     /// failure on one sandbox is counted in `failed` and the run goes on.
     pub async fn execute(&self, mode: ReconcileMode) -> Result<ReconcileReport, CleanupError> {
-        let mut span = tracer::start(
+        Step::new(
             self.ports.tracer.as_ref(),
             span::RECONCILE,
             SpanKind::Internal,
-        );
-        span.set_attribute(key::OPERATION, op::RECONCILE.into());
-        let ran = trace::in_context(trace::context_of(span.as_ref()), self.run(mode)).await;
-        match &ran {
-            Ok(r) => {
-                span.set_attribute(key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed.into());
-                span.set_attribute(key::CLEANUP_CONTAINERS_GONE, r.containers_gone.into());
-                span.set_attribute(key::RECONCILE_ADOPTED, r.adopted.into());
-                span.set_attribute(key::RECONCILE_UNDONE, r.undone.into());
-                span.set_attribute(key::CLEANUP_FAILED, r.failed.into());
-                span.set_attribute(key::RESULT, result::OK.into());
-            }
-            Err(err) => mark_failed(span.as_mut(), err),
-        }
-        span.end();
-        ran
+        )
+        .attr(key::OPERATION, op::RECONCILE)
+        .run(
+            |_| self.run(mode),
+            |r, span| {
+                record_counts(
+                    span,
+                    [
+                        (key::CLEANUP_ORPHANS_REMOVED, r.orphans_removed),
+                        (key::CLEANUP_CONTAINERS_GONE, r.containers_gone),
+                        (key::RECONCILE_ADOPTED, r.adopted),
+                        (key::RECONCILE_UNDONE, r.undone),
+                        (key::CLEANUP_FAILED, r.failed),
+                    ],
+                );
+            },
+        )
+        .await
     }
 
     async fn run(&self, mode: ReconcileMode) -> Result<ReconcileReport, CleanupError> {

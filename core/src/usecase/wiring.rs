@@ -52,11 +52,10 @@ impl UseCases {
                 foreign_create_wait: settings.foreign_create_wait,
             },
         );
-        let (runtime, tracer) = (&ports.runtime, &ports.tracer);
         Self {
-            exec: ExecInSandbox::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
-            put_file: PutFile::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
-            get_file: GetFile::new(create.clone(), Arc::clone(runtime), Arc::clone(tracer)),
+            exec: ExecInSandbox::new(create.clone()),
+            put_file: PutFile::new(create.clone()),
+            get_file: GetFile::new(create.clone()),
             stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
             cleanup: CleanupExpiredSandboxes::new(
                 ports.clone(),
