@@ -11,9 +11,11 @@ use sandboxer_core::domain::{
     ContainerId, ContainerState, ExecOutcome, ExecRequest, WorkspacePath,
 };
 use sandboxer_core::port::{
-    CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, StopOutcome, Tracer,
+    AttributeValue, CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, Span,
+    StopOutcome, Tracer,
 };
 use sandboxer_core::trace::attr::{key, result};
+use sandboxer_core::trace::{Step, record_ok, record_sandbox};
 
 use crate::attr::{self, op, span};
 use crate::config::{DockerConfig, resolve_host};
@@ -23,7 +25,6 @@ use crate::engine::Engine;
 use crate::errors::Subject;
 use crate::events::{self, EventTask, Subscription};
 use crate::liveness::{LivenessCache, LivenessStats};
-use crate::span::CallSpan;
 
 /// Owners of the containers this process has seen, so file calls skip an
 /// inspect. Bounded: cleared when full (a miss costs one inspect).
@@ -138,67 +139,88 @@ impl DockerSandboxRuntime {
         owners.remove(target);
     }
 
-    fn span(&self, name: &'static str, operation: &'static str) -> CallSpan {
-        CallSpan::start(self.tracer.as_ref(), name, operation)
+    fn call(&self, name: &'static str, operation: &'static str) -> Step {
+        crate::span::call(self.tracer.as_ref(), name, operation)
     }
+}
+
+fn set(span: &mut dyn Span, key: &'static str, value: impl Into<AttributeValue>) {
+    span.set_attribute(key, value.into());
 }
 
 #[async_trait]
 impl SandboxRuntime for DockerSandboxRuntime {
     async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError> {
-        let mut span = self.span(span::CREATE, op::CREATE);
-        span.set(key::SESSION_ID, request.session_id.to_string());
-        span.set(key::CHAT_ID, request.chat_id.as_str().to_owned());
-        span.set(key::GENERATION, request.generation);
-        span.set(attr::key::IMAGE_NAME, request.spec.image.clone());
-        span.set(attr::key::RUNTIME, request.spec.runtime.clone());
-        let created = self.create_sandbox(request).await;
-        if let Ok(Created::New(id) | Created::Adopted(id)) = &created {
-            span.set(key::CONTAINER_ID, id.clone());
-        }
-        span.end(&created, |c| match c {
-            Created::New(_) => result::CREATED,
-            Created::Adopted(_) => attr::RESULT_ADOPTED,
-        });
+        let created = self
+            .call(span::CREATE, op::CREATE)
+            .attr(key::SESSION_ID, request.session_id.to_string())
+            .chat(&request.chat_id)
+            .attr(key::GENERATION, request.generation)
+            .attr(attr::key::IMAGE_NAME, request.spec.image.clone())
+            .attr(attr::key::RUNTIME, request.spec.runtime.clone())
+            .run(
+                |_| self.create_sandbox(request),
+                |created, span| {
+                    let (Created::New(id) | Created::Adopted(id)) = created;
+                    set(span, key::CONTAINER_ID, id.clone());
+                    let outcome = match created {
+                        Created::New(_) => result::CREATED,
+                        Created::Adopted(_) => attr::RESULT_ADOPTED,
+                    };
+                    set(span, key::RESULT, outcome);
+                },
+            )
+            .await;
         created.map(|c| match c {
             Created::New(id) | Created::Adopted(id) => ContainerId::new(id),
         })
     }
 
     async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError> {
-        let mut span = self.span(span::STOP, op::STOP);
-        span.sandbox(sandbox);
-        let outcome = self.stop_sandbox(sandbox).await;
-        span.end(&outcome, |o| match o {
-            StopOutcome::Stopped => result::STOPPED,
-            StopOutcome::AlreadyGone => result::ALREADY_GONE,
-        });
-        outcome
+        self.call(span::STOP, op::STOP)
+            .with(|span| record_sandbox(span, sandbox))
+            .run(
+                |_| self.stop_sandbox(sandbox),
+                |outcome, span| {
+                    let outcome = match outcome {
+                        StopOutcome::Stopped => result::STOPPED,
+                        StopOutcome::AlreadyGone => result::ALREADY_GONE,
+                    };
+                    set(span, key::RESULT, outcome);
+                },
+            )
+            .await
     }
 
     async fn list_active_sessions(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
-        let mut span = self.span(span::LIST, op::LIST);
-        let listed = self.list_sandboxes().await;
-        if let Ok(sandboxes) = &listed {
-            span.set(key::ACTIVE_SESSIONS, sandboxes.len());
-        }
-        span.end(&listed, |_| result::OK);
-        listed
+        self.call(span::LIST, op::LIST)
+            .run(
+                |_| self.list_sandboxes(),
+                |sandboxes, span| {
+                    set(span, key::ACTIVE_SESSIONS, sandboxes.len());
+                    record_ok(sandboxes, span);
+                },
+            )
+            .await
     }
 
     async fn inspect(&self, sandbox: &SandboxRef) -> Result<ContainerState, RuntimeError> {
-        let mut span = self.span(span::INSPECT, op::INSPECT);
-        span.sandbox(sandbox);
         let id = sandbox.container_id.as_ref().map(ContainerId::as_str);
         let cached = self.liveness.running(id);
-        span.set(attr::key::INSPECT_CACHED, cached);
-        let state = if cached {
-            Ok(ContainerState::Running)
-        } else {
-            self.inspect_sandbox(sandbox).await
-        };
-        span.end(&state, |_| result::OK);
-        state
+        self.call(span::INSPECT, op::INSPECT)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(attr::key::INSPECT_CACHED, cached)
+            .run(
+                |_| async move {
+                    if cached {
+                        Ok(ContainerState::Running)
+                    } else {
+                        self.inspect_sandbox(sandbox).await
+                    }
+                },
+                record_ok,
+            )
+            .await
     }
 
     async fn exec(
@@ -206,18 +228,22 @@ impl SandboxRuntime for DockerSandboxRuntime {
         sandbox: &SandboxRef,
         request: &ExecRequest,
     ) -> Result<ExecOutcome, RuntimeError> {
-        let mut span = self.span(span::EXEC, op::EXEC);
-        span.sandbox(sandbox);
-        let ran = self.exec_in(sandbox, request).await;
-        if let Ok((outcome, kill)) = &ran {
-            span.set(key::EXIT_CODE, outcome.exit_code);
-            span.set(key::EXEC_TIMED_OUT, outcome.timed_out);
-            span.set(key::EXEC_TRUNCATED, outcome.truncated);
-            if let Some(how) = kill {
-                span.set(attr::key::EXEC_KILL, *how);
-            }
-        }
-        span.end(&ran, |_| result::OK);
+        let ran = self
+            .call(span::EXEC, op::EXEC)
+            .with(|span| record_sandbox(span, sandbox))
+            .run(
+                |_| self.exec_in(sandbox, request),
+                |(outcome, kill), span| {
+                    set(span, key::EXIT_CODE, outcome.exit_code);
+                    set(span, key::EXEC_TIMED_OUT, outcome.timed_out);
+                    set(span, key::EXEC_TRUNCATED, outcome.truncated);
+                    if let Some(how) = kill {
+                        set(span, attr::key::EXEC_KILL, *how);
+                    }
+                    record_ok(outcome, span);
+                },
+            )
+            .await;
         ran.map(|(outcome, _)| outcome)
     }
 
@@ -227,13 +253,12 @@ impl SandboxRuntime for DockerSandboxRuntime {
         path: &WorkspacePath,
         contents: &[u8],
     ) -> Result<(), RuntimeError> {
-        let mut span = self.span(span::PUT_FILE, op::PUT_FILE);
-        span.sandbox(sandbox);
-        span.set(key::FILE_PATH, path.as_str().to_owned());
-        span.set(key::FILE_SIZE, contents.len());
-        let put = self.put(sandbox, path, contents).await;
-        span.end(&put, |_| result::OK);
-        put
+        self.call(span::PUT_FILE, op::PUT_FILE)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::FILE_PATH, path.as_str().to_owned())
+            .attr(key::FILE_SIZE, contents.len())
+            .run(|_| self.put(sandbox, path, contents), record_ok)
+            .await
     }
 
     async fn get_file(
@@ -241,15 +266,17 @@ impl SandboxRuntime for DockerSandboxRuntime {
         sandbox: &SandboxRef,
         path: &WorkspacePath,
     ) -> Result<Vec<u8>, RuntimeError> {
-        let mut span = self.span(span::GET_FILE, op::GET_FILE);
-        span.sandbox(sandbox);
-        span.set(key::FILE_PATH, path.as_str().to_owned());
-        let got = self.get(sandbox, path).await;
-        if let Ok(bytes) = &got {
-            span.set(key::FILE_SIZE, bytes.len());
-        }
-        span.end(&got, |_| result::OK);
-        got
+        self.call(span::GET_FILE, op::GET_FILE)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::FILE_PATH, path.as_str().to_owned())
+            .run(
+                |_| self.get(sandbox, path),
+                |bytes, span| {
+                    set(span, key::FILE_SIZE, bytes.len());
+                    record_ok(bytes, span);
+                },
+            )
+            .await
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

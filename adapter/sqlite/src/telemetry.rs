@@ -1,12 +1,11 @@
 //! Database span vocabulary (OpenTelemetry's database client conventions)
 //! and the wrapper that runs each store call inside a CLIENT span.
 
-use std::borrow::Cow;
 use std::future::Future;
 
 use sandboxer_core::domain::{ChatId, Session, SessionId};
-use sandboxer_core::port::{Parent, Span, SpanKind, StoreError, Tracer};
-use sandboxer_core::trace::{attr::key, mark_failed};
+use sandboxer_core::port::{Span, SpanKind, StoreError, Tracer};
+use sandboxer_core::trace::{Step, attr::key};
 
 /// Attribute keys and values only this adapter sets.
 pub mod attr {
@@ -90,31 +89,25 @@ impl Record for bool {}
 impl Record for () {}
 
 /// Runs `call` inside a CLIENT span named after `op`, child of the task's
-/// current span; a failure marks the span failed with its `error.type`.
+/// current span (the core's traced step); a failure marks the span failed
+/// with its `error.type`.
 pub(crate) async fn traced<T: Record>(
     tracer: &dyn Tracer,
     op: Op,
     ids: Ids<'_>,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    let mut span = tracer.start_span(
-        Cow::Borrowed(op.span_name),
-        SpanKind::Client,
-        Parent::Current,
-    );
-    span.set_attribute(attr::DB_SYSTEM_NAME, attr::SQLITE.into());
-    span.set_attribute(attr::DB_OPERATION_NAME, op.name.into());
-    if let Some(chat) = ids.chat {
-        span.set_attribute(key::CHAT_ID, chat.to_string().into());
-    }
-    if let Some(session) = ids.session {
-        span.set_attribute(key::SESSION_ID, session.to_string().into());
-    }
-    let result = call.await;
-    match &result {
-        Ok(value) => value.record(span.as_mut()),
-        Err(error) => mark_failed(span.as_mut(), error),
-    }
-    span.end();
-    result
+    Step::new(tracer, op.span_name, SpanKind::Client)
+        .attr(attr::DB_SYSTEM_NAME, attr::SQLITE)
+        .attr(attr::DB_OPERATION_NAME, op.name)
+        .with(|span| {
+            if let Some(chat) = ids.chat {
+                span.set_attribute(key::CHAT_ID, chat.to_string().into());
+            }
+            if let Some(session) = ids.session {
+                span.set_attribute(key::SESSION_ID, session.to_string().into());
+            }
+        })
+        .run(|_| call, |value, span| value.record(span))
+        .await
 }

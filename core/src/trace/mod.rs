@@ -9,7 +9,7 @@ mod step;
 
 pub use context::{SpanContext, context_of, current, in_context, in_span};
 pub use noop::{NoopSpan, NoopTracer};
-pub use step::{Step, StepSpan, record_sandbox, record_session};
+pub use step::{Step, StepSpan, record_ok, record_sandbox, record_session};
 
 use crate::port::tracer::Span;
 

@@ -104,6 +104,11 @@ pub fn record_session(span: &mut dyn Span, session: &Session) {
     span.set_attribute(key::EXPIRES_AT, rfc3339(session.expires_at).into());
 }
 
+/// `on_ok` of a step whose success says nothing more: `sandbox.result = ok`.
+pub fn record_ok<T>(_: &T, span: &mut dyn Span) {
+    span.set_attribute(key::RESULT, crate::trace::attr::result::OK.into());
+}
+
 /// The ids of a sandbox a runtime call is about.
 pub fn record_sandbox(span: &mut dyn Span, sandbox: &SandboxRef) {
     span.set_attribute(key::CHAT_ID, sandbox.chat_id.to_string().into());
