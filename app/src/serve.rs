@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
-use sandboxer_core::port::{Clock, SystemClock, Tracer};
+use sandboxer_core::port::{Clock, SandboxRuntime, SessionStore, SystemClock, Tracer};
 use sandboxer_core::usecase::{
     CleanupExpiredSandboxes, Ports, ReconcileMode, ReconcileSettings, Settings, UseCases,
 };
@@ -52,32 +52,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         "telemetry ready"
     );
 
-    let store = Arc::new(
-        SqliteSessionStore::open(
-            &config.database,
-            SqliteStoreOptions::default(),
-            Arc::clone(&tracer),
-        )
-        .await
-        .with_context(|| format!("opening the session store {}", config.database))?,
-    );
-    let instance = config
-        .instance
-        .clone()
-        .unwrap_or_else(|| instance_of(store.path()));
-    let docker = DockerConfig {
-        call_timeout: config.docker_timeout,
-        instance: Some(instance.clone()),
-        max_download_bytes: config.max_file_bytes as u64,
-        ..DockerConfig::default()
-    };
-    let runtime = Arc::new(
-        DockerSandboxRuntime::connect(docker, Arc::clone(&tracer))
-            .await
-            .context("connecting to the Docker Engine (is it running? DOCKER_HOST?)")?,
-    );
-    image::ensure(&runtime, &config).await?;
-
+    let Adapters { store, runtime } = adapters(&config, &tracer).await?;
     let ports = Ports {
         runtime: runtime.clone(),
         store: store.clone(),
@@ -118,7 +93,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find a port-0 service.
     println!("sandboxer listening on http://{address}");
-    tracing::info!(%address, database = %store.path().display(), image = %config.image, %instance, "serving");
+    tracing::info!(%address, database = %config.database, image = %config.image, "serving");
 
     let (stop, stopped) = watch::channel(false);
     let cleanup = tokio::spawn(cleanup_loop(
@@ -142,13 +117,45 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The instance a database stands for: sandboxes are labelled with it, so
-/// services with other databases on the same Docker never touch them.
-fn instance_of(database: &std::path::Path) -> String {
-    use sha2::{Digest, Sha256};
-    let path = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
-    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+/// The store and the runtime behind the ports.
+struct Adapters {
+    store: Arc<dyn SessionStore>,
+    runtime: Arc<dyn SandboxRuntime>,
+}
+
+/// The one place that names the concrete store and runtime: the SQLite
+/// file and the Docker Engine, labelled with the deployment's instance id
+/// (configured, else the one the store keeps), with the default image there.
+async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Result<Adapters> {
+    let store = SqliteSessionStore::open(
+        &config.database,
+        SqliteStoreOptions::default(),
+        Arc::clone(tracer),
+    )
+    .await
+    .with_context(|| format!("opening the session store {}", config.database))?;
+    let instance = match &config.instance {
+        Some(configured) => configured.clone(),
+        None => store
+            .instance_id()
+            .await
+            .context("reading the deployment's instance id from the store")?,
+    };
+    let docker = DockerConfig {
+        call_timeout: config.docker_timeout,
+        instance: Some(instance.clone()),
+        max_download_bytes: config.max_file_bytes as u64,
+        ..DockerConfig::default()
+    };
+    let runtime = DockerSandboxRuntime::connect(docker, Arc::clone(tracer))
+        .await
+        .context("connecting to the Docker Engine (is it running? DOCKER_HOST?)")?;
+    image::ensure(&runtime, config).await?;
+    tracing::info!(%instance, "adapters ready");
+    Ok(Adapters {
+        store: Arc::new(store),
+        runtime: Arc::new(runtime),
+    })
 }
 
 /// The use cases, wired to the ports.
@@ -186,7 +193,7 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
 /// sessions past their retention.
 async fn cleanup_loop(
     cleanup: CleanupExpiredSandboxes,
-    store: Arc<SqliteSessionStore>,
+    store: Arc<dyn SessionStore>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {

@@ -35,6 +35,8 @@ property!(
     list_expired_returns_only_active_due_sessions,
     list_active_is_oldest_first_and_counted,
     get_returns_ended_sessions_with_reason,
+    purge_ended_keeps_each_chats_latest,
+    instance_id_is_stable,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -73,6 +73,13 @@ pub(crate) const PURGE_ENDED: &str = "DELETE FROM sessions \
      WHERE status = 'ended' AND ended_at < ?1 \
      AND generation < (SELECT max(s.generation) FROM sessions AS s WHERE s.chat_id = sessions.chat_id)";
 
+pub(crate) const GET_INSTANCE_ID: &str = "SELECT instance_id FROM deployment WHERE singleton = 1";
+
+pub(crate) const INSERT_INSTANCE_ID: &str =
+    "INSERT INTO deployment (singleton, instance_id) VALUES (1, ?1) ON CONFLICT DO NOTHING";
+
+pub(crate) const ANY_SESSION: &str = "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)";
+
 /// Reads the schema, so it fails when the file is gone or unreadable.
 pub(crate) const PING: &str = "SELECT count(*) FROM sqlite_schema";
 

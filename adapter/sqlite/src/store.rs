@@ -93,27 +93,6 @@ impl SqliteSessionStore {
         self.writer.close().await;
     }
 
-    /// Deletes sessions that ended before `before`, except each chat's
-    /// latest one, which keeps the chat's generation counting up. Returns
-    /// how many rows went. Not part of the port: retention is this store's
-    /// concern (ended rows would otherwise grow forever).
-    ///
-    /// # Errors
-    /// `Unavailable`, `Other`.
-    pub async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
-        traced(self.tracer(), op::PURGE_ENDED, Ids::default(), async {
-            let mut conn = self.writer().await?;
-            let done = sqlx::query(sql::PURGE_ENDED)
-                .bind(millis(before))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.error(e));
-            settle(&mut conn, &done);
-            Ok(done?.rows_affected())
-        })
-        .await
-    }
-
     fn tracer(&self) -> &dyn Tracer {
         self.tracer.as_ref()
     }
@@ -352,6 +331,64 @@ impl SessionStore for SqliteSessionStore {
         .await
     }
 
+    async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
+        traced(self.tracer(), op::PURGE_ENDED, Ids::default(), async {
+            let mut conn = self.writer().await?;
+            let done = sqlx::query(sql::PURGE_ENDED)
+                .bind(millis(before))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| self.error(e));
+            settle(&mut conn, &done);
+            Ok(done?.rows_affected())
+        })
+        .await
+    }
+
+    /// Stored on first use. A database that already holds sessions (made
+    /// before the id was stored) keeps the id its sandboxes were labelled
+    /// with then, derived from the file's path; a new one gets a random id.
+    async fn instance_id(&self) -> Result<String, StoreError> {
+        traced(self.tracer(), op::INSTANCE_ID, Ids::default(), async {
+            let stored = sqlx::query_scalar::<_, String>(sql::GET_INSTANCE_ID)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| self.error(e))?;
+            if let Some(id) = stored {
+                return Ok(id);
+            }
+            let mut conn = self.writer().await?;
+            let chosen = async {
+                let has_sessions = sqlx::query_scalar::<_, i64>(sql::ANY_SESSION)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    > 0;
+                let id = if has_sessions {
+                    legacy_instance_id(&self.path)
+                } else {
+                    uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
+                };
+                // A concurrent first use may have won: keep its id.
+                sqlx::query(sql::INSERT_INSTANCE_ID)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query_scalar::<_, String>(sql::GET_INSTANCE_ID)
+                    .fetch_one(&mut *conn)
+                    .await
+            }
+            .await
+            .map_err(|e| self.error(e));
+            settle(&mut conn, &chosen);
+            chosen
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        SqliteSessionStore::close(self).await;
+    }
+
     /// Ready means reads and writes: a read, then a write transaction begun
     /// and rolled back (an update of no row: nothing is written, but SQLite
     /// checks the lock and that the file takes writes). A lock held
@@ -406,4 +443,13 @@ fn sessions(rows: &[SqliteRow]) -> Result<Vec<Session>, StoreError> {
 /// and sqlx ignores the error of the reset that then finishes it.
 fn returned(rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
     rows.first().map(session_from_row).transpose()
+}
+
+/// The id sandboxes of a database were labelled with before it was stored:
+/// a hash of the file's canonical path.
+fn legacy_instance_id(database: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let path = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -48,6 +48,7 @@ ops!(
     END = "end",
     PING = "ping",
     PURGE_ENDED = "purge_ended",
+    INSTANCE_ID = "instance_id",
 );
 
 /// The ids a call is about, known before it runs.
@@ -85,6 +86,7 @@ impl Record for Vec<Session> {
 }
 
 impl Record for u64 {}
+impl Record for String {}
 impl Record for bool {}
 impl Record for () {}
 

@@ -123,9 +123,30 @@ pub trait SessionStore: Send + Sync {
         at: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Deletes sessions that ended before `before`, except each chat's
+    /// latest one, which keeps the chat's generation counting up (ended rows
+    /// would otherwise grow forever). Returns how many rows went.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// The deployment whose sessions this store holds: fixed on first use
+    /// and kept by the store, so the sandboxes labelled with it are told
+    /// from another deployment's on the same runtime, wherever the store
+    /// lives. The same on every call.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn instance_id(&self) -> Result<String, StoreError>;
+
     /// Whether the store answers (readiness).
     ///
     /// # Errors
     /// `Unavailable`, `Other`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Releases the store's connections at shutdown; calls after it fail
+    /// with `Unavailable`. Nothing to release by default.
+    async fn close(&self) {}
 }

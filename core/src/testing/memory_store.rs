@@ -23,14 +23,29 @@ pub enum StoreOp {
     MarkRunning,
     Touch,
     End,
+    PurgeEnded,
+    InstanceId,
     Ping,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
+    /// The deployment this store stands for, fixed at construction.
+    instance: String,
     sessions: Mutex<Vec<Session>>,
     failures: Mutex<HashMap<StoreOp, Vec<StoreError>>>,
     calls: Mutex<HashMap<StoreOp, usize>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            instance: SessionId::new().to_string().replace('-', "")[20..].to_owned(),
+            sessions: Mutex::default(),
+            failures: Mutex::default(),
+            calls: Mutex::default(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -231,6 +246,26 @@ impl SessionStore for MemoryStore {
                 })
                 .is_some())
         })
+    }
+
+    async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.with(StoreOp::PurgeEnded, |rows| {
+            let mut latest: HashMap<ChatId, u64> = HashMap::new();
+            for s in rows.iter() {
+                let g = latest.entry(s.chat_id.clone()).or_default();
+                *g = (*g).max(s.generation);
+            }
+            let before_len = rows.len();
+            rows.retain(|s| {
+                let old = s.ended_at.is_some_and(|at| at < before);
+                !(old && s.generation < latest[&s.chat_id])
+            });
+            Ok((before_len - rows.len()) as u64)
+        })
+    }
+
+    async fn instance_id(&self) -> Result<String, StoreError> {
+        self.with(StoreOp::InstanceId, |_| Ok(self.instance.clone()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
