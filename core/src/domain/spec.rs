@@ -7,6 +7,8 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::env::{InvalidEnv, check_env};
+
 /// Resource limits of one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceLimits {
@@ -51,10 +53,8 @@ pub struct SandboxSpec {
 pub enum InvalidSpec {
     #[error("image name is empty or contains whitespace: {0:?}")]
     Image(String),
-    #[error("environment variable name {0:?} is not of [A-Za-z_][A-Za-z0-9_]*")]
-    EnvName(String),
-    #[error("environment variable {0} holds a NUL byte")]
-    EnvValue(String),
+    #[error(transparent)]
+    Env(#[from] InvalidEnv),
     #[error("the sandbox user must not be root, got {0:?}")]
     RootUser(String),
     #[error("{0}")]
@@ -146,22 +146,6 @@ fn check_image(image: &str) -> Result<(), InvalidSpec> {
     Ok(())
 }
 
-fn check_env(env: &BTreeMap<String, String>) -> Result<(), InvalidSpec> {
-    for (name, value) in env {
-        let mut chars = name.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(InvalidSpec::EnvName(name.clone()));
-        }
-        if value.contains('\0') {
-            return Err(InvalidSpec::EnvValue(name.clone()));
-        }
-    }
-    Ok(())
-}
-
 /// What a caller may choose per chat; the rest comes from the configured defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpecOverrides {
@@ -230,7 +214,10 @@ mod tests {
             env: [("1X".to_string(), "v".to_string())].into(),
             ..Default::default()
         };
-        assert_eq!(base.with(&bad_env), Err(InvalidSpec::EnvName("1X".into())));
+        assert_eq!(
+            base.with(&bad_env),
+            Err(InvalidSpec::Env(InvalidEnv::Name("1X".into())))
+        );
         let bad_image = SpecOverrides {
             image: Some("a b".into()),
             ..Default::default()
