@@ -186,25 +186,81 @@ mod tests {
     fn hash_is_stable_and_sees_every_field() {
         let base = spec();
         assert_eq!(base.hash(), spec().hash());
-        let mut changed = Vec::new();
-        let mut s = spec();
-        s.image = "other:1".into();
-        changed.push(s);
-        let mut s = spec();
-        s.runtime = "runsc".into();
-        changed.push(s);
-        let mut s = spec();
-        s.limits.pids = 128;
-        changed.push(s);
-        let mut s = spec();
-        s.limits.memory_bytes += 1;
-        changed.push(s);
-        let mut s = spec();
-        s.env.insert("A".into(), "1".into());
-        changed.push(s);
-        for s in changed {
-            assert_ne!(s.hash(), base.hash(), "{s:?}");
+        // Naming every field makes a new one a compile error here until it
+        // has its mutation below.
+        let SandboxSpec {
+            image: _,
+            runtime: _,
+            user: _,
+            env: _,
+            limits:
+                ResourceLimits {
+                    memory_bytes: _,
+                    nano_cpus: _,
+                    pids: _,
+                    tmp_bytes: _,
+                },
+            network: _,
+            keepalive: _,
+        } = &base;
+        let with_a = |s: &mut SandboxSpec| {
+            s.env.insert("A".into(), "1".into());
+        };
+        // (field, base spec to start from, one change of that field)
+        let mutations: [(&str, fn(&mut SandboxSpec), fn(&mut SandboxSpec)); 13] = [
+            ("image", |_| {}, |s| s.image = "other:1".into()),
+            ("runtime", |_| {}, |s| s.runtime = "runsc".into()),
+            ("user", |_| {}, |s| s.user = "1001:1001".into()),
+            ("env entry added", |_| {}, with_a),
+            ("env value", with_a, |s| {
+                s.env.insert("A".into(), "2".into());
+            }),
+            ("env name", with_a, |s| {
+                s.env.clear();
+                s.env.insert("B".into(), "1".into());
+            }),
+            ("memory", |_| {}, |s| s.limits.memory_bytes += 1),
+            ("cpus", |_| {}, |s| s.limits.nano_cpus += 1),
+            ("pids", |_| {}, |s| s.limits.pids = 128),
+            ("tmp", |_| {}, |s| s.limits.tmp_bytes += 1),
+            ("network", |_| {}, |s| s.network = "bridge".into()),
+            ("keepalive arg", |_| {}, |s| s.keepalive[1] = "3600".into()),
+            ("keepalive length", |_| {}, |s| s.keepalive.push("x".into())),
+        ];
+        for (field, prepare, mutate) in mutations {
+            let mut before = spec();
+            prepare(&mut before);
+            let mut after = before.clone();
+            mutate(&mut after);
+            assert_ne!(after, before, "{field}: the mutation changed nothing");
+            assert_ne!(after.hash(), before.hash(), "{field}: {after:?}");
         }
+
+        // What a caller's overrides choose goes into the hash too.
+        let overrides: [(&str, SpecOverrides); 2] = [
+            (
+                "override image",
+                SpecOverrides {
+                    image: Some("python:3".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "override env",
+                SpecOverrides {
+                    env: [("LANG".to_string(), "C.UTF-8".to_string())].into(),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let SpecOverrides { image: _, env: _ } = &overrides[0].1;
+        for (field, o) in overrides {
+            assert_ne!(base.with(&o).unwrap().hash(), base.hash(), "{field}");
+        }
+        assert_eq!(
+            base.with(&SpecOverrides::default()).unwrap().hash(),
+            base.hash()
+        );
     }
 
     #[test]
