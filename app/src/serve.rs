@@ -169,7 +169,7 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
     Ok(UseCases::new(
         ports,
         Settings {
-            policy: Policy::new(config.ttl, config.max_lifetime, true)?,
+            policy: Policy::new(config.ttl, config.max_lifetime)?,
             defaults,
             // A create is bounded by a few Docker calls; past this it is dead.
             foreign_create_wait: config.docker_timeout * 4,
