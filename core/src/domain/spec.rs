@@ -9,6 +9,13 @@ use thiserror::Error;
 
 use super::env::{InvalidEnv, check_env};
 
+/// Runtime when the operator names none: runc (gVisor's `runsc` on request).
+pub const DEFAULT_RUNTIME: &str = "runc";
+/// The non-root `uid:gid` a sandbox runs as unless configured otherwise.
+pub const DEFAULT_USER: &str = "1000:1000";
+/// Sandboxes get no network unless an operator opens one (DESIGN section 7).
+pub const DEFAULT_NETWORK: &str = "none";
+
 /// Resource limits of one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceLimits {
@@ -20,15 +27,20 @@ pub struct ResourceLimits {
     pub tmp_bytes: u64,
 }
 
+impl ResourceLimits {
+    /// 512 MiB, 1 CPU, 256 pids, 64 MiB of `/tmp` (DESIGN section 7). A
+    /// constant, so the binary's configuration defaults can be built from it.
+    pub const DEFAULT: Self = Self {
+        memory_bytes: 512 * 1024 * 1024,
+        nano_cpus: 1_000_000_000,
+        pids: 256,
+        tmp_bytes: 64 * 1024 * 1024,
+    };
+}
+
 impl Default for ResourceLimits {
-    /// 512 MiB, 1 CPU, 256 pids, 64 MiB of `/tmp` (DESIGN section 7).
     fn default() -> Self {
-        Self {
-            memory_bytes: 512 * 1024 * 1024,
-            nano_cpus: 1_000_000_000,
-            pids: 256,
-            tmp_bytes: 64 * 1024 * 1024,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -68,11 +80,11 @@ impl SandboxSpec {
     pub fn with_defaults(image: impl Into<String>) -> Self {
         Self {
             image: image.into(),
-            runtime: "runc".into(),
-            user: "1000:1000".into(),
+            runtime: DEFAULT_RUNTIME.into(),
+            user: DEFAULT_USER.into(),
             env: BTreeMap::new(),
-            limits: ResourceLimits::default(),
-            network: "none".into(),
+            limits: ResourceLimits::DEFAULT,
+            network: DEFAULT_NETWORK.into(),
             keepalive: vec!["sleep".into(), "infinity".into()],
         }
     }
