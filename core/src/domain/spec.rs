@@ -219,7 +219,8 @@ mod tests {
             s.env.insert("A".into(), "1".into());
         };
         // (field, base spec to start from, one change of that field)
-        let mutations: [(&str, fn(&mut SandboxSpec), fn(&mut SandboxSpec)); 13] = [
+        type Edit = fn(&mut SandboxSpec);
+        let mutations: [(&str, Edit, Edit); 13] = [
             ("image", |_| {}, |s| s.image = "other:1".into()),
             ("runtime", |_| {}, |s| s.runtime = "runsc".into()),
             ("user", |_| {}, |s| s.user = "1001:1001".into()),
