@@ -210,9 +210,15 @@ impl Service {
 }
 
 /// Process control and container views that only some test binaries use
-/// (service.rs restarts and kills; tracing_e2e.rs terminates).
+/// (service.rs restarts and kills; tracing_e2e.rs terminates; the
+/// tracing_overhead bench reads the pid).
 #[allow(dead_code)]
 impl Service {
+    /// The process id of the running service.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// SIGKILL: no shutdown, no flush, requests cut.
     pub async fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
