@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Args)]
 pub struct Endpoint {
     /// Base URL of the service.
-    #[arg(long, env = "SANDBOXER_URL", default_value = "http://127.0.0.1:7070")]
+    #[arg(long, env = "SANDBOXER_URL", default_value = crate::defaults::URL)]
     pub url: String,
     /// Bearer token, when the service wants one.
     #[arg(long, env = "SANDBOXER_TOKEN", hide_env_values = true)]

@@ -1,6 +1,6 @@
 //! `sandboxer serve` configuration: a TOML file, overridden by `SANDBOXER_*`
 //! variables, overridden by flags (clap reads flags and variables; the file
-//! fills what both left unset; then the defaults).
+//! fills what both left unset; then the defaults, all in `defaults`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
 use serde::Deserialize;
 
-/// The image a chat gets unless it asks for another (`sandboxer image build` makes it).
-pub const DEFAULT_IMAGE: &str = "sandboxer-base:bookworm";
+use crate::defaults::{self as default, help};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,75 +22,55 @@ pub enum LogFormat {
 
 /// Flags of `sandboxer serve`. Each may also come from its variable or the
 /// config file (same name, snake_case); flags win over variables, variables
-/// over the file.
+/// over the file. A field's help names its default (`defaults`), which
+/// `resolve` falls back to.
 #[derive(Debug, Default, Clone, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeSettings {
-    /// Address to listen on (`127.0.0.1:7070`). Port 0 picks a free port.
-    #[arg(long, env = "SANDBOXER_LISTEN")]
+    #[arg(long, env = "SANDBOXER_LISTEN", help = help("Address to listen on; port 0 picks a free port", default::LISTEN))]
     pub listen: Option<SocketAddr>,
-    /// SQLite database file, created on first start (`sandboxer.db`).
-    #[arg(long, env = "SANDBOXER_DATABASE")]
+    #[arg(long, env = "SANDBOXER_DATABASE", help = help("SQLite database file, created on first start", default::DATABASE))]
     pub database: Option<String>,
-    /// Default sandbox image (`sandboxer-base:bookworm`).
-    #[arg(long, env = "SANDBOXER_IMAGE")]
+    #[arg(long, env = "SANDBOXER_IMAGE", help = help("Default sandbox image", default::IMAGE))]
     pub image: Option<String>,
-    /// Container runtime: `runc`, or `runsc` for gVisor (`runc`).
-    #[arg(long, env = "SANDBOXER_RUNTIME")]
+    #[arg(long, env = "SANDBOXER_RUNTIME", help = help("Container runtime: `runc`, or `runsc` for gVisor", default::RUNTIME))]
     pub runtime: Option<String>,
-    /// Idle TTL of a sandbox in seconds (1800).
-    #[arg(long, env = "SANDBOXER_TTL_SECONDS")]
+    #[arg(long, env = "SANDBOXER_TTL_SECONDS", help = help("Idle TTL of a sandbox in seconds", default::TTL_SECONDS))]
     pub ttl_seconds: Option<u64>,
-    /// Max lifetime of a sandbox in seconds (86400).
-    #[arg(long, env = "SANDBOXER_MAX_LIFETIME_SECONDS")]
+    #[arg(long, env = "SANDBOXER_MAX_LIFETIME_SECONDS", help = help("Max lifetime of a sandbox in seconds", default::MAX_LIFETIME_SECONDS))]
     pub max_lifetime_seconds: Option<u64>,
-    /// Seconds between background cleanup runs (60).
-    #[arg(long, env = "SANDBOXER_CLEANUP_INTERVAL_SECONDS")]
+    #[arg(long, env = "SANDBOXER_CLEANUP_INTERVAL_SECONDS", help = help("Seconds between background cleanup runs", default::CLEANUP_INTERVAL_SECONDS))]
     pub cleanup_interval_seconds: Option<u64>,
     /// Bearer token every /v1 call must carry (none: no auth, loopback only).
     #[arg(long, env = "SANDBOXER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Listen beyond loopback without a token (you take the risk).
-    #[arg(long, env = "SANDBOXER_ALLOW_REMOTE_WITHOUT_TOKEN")]
+    #[arg(long, env = "SANDBOXER_ALLOW_REMOTE_WITHOUT_TOKEN", help = help("Listen beyond loopback without a token (you take the risk)", default::ALLOW_REMOTE_WITHOUT_TOKEN))]
     pub allow_remote_without_token: Option<bool>,
-    /// Memory limit per sandbox in MiB (512).
-    #[arg(long, env = "SANDBOXER_MEMORY_MB")]
+    #[arg(long, env = "SANDBOXER_MEMORY_MB", help = help("Memory limit per sandbox in MiB", default::MEMORY_MB))]
     pub memory_mb: Option<u64>,
-    /// CPUs per sandbox (1.0).
-    #[arg(long, env = "SANDBOXER_CPUS")]
+    #[arg(long, env = "SANDBOXER_CPUS", help = help("CPUs per sandbox", default::cpus()))]
     pub cpus: Option<f64>,
-    /// Process limit per sandbox (256).
-    #[arg(long, env = "SANDBOXER_PIDS_LIMIT")]
+    #[arg(long, env = "SANDBOXER_PIDS_LIMIT", help = help("Process limit per sandbox", default::PIDS_LIMIT))]
     pub pids_limit: Option<u64>,
-    /// Size of each sandbox's /tmp in MiB (64).
-    #[arg(long, env = "SANDBOXER_TMP_MB")]
+    #[arg(long, env = "SANDBOXER_TMP_MB", help = help("Size of each sandbox's /tmp in MiB", default::TMP_MB))]
     pub tmp_mb: Option<u64>,
-    /// Non-root `uid:gid` the sandbox runs as (`1000:1000`).
-    #[arg(long, env = "SANDBOXER_USER")]
+    #[arg(long, env = "SANDBOXER_USER", help = help("Non-root `uid:gid` the sandbox runs as", default::USER))]
     pub user: Option<String>,
-    /// Docker network of the sandboxes (`none`).
-    #[arg(long, env = "SANDBOXER_NETWORK")]
+    #[arg(long, env = "SANDBOXER_NETWORK", help = help("Docker network of the sandboxes", default::NETWORK))]
     pub network: Option<String>,
-    /// Largest file upload or download in bytes (67108864).
-    #[arg(long, env = "SANDBOXER_MAX_FILE_BYTES")]
+    #[arg(long, env = "SANDBOXER_MAX_FILE_BYTES", help = help("Largest file upload or download in bytes", default::MAX_FILE_BYTES))]
     pub max_file_bytes: Option<usize>,
-    /// Output kept per stream of an exec, in bytes (1048576).
-    #[arg(long, env = "SANDBOXER_EXEC_OUTPUT_BYTES")]
+    #[arg(long, env = "SANDBOXER_EXEC_OUTPUT_BYTES", help = help("Output kept per stream of an exec, in bytes", default::EXEC_OUTPUT_BYTES))]
     pub exec_output_bytes: Option<usize>,
-    /// Seconds a container without a session is spared by cleanup (30).
-    #[arg(long, env = "SANDBOXER_ORPHAN_GRACE_SECONDS")]
+    #[arg(long, env = "SANDBOXER_ORPHAN_GRACE_SECONDS", help = help("Seconds a container without a session is spared by cleanup", default::ORPHAN_GRACE_SECONDS))]
     pub orphan_grace_seconds: Option<u64>,
-    /// Sandboxes stopped at once by cleanup (8).
-    #[arg(long, env = "SANDBOXER_CLEANUP_CONCURRENCY")]
+    #[arg(long, env = "SANDBOXER_CLEANUP_CONCURRENCY", help = help("Sandboxes stopped at once by cleanup", default::CLEANUP_CONCURRENCY))]
     pub cleanup_concurrency: Option<usize>,
-    /// Bound of each Docker Engine call in seconds (30).
-    #[arg(long, env = "SANDBOXER_DOCKER_TIMEOUT_SECONDS")]
+    #[arg(long, env = "SANDBOXER_DOCKER_TIMEOUT_SECONDS", help = help("Bound of each Docker Engine call in seconds", default::DOCKER_TIMEOUT_SECONDS))]
     pub docker_timeout_seconds: Option<u64>,
-    /// Build the default image on first start when it is missing (true).
-    #[arg(long, env = "SANDBOXER_PREPARE_IMAGE")]
+    #[arg(long, env = "SANDBOXER_PREPARE_IMAGE", help = help("Build the default image on first start when it is missing", default::PREPARE_IMAGE))]
     pub prepare_image: Option<bool>,
-    /// Log format (text).
-    #[arg(long, env = "SANDBOXER_LOG_FORMAT", value_enum)]
+    #[arg(long, env = "SANDBOXER_LOG_FORMAT", value_enum, help = help("Log format", default::log_format()))]
     pub log_format: Option<LogFormat>,
     /// Export traces to this OTLP endpoint (also OTEL_EXPORTER_OTLP_ENDPOINT).
     #[arg(long, env = "SANDBOXER_OTLP_ENDPOINT")]
@@ -153,43 +133,72 @@ macro_rules! pick {
     };
 }
 
-fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Result<ServeConfig> {
-    let cpus: f64 = pick!(flags, file, cpus, 1.0);
+pub(crate) fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Result<ServeConfig> {
+    let cpus: f64 = pick!(flags, file, cpus, default::CPUS);
     if !(cpus > 0.0 && cpus <= 1024.0) {
         bail!("cpus must be above 0, got {cpus}");
     }
+    let listen = default::LISTEN
+        .parse()
+        .context("the default listen address")?;
     let config = ServeConfig {
-        listen: pick!(
+        listen: pick!(flags, file, listen, listen),
+        database: pick!(flags, file, database, default::DATABASE.to_owned()),
+        image: pick!(flags, file, image, default::IMAGE.to_owned()),
+        runtime: pick!(flags, file, runtime, default::RUNTIME.to_owned()),
+        ttl: secs(pick!(flags, file, ttl_seconds, default::TTL_SECONDS)),
+        max_lifetime: secs(pick!(
             flags,
             file,
-            listen,
-            SocketAddr::from(([127, 0, 0, 1], 7070))
-        ),
-        database: pick!(flags, file, database, "sandboxer.db".to_owned()),
-        image: pick!(flags, file, image, DEFAULT_IMAGE.to_owned()),
-        runtime: pick!(flags, file, runtime, "runc".to_owned()),
-        ttl: secs(pick!(flags, file, ttl_seconds, 1800)),
-        max_lifetime: secs(pick!(flags, file, max_lifetime_seconds, 86_400)),
-        cleanup_interval: secs(pick!(flags, file, cleanup_interval_seconds, 60)),
+            max_lifetime_seconds,
+            default::MAX_LIFETIME_SECONDS
+        )),
+        cleanup_interval: secs(pick!(
+            flags,
+            file,
+            cleanup_interval_seconds,
+            default::CLEANUP_INTERVAL_SECONDS
+        )),
         token: flags.token.or(file.token).filter(|t| !t.is_empty()),
-        memory_bytes: pick!(flags, file, memory_mb, 512) * 1024 * 1024,
+        memory_bytes: pick!(flags, file, memory_mb, default::MEMORY_MB) * MIB,
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         nano_cpus: (cpus * 1e9) as u64,
-        pids_limit: pick!(flags, file, pids_limit, 256),
-        tmp_bytes: pick!(flags, file, tmp_mb, 64) * 1024 * 1024,
-        user: pick!(flags, file, user, "1000:1000".to_owned()),
-        network: pick!(flags, file, network, "none".to_owned()),
-        max_file_bytes: pick!(flags, file, max_file_bytes, 64 * 1024 * 1024),
-        exec_output_bytes: pick!(flags, file, exec_output_bytes, 1024 * 1024),
-        orphan_grace: secs(pick!(flags, file, orphan_grace_seconds, 30)),
-        cleanup_concurrency: pick!(flags, file, cleanup_concurrency, 8).max(1),
-        docker_timeout: secs(pick!(flags, file, docker_timeout_seconds, 30)),
-        prepare_image: pick!(flags, file, prepare_image, true),
-        log_format: pick!(flags, file, log_format, LogFormat::Text),
+        pids_limit: pick!(flags, file, pids_limit, default::PIDS_LIMIT),
+        tmp_bytes: pick!(flags, file, tmp_mb, default::TMP_MB) * MIB,
+        user: pick!(flags, file, user, default::USER.to_owned()),
+        network: pick!(flags, file, network, default::NETWORK.to_owned()),
+        max_file_bytes: pick!(flags, file, max_file_bytes, default::MAX_FILE_BYTES),
+        exec_output_bytes: pick!(flags, file, exec_output_bytes, default::EXEC_OUTPUT_BYTES),
+        orphan_grace: secs(pick!(
+            flags,
+            file,
+            orphan_grace_seconds,
+            default::ORPHAN_GRACE_SECONDS
+        )),
+        cleanup_concurrency: pick!(
+            flags,
+            file,
+            cleanup_concurrency,
+            default::CLEANUP_CONCURRENCY
+        )
+        .max(1),
+        docker_timeout: secs(pick!(
+            flags,
+            file,
+            docker_timeout_seconds,
+            default::DOCKER_TIMEOUT_SECONDS
+        )),
+        prepare_image: pick!(flags, file, prepare_image, default::PREPARE_IMAGE),
+        log_format: pick!(flags, file, log_format, default::LOG_FORMAT),
         otlp_endpoint: flags.otlp_endpoint.or(file.otlp_endpoint),
         instance: flags.instance.or(file.instance),
     };
-    let open = pick!(flags, file, allow_remote_without_token, false);
+    let open = pick!(
+        flags,
+        file,
+        allow_remote_without_token,
+        default::ALLOW_REMOTE_WITHOUT_TOKEN
+    );
     if config.token.is_none() && !config.listen.ip().is_loopback() && !open {
         bail!(
             "refusing to listen on {} without a token: set SANDBOXER_TOKEN, listen on loopback, \
@@ -203,8 +212,37 @@ fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Result<ServeCon
     Ok(config)
 }
 
+const MIB: u64 = 1024 * 1024;
+
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+impl ServeConfig {
+    /// The lifecycle policy these settings ask for.
+    ///
+    /// # Errors
+    /// A TTL or max lifetime under a second.
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        Ok(Policy::new(self.ttl, self.max_lifetime)?)
+    }
+
+    /// The spec a chat gets unless it chooses otherwise: the core's
+    /// defaults with what the operator set laid over them.
+    pub fn sandbox_defaults(&self) -> SandboxSpec {
+        SandboxSpec {
+            runtime: self.runtime.clone(),
+            user: self.user.clone(),
+            limits: ResourceLimits {
+                memory_bytes: self.memory_bytes,
+                nano_cpus: self.nano_cpus,
+                pids: self.pids_limit,
+                tmp_bytes: self.tmp_bytes,
+            },
+            network: self.network.clone(),
+            ..SandboxSpec::with_defaults(self.image.clone())
+        }
+    }
 }
 
 /// `SANDBOXER_CONFIG` or `--config`.

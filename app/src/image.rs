@@ -12,7 +12,8 @@ use clap::Args;
 use sandboxer_core::trace::NoopTracer;
 use sandboxer_docker::{BaseImageRecipe, DockerConfig, DockerSandboxRuntime};
 
-use crate::config::{DEFAULT_IMAGE, ServeConfig};
+use crate::config::ServeConfig;
+use crate::defaults::IMAGE as DEFAULT_IMAGE;
 
 /// How long a first start waits for a registry before building instead.
 const PULL_LIMIT: Duration = Duration::from_secs(20);

@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod defaults;
 mod image;
 mod serve;
 

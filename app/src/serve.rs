@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
 use sandboxer_core::port::{Clock, SandboxRuntime, SessionStore, SystemClock, Tracer};
 use sandboxer_core::usecase::{
     CleanupExpiredSandboxes, Ports, ReconcileMode, ReconcileSettings, Settings, UseCases,
@@ -160,23 +159,12 @@ async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Res
 
 /// The use cases, wired to the ports.
 fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
-    let defaults = SandboxSpec {
-        runtime: config.runtime.clone(),
-        user: config.user.clone(),
-        limits: ResourceLimits {
-            memory_bytes: config.memory_bytes,
-            nano_cpus: config.nano_cpus,
-            pids: config.pids_limit,
-            tmp_bytes: config.tmp_bytes,
-        },
-        network: config.network.clone(),
-        ..SandboxSpec::with_defaults(config.image.clone())
-    };
+    let defaults = config.sandbox_defaults();
     defaults.validate().context("the default sandbox spec")?;
     Ok(UseCases::new(
         ports,
         Settings {
-            policy: Policy::new(config.ttl, config.max_lifetime, true)?,
+            policy: config.policy()?,
             defaults,
             // A create is bounded by a few Docker calls; past this it is dead.
             foreign_create_wait: config.docker_timeout * 4,

@@ -126,6 +126,15 @@ async fn every_bad_input_gets_its_error_and_harms_nothing() {
             400,
             "invalid_request",
         ),
+        // A caller's image name that is no reference: the caller's 400.
+        (
+            Method::PUT,
+            format!("/v1/chats/{}/sandbox", chat("bad-image")),
+            Some(r#"{"image":"Not-Lowercase:1"}"#),
+            &auth,
+            400,
+            "invalid_request",
+        ),
         (
             Method::POST,
             format!("/v1/chats/{keeper}/exec"),
@@ -244,6 +253,30 @@ async fn every_bad_input_gets_its_error_and_harms_nothing() {
         (StatusCode::OK, Some(0)),
         "{ran}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_runtime_is_the_operators_500_with_the_detail_only_in_the_log() {
+    let nosuch = format!("sandboxer-test-nosuch-{}", uuid::Uuid::now_v7().simple());
+    let service = Service::start(Options::default().arg("--runtime", &nosuch)).await;
+    let (status, body) = service.put_sandbox(&chat("no-runtime"), "").await;
+    assert_eq!(
+        (status.as_u16(), code(&body)),
+        (500, "runtime_error"),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains(&nosuch),
+        "Docker's text leaked: {message}"
+    );
+    assert!(
+        service.log().contains(&nosuch),
+        "the log lacks the detail:\n{}",
+        service.log()
+    );
+    assert!(service.containers().is_empty());
+    assert!(service.volumes().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

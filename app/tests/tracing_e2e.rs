@@ -5,6 +5,11 @@
 //! status, and the ids that tie spans to responses, logs and metrics.
 
 mod support;
+// Only this binary uses them, so they are not in `support`'s tree.
+#[path = "support/calls.rs"]
+mod calls;
+#[path = "support/traces.rs"]
+mod traces;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,10 +17,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use calls::{log_lines, metric_sample, put, send, start_orphan, text, trace_id};
 use sandboxer_telemetry::testing::{CollectedKind, CollectedSpan, CollectedStatus, OtlpCollector};
-use support::calls::{log_lines, metric_sample, put, send, start_orphan, text, trace_id};
-use support::traces::{Trace, exporting_to, summary, wait_for, wait_for_trace};
 use support::{Options, Service, chat, docker_lines};
+use traces::{Trace, exporting_to, summary, wait_for, wait_for_trace};
 
 const PUT_SANDBOX: &str = "PUT /v1/chats/{chat_id}/sandbox";
 const POST_EXEC: &str = "POST /v1/chats/{chat_id}/exec";

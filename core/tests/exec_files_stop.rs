@@ -10,7 +10,7 @@ use sandboxer_core::port::{Parent, RuntimeError, SessionStore, SpanKind, Tracer}
 use sandboxer_core::testing::RuntimeOp;
 use sandboxer_core::trace::{self, attr::key, attr::span};
 use sandboxer_core::usecase::{ExecError, StopResult};
-use support::{World, chat};
+use support::{TTL, World, chat};
 
 fn request(argv: &[&str]) -> ExecRequest {
     ExecRequest::new(argv.iter().map(|a| (*a).to_owned()).collect()).unwrap()
@@ -60,6 +60,19 @@ async fn exec_creates_the_sandbox_and_nests_its_spans_under_the_caller() {
     assert!(exec.str(key::EXPIRES_AT).is_some());
     assert_eq!(create.str(key::RESULT), Some("created"));
     assert!(!exec.is_error());
+}
+
+#[tokio::test]
+async fn every_exec_moves_the_expiry() {
+    let w = World::new();
+    let c = chat("extend");
+    let first = w.exec.execute(&c, &request(&["true"])).await.unwrap();
+    w.clock.advance(std::time::Duration::from_secs(600));
+    let again = w.exec.execute(&c, &request(&["true"])).await.unwrap();
+    assert_eq!(again.session.id, first.session.id);
+    let row = w.store.get(&first.session.id).await.unwrap().unwrap();
+    assert_eq!(row.expires_at, w.clock_now() + TTL);
+    assert!(row.expires_at > first.session.expires_at);
 }
 
 #[tokio::test]

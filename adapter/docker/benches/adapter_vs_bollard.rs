@@ -55,7 +55,7 @@ fn raw_body(image: &str, session: SessionId) -> ContainerCreateBody {
         ("sandboxer.generation".to_string(), "1".to_string()),
         (
             "sandboxer.created-at".to_string(),
-            chrono::Utc::now().to_rfc3339(),
+            sandboxer_core::domain::rfc3339(chrono::Utc::now()),
         ),
     ]);
     ContainerCreateBody {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bollard::models::{
     ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, ResourcesUlimits,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
-use sandboxer_core::domain::{ChatId, ContainerId, SessionId, WORKSPACE_ROOT};
+use chrono::{DateTime, Utc};
+use sandboxer_core::domain::{ChatId, ContainerId, SessionId, WORKSPACE_ROOT, rfc3339};
 use sandboxer_core::port::{CreateRequest, RuntimeError, RuntimeSandbox};
 
 pub(crate) const LABEL_MANAGED: &str = "sandboxer.managed";
@@ -75,12 +75,8 @@ pub(crate) fn labels(request: &CreateRequest, instance: Option<&str>) -> HashMap
         (LABEL_CHAT.to_owned(), request.chat_id.as_str().to_owned()),
         (LABEL_SESSION.to_owned(), request.session_id.to_string()),
         (LABEL_GENERATION.to_owned(), request.generation.to_string()),
-        (
-            LABEL_CREATED_AT.to_owned(),
-            request
-                .created_at
-                .to_rfc3339_opts(SecondsFormat::Millis, true),
-        ),
+        // The form shown at every edge; read back by `parse_labels`.
+        (LABEL_CREATED_AT.to_owned(), rfc3339(request.created_at)),
     ]);
     if let Some(instance) = instance {
         labels.insert(LABEL_INSTANCE.to_owned(), instance.to_owned());
@@ -176,6 +172,9 @@ pub(crate) fn workspace_mount(
 }
 
 /// Reads a sandbox back from its labels; `Err` names the label that did not parse.
+/// `sandboxer.created-at` may be any RFC 3339 form, not only the one written
+/// (other offsets, no or more fraction digits: labels made by older builds
+/// or by hand).
 pub(crate) fn parse_labels(
     container_id: &str,
     labels: &HashMap<String, String>,
@@ -241,6 +240,30 @@ mod tests {
         let mut bad = labels(&req, None);
         bad.insert(LABEL_GENERATION.into(), "x".into());
         assert!(parse_labels("abc", &bad, true).is_err());
+    }
+
+    #[test]
+    fn created_at_is_written_as_the_domain_shows_it_and_read_in_any_rfc3339_form() {
+        let req = request("runc");
+        let written = labels(&req, None);
+        assert_eq!(written[LABEL_CREATED_AT], rfc3339(req.created_at));
+        let at = |raw: &str| {
+            let mut l = written.clone();
+            l.insert(LABEL_CREATED_AT.into(), raw.into());
+            parse_labels("abc", &l, true).map(|s| s.created_at)
+        };
+        let expected = DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for raw in [
+            "2024-05-01T10:00:00.000Z",
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:00:00+00:00",
+            "2024-05-01T12:00:00.000000000+02:00",
+        ] {
+            assert_eq!(at(raw), Ok(expected), "{raw}");
+        }
+        assert!(at("2024-05-01 10:00").is_err());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Every call first becomes a `Fault` (what the engine said, independent of
 //! the call), then `Fault::on` turns it into the port's error for what the
 //! call was about: a 404 on an image is `ImageNotFound`, on a container
-//! `ContainerGone`, on a file `FileNotFound`.
+//! `ContainerGone`, on a file `FileNotFound`. A 400 is the caller's fault
+//! (`Rejected`) only when it is about what a caller chose; the rest of what
+//! we send comes from the operator's configuration or from this adapter, so
+//! the engine refusing it is a `runtime_error`, its text kept for the log.
 
 use std::error::Error as _;
 use std::io;
@@ -60,7 +63,14 @@ impl Fault {
                 RuntimeError::ContainerGone
             }
             (Self::Conflict(msg), _) => RuntimeError::Conflict(msg),
-            (Self::BadRequest(msg), _) => RuntimeError::Rejected(msg),
+            (Self::BadRequest(msg), Subject::Image(_)) if is_bad_image_reference(&msg) => {
+                RuntimeError::Rejected(msg)
+            }
+            // An unknown runtime, a limit the engine refuses, ...: the
+            // operator's settings, which no caller can fix.
+            (Self::BadRequest(msg), _) => {
+                RuntimeError::Other(format!("the engine refused the request (400): {msg}"))
+            }
             (Self::Unavailable(msg), _) => RuntimeError::Unavailable(msg),
             (Self::Timeout { what, after }, _) => {
                 RuntimeError::Timeout(format!("{what} took longer than {after:?}"))
@@ -72,6 +82,12 @@ impl Fault {
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound(_))
     }
+}
+
+/// A caller may name the image (`SpecOverrides::image`); the engine says
+/// `invalid reference format` when that name is not one.
+fn is_bad_image_reference(msg: &str) -> bool {
+    msg.contains("invalid reference format")
 }
 
 fn mentions_container(msg: &str) -> bool {
@@ -150,6 +166,7 @@ fn is_connection_io(kind: io::ErrorKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sandboxer_core::trace::ErrorType;
 
     fn server(status_code: u16, message: &str) -> Fault {
         Fault::from(BollardError::DockerResponseServerError {
@@ -183,6 +200,32 @@ mod tests {
         assert!(matches!(
             server(409, "name in use").on(Subject::Container),
             RuntimeError::Conflict(_)
+        ));
+        assert_eq!(
+            server(
+                400,
+                "invalid reference format: repository name must be lowercase"
+            )
+            .on(Subject::Image("A:1")),
+            RuntimeError::Rejected(
+                "invalid reference format: repository name must be lowercase".into()
+            )
+        );
+        // Docker 20.10's and 25's words for `--runtime nosuch`.
+        for msg in [
+            "Unknown runtime specified nosuch",
+            "unknown or invalid runtime name: nosuch",
+        ] {
+            let err = server(400, msg).on(Subject::Image("img:1"));
+            assert!(
+                matches!(&err, RuntimeError::Other(m) if m.contains(msg)),
+                "{err:?}"
+            );
+            assert_eq!(err.error_type(), "runtime_error");
+        }
+        assert!(matches!(
+            server(400, "bad parameter").on(Subject::Container),
+            RuntimeError::Other(_)
         ));
         assert!(matches!(
             server(500, "boom").on(Subject::Engine),

@@ -24,7 +24,8 @@ pub(crate) const MARKER_VAR: &str = "SANDBOXER_EXEC_ID";
 /// Shortest time left to collect the output of a killed command.
 const MIN_DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
 
-type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+pub(crate) type Output =
+    Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 impl DockerSandboxRuntime {
     /// Runs `request`; also says how a timed-out command was killed.

@@ -15,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use bollard::models::ExecConfig;
 use bollard::query_parameters::RestartContainerOptionsBuilder;
-use futures::StreamExt;
 
 use crate::attr::kill;
-use crate::exec::{Capture, MARKER_VAR};
+use crate::exec::{Capture, MARKER_VAR, Output};
 use crate::host_kill;
 use crate::runtime::DockerSandboxRuntime;
 
 const DONE: &str = "sandboxer-kill-done";
+/// What is kept of the kill script's output: it prints one line, but a
+/// process in the sandbox could make it print more (it shares the tree).
+const KILL_OUTPUT_CAP: usize = 64 * 1024;
 
 /// POSIX sh: builtins plus one `grep` per round. `$1` is the marker's
 /// value. Each round's process list comes from `$(echo .; exec grep ...)`:
@@ -147,12 +149,8 @@ impl DockerSandboxRuntime {
                 )
                 .await
                 .ok()?;
-            let (mut output, _input) = self.start_attached(&exec.id).await.ok()?;
-            let mut capture = Capture::new(64 * 1024);
-            while let Some(Ok(chunk)) = output.next().await {
-                capture_push(&mut capture, chunk);
-            }
-            Some(capture)
+            let (output, _input) = self.start_attached(&exec.id).await.ok()?;
+            Some(kill_output(output).await)
         };
         match tokio::time::timeout(budget, run).await {
             Ok(Some(capture)) => {
@@ -212,13 +210,42 @@ impl DockerSandboxRuntime {
     }
 }
 
-fn capture_push(capture: &mut Capture, chunk: bollard::container::LogOutput) {
+/// The kill exec's output up to `KILL_OUTPUT_CAP` per stream, read to its
+/// end or its first error (what came before still tells whether it finished).
+async fn kill_output(mut output: Output) -> Capture {
+    let mut capture = Capture::new(KILL_OUTPUT_CAP);
+    let _ = capture.drain(&mut output).await;
+    capture
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
     use bollard::container::LogOutput;
-    match chunk {
-        LogOutput::StdOut { message } | LogOutput::Console { message } => {
-            capture.stdout.extend_from_slice(&message);
-        }
-        LogOutput::StdErr { message } => capture.stderr.extend_from_slice(&message),
-        LogOutput::StdIn { .. } => {}
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn the_kill_output_is_capped_per_stream() {
+        let big = Bytes::from(vec![b'x'; KILL_OUTPUT_CAP / 2 + 1]);
+        let chunks = [
+            LogOutput::StdOut {
+                message: big.clone(),
+            },
+            LogOutput::StdErr {
+                message: big.clone(),
+            },
+            LogOutput::StdOut {
+                message: big.clone(),
+            },
+            LogOutput::Console {
+                message: Bytes::from_static(DONE.as_bytes()),
+            },
+            LogOutput::StdErr { message: big },
+        ];
+        let output: Output = Box::pin(futures::stream::iter(chunks.map(Ok)));
+        let capture = kill_output(output).await;
+        assert_eq!(capture.stdout.len(), KILL_OUTPUT_CAP);
+        assert_eq!(capture.stderr.len(), KILL_OUTPUT_CAP);
+        assert!(capture.truncated);
     }
 }

@@ -69,11 +69,15 @@ impl DockerSandboxRuntime {
         Ok(outcome)
     }
 
-    /// Every sandbox of ours: its container in any state, and, for a
-    /// session whose container is gone but whose workspace volume or
-    /// workspace helper is left (a crash between two removals), an entry
-    /// under the container's name that is not running, so reconciliation
-    /// removes the rest of its footprint.
+    /// `SandboxRuntime::list_active_sessions`: every sandbox of ours (label
+    /// `sandboxer.managed=true`, and this instance's when one is
+    /// configured), one per session: its container in any state (`running`
+    /// only when Docker says running), and, for a session whose container
+    /// is gone but whose workspace volume or workspace helper is left (a
+    /// crash between two removals), an entry under the container's name
+    /// that is not running, so reconciliation removes the rest of its
+    /// footprint. Containers and volumes whose labels do not parse are
+    /// logged and skipped.
     pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
         let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
         if let Some(instance) = &self.config.instance {

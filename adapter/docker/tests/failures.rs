@@ -1,5 +1,5 @@
 //! Failures a caller must see quickly and cleanly: a missing image, an
-//! engine that is not there.
+//! engine that is not there, a runtime the engine does not know.
 
 mod suite;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::InspectContainerOptions;
 use sandboxer_core::port::{RuntimeError, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
-use sandboxer_core::trace::NoopTracer;
+use sandboxer_core::trace::{ErrorType, NoopTracer};
 use sandboxer_docker::testing::{Cleanup, create_request, raw_docker, test_spec};
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
@@ -44,6 +44,38 @@ async fn a_missing_image_is_image_not_found_and_leaves_nothing() {
             .image_exists(&sandboxer_docker::testing::ensure_test_image())
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_runtime_is_a_runtime_error_not_the_callers_and_leaves_nothing() {
+    let cleanup = Cleanup::new();
+    let runtime = suite::runtime(&RecordingTracer::new()).await;
+    let nosuch = format!("sandboxer-test-nosuch-{}", uuid::Uuid::now_v7().simple());
+    let request = create_request(test_spec(
+        &sandboxer_docker::testing::ensure_test_image(),
+        &nosuch,
+    ));
+    cleanup.session(request.session_id);
+    let made = runtime.create(&request).await;
+    let err = made.expect_err("a create on an unknown runtime");
+    // The operator's setting: a 500-class error, Docker's text kept for the log.
+    assert_eq!(err.error_type(), "runtime_error", "{err:?}");
+    assert!(
+        matches!(&err, RuntimeError::Other(m) if m.contains(&nosuch)),
+        "{err:?}"
+    );
+    let docker = raw_docker().await;
+    let name = format!("sandboxer-{}", request.session_id);
+    assert!(
+        docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .is_err()
+    );
+    assert!(
+        docker.inspect_volume(&name).await.is_err(),
+        "volume left behind"
     );
 }
 

@@ -60,17 +60,12 @@ async fn spans_stay_fast(label: &str, endpoint: String, protocol: Protocol) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_to_a_closed_port() {
-    spans_stay_fast(
-        "grpc closed port",
-        common::closed_endpoint(),
-        Protocol::Grpc,
-    )
-    .await;
+    spans_stay_fast("grpc closed port", closed_endpoint(), Protocol::Grpc).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_to_a_collector_that_never_answers() {
-    let endpoint = common::blackhole_endpoint().await;
+    let endpoint = blackhole_endpoint().await;
     spans_stay_fast("grpc blackhole", endpoint, Protocol::Grpc).await;
 }
 
@@ -78,7 +73,7 @@ async fn grpc_to_a_collector_that_never_answers() {
 async fn http_to_a_closed_port() {
     spans_stay_fast(
         "http closed port",
-        common::closed_endpoint(),
+        closed_endpoint(),
         Protocol::HttpProtobuf,
     )
     .await;
@@ -86,7 +81,7 @@ async fn http_to_a_closed_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_to_a_collector_that_never_answers() {
-    let endpoint = common::blackhole_endpoint().await;
+    let endpoint = blackhole_endpoint().await;
     spans_stay_fast("http blackhole", endpoint, Protocol::HttpProtobuf).await;
 }
 
@@ -96,7 +91,7 @@ async fn http_to_a_collector_that_never_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_to_a_silent_collector_is_bounded_by_the_export_timeout() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
-        let endpoint = common::blackhole_endpoint().await;
+        let endpoint = blackhole_endpoint().await;
         let config = TelemetryConfig {
             export_timeout: Duration::from_millis(300),
             shutdown_timeout: SHUTDOWN_TIMEOUT,
@@ -118,4 +113,25 @@ async fn an_export_to_a_silent_collector_is_bounded_by_the_export_timeout() {
         );
         let _ = handle.shutdown().await;
     }
+}
+
+/// An endpoint where nothing listens (a port just released).
+fn closed_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// An endpoint that accepts connections and never answers on them.
+async fn blackhole_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
 }

@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::{Service, docker_lines};
+use crate::support::{Service, docker_lines};
 
 /// A call's status, headers and JSON body.
 pub async fn send(

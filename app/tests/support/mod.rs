@@ -4,8 +4,6 @@
 //! `Service` kills it and removes every container and volume of its
 //! instance, even when the test failed.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,6 +21,8 @@ pub struct Options {
     pub image: Option<String>,
 }
 
+// Builder steps: each test binary sets only what it needs.
+#[allow(dead_code)]
 impl Options {
     pub fn arg(mut self, flag: &str, value: impl ToString) -> Self {
         self.args.push(flag.to_owned());
@@ -131,6 +131,89 @@ impl Service {
         self.child = Some(child);
     }
 
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body").to_vec();
+        (status, headers, bytes)
+    }
+
+    /// Ids of the containers of this instance, running or not.
+    pub fn containers(&self) -> Vec<String> {
+        docker_lines(&["ps", "-aq", "--no-trunc", "--filter", &self.label()])
+    }
+
+    /// Names of the volumes of this instance.
+    pub fn volumes(&self) -> Vec<String> {
+        docker_lines(&["volume", "ls", "-q", "--filter", &self.label()])
+    }
+
+    fn label(&self) -> String {
+        format!("label=sandboxer.instance={}", self.instance)
+    }
+}
+
+/// JSON calls of the API: every binary but cli.rs, which goes through the
+/// binary's own clients (tracing_e2e.rs needs no `put_sandbox`).
+#[allow(dead_code)]
+impl Service {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value) {
+        let (status, _, bytes) = self.raw(method, path, body, &[]).await;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, json)
+    }
+
+    pub async fn put_sandbox(&self, chat: &str, body: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::PUT,
+            &format!("/v1/chats/{chat}/sandbox"),
+            Some(body.as_bytes().to_vec()),
+        )
+        .await
+    }
+
+    pub async fn exec(&self, chat: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            &format!("/v1/chats/{chat}/exec"),
+            Some(serde_json::to_vec(&body).unwrap()),
+        )
+        .await
+    }
+}
+
+/// Process control and container views that only some test binaries use
+/// (service.rs restarts and kills; tracing_e2e.rs terminates; the
+/// tracing_overhead bench reads the pid).
+#[allow(dead_code)]
+impl Service {
     /// The process id of the running service.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
@@ -171,77 +254,9 @@ impl Service {
         self.launch().await;
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> (StatusCode, Value) {
-        let (status, _, bytes) = self.raw(method, path, body, &[]).await;
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, json)
-    }
-
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-        let mut request = self.client.request(method, format!("{}{path}", self.url));
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a body").to_vec();
-        (status, headers, bytes)
-    }
-
-    pub async fn put_sandbox(&self, chat: &str, body: &str) -> (StatusCode, Value) {
-        self.call(
-            Method::PUT,
-            &format!("/v1/chats/{chat}/sandbox"),
-            Some(body.as_bytes().to_vec()),
-        )
-        .await
-    }
-
-    pub async fn exec(&self, chat: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            &format!("/v1/chats/{chat}/exec"),
-            Some(serde_json::to_vec(&body).unwrap()),
-        )
-        .await
-    }
-
-    /// Ids of the containers of this instance, running or not.
-    pub fn containers(&self) -> Vec<String> {
-        docker_lines(&["ps", "-aq", "--no-trunc", "--filter", &self.label()])
-    }
-
     /// Ids of the running containers of this instance.
     pub fn running_containers(&self) -> Vec<String> {
         docker_lines(&["ps", "-q", "--no-trunc", "--filter", &self.label()])
-    }
-
-    /// Names of the volumes of this instance.
-    pub fn volumes(&self) -> Vec<String> {
-        docker_lines(&["volume", "ls", "-q", "--filter", &self.label()])
     }
 
     /// `(chat id, session id)` labels of each container of this instance.
@@ -257,10 +272,6 @@ impl Service {
         .into_iter()
         .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
         .collect()
-    }
-
-    fn label(&self) -> String {
-        format!("label=sandboxer.instance={}", self.instance)
     }
 }
 
@@ -301,5 +312,3 @@ impl Drop for Service {
 pub fn chat(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
-pub mod calls;
-pub mod traces;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use sandboxer_telemetry::testing::{CollectedSpan, OtlpCollector};
 
-use super::Options;
+use crate::support::Options;
 
 /// How long a test waits for spans. The batch delay is 100 ms; the rest is
 /// room for a loaded machine.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::env::{InvalidEnv, check_env};
 use super::path::WORKSPACE_ROOT;
 
 /// Longest timeout a caller may ask for.
@@ -36,10 +37,8 @@ pub enum InvalidExecRequest {
     Timeout,
     #[error("workdir must be an absolute path without `..`, got {0:?}")]
     Workdir(String),
-    #[error("environment variable name {0:?} is not of [A-Za-z_][A-Za-z0-9_]*")]
-    EnvName(String),
-    #[error("environment variable {0} holds a NUL byte")]
-    EnvValue(String),
+    #[error(transparent)]
+    Env(#[from] InvalidEnv),
 }
 
 impl ExecRequest {
@@ -90,18 +89,7 @@ impl ExecRequest {
     /// # Errors
     /// `InvalidExecRequest` for a bad variable name or a NUL in a value.
     pub fn with_env(mut self, env: BTreeMap<String, String>) -> Result<Self, InvalidExecRequest> {
-        for (name, value) in &env {
-            let mut chars = name.chars();
-            let first_ok = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-            if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(InvalidExecRequest::EnvName(name.clone()));
-            }
-            if value.contains('\0') {
-                return Err(InvalidExecRequest::EnvValue(name.clone()));
-            }
-        }
+        check_env(&env)?;
         self.env = env;
         Ok(self)
     }
@@ -162,7 +150,7 @@ mod tests {
         let env = [("9".to_string(), String::new())].into();
         assert_eq!(
             ok.with_env(env),
-            Err(InvalidExecRequest::EnvName("9".into()))
+            Err(InvalidExecRequest::Env(InvalidEnv::Name("9".into())))
         );
     }
 }

@@ -78,10 +78,6 @@ impl SessionId {
             .map(Self)
             .map_err(|_| InvalidSessionId(raw.to_owned()))
     }
-
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
 }
 
 impl Default for SessionId {
@@ -164,7 +160,7 @@ mod tests {
     #[test]
     fn session_ids_are_v7_and_round_trip() {
         let id = SessionId::new();
-        assert_eq!(id.as_uuid().get_version_num(), 7);
+        assert_eq!(id.0.get_version_num(), 7);
         assert_eq!(SessionId::parse(&id.to_string()).unwrap(), id);
         assert!(SessionId::parse("nope").is_err());
     }

@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O, no clocks, no async.
 
 pub mod decision;
+pub mod env;
 pub mod exec;
 pub mod ids;
 pub mod path;
@@ -9,6 +10,7 @@ pub mod session;
 pub mod spec;
 
 pub use decision::{ContainerState, Decision, ReplaceReason, Verdict, decide, on_container};
+pub use env::{InvalidEnv, check_env};
 pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
 pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};

@@ -62,11 +62,6 @@ impl WorkspacePath {
         format!("{WORKSPACE_ROOT}/{}", self.0)
     }
 
-    /// The last segment.
-    pub fn file_name(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or(&self.0)
-    }
-
     /// The parent directory, relative; `None` at the workspace's top.
     pub fn parent(&self) -> Option<&str> {
         self.0.rsplit_once('/').map(|(dir, _)| dir)
@@ -87,7 +82,6 @@ mod tests {
     fn keeps_paths_inside_the_workspace() {
         let p = WorkspacePath::parse("src/main.py").unwrap();
         assert_eq!(p.absolute(), "/workspace/src/main.py");
-        assert_eq!(p.file_name(), "main.py");
         assert_eq!(p.parent(), Some("src"));
         assert_eq!(WorkspacePath::parse("a").unwrap().parent(), None);
         for bad in [

@@ -1,4 +1,5 @@
-//! The lifecycle policy: idle TTL, max lifetime and extend-on-use.
+//! The lifecycle policy: idle TTL and max lifetime; every use extends a
+//! session's expiry (DESIGN section 1).
 
 use std::time::Duration;
 
@@ -6,11 +7,15 @@ use thiserror::Error;
 
 use super::session::{Session, Timestamp};
 
+/// Idle TTL when the operator sets none (DESIGN section 1).
+pub const DEFAULT_IDLE_TTL: Duration = Duration::from_secs(30 * 60);
+/// Max lifetime when the operator sets none (DESIGN section 1).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     idle_ttl: Duration,
     max_lifetime: Duration,
-    extend_on_use: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -26,11 +31,7 @@ pub enum InvalidPolicy {
 impl Policy {
     /// # Errors
     /// `InvalidPolicy` when either duration is under a second.
-    pub fn new(
-        idle_ttl: Duration,
-        max_lifetime: Duration,
-        extend_on_use: bool,
-    ) -> Result<Self, InvalidPolicy> {
+    pub fn new(idle_ttl: Duration, max_lifetime: Duration) -> Result<Self, InvalidPolicy> {
         if idle_ttl < Duration::from_secs(1) {
             return Err(InvalidPolicy::TtlTooShort);
         }
@@ -40,16 +41,11 @@ impl Policy {
         Ok(Self {
             idle_ttl,
             max_lifetime,
-            extend_on_use,
         })
     }
 
     pub fn idle_ttl(&self) -> Duration {
         self.idle_ttl
-    }
-
-    pub fn max_lifetime(&self) -> Duration {
-        self.max_lifetime
     }
 
     /// Checks a TTL a caller asked for: at least a second, at most the max lifetime.
@@ -75,11 +71,7 @@ impl Policy {
     }
 
     /// The new `expires_at` after a use at `now`: `now + ttl`, capped by max lifetime.
-    /// Without extend-on-use the expiry stays where it was.
     pub fn expiry_after_use(&self, session: &Session, ttl: Duration, now: Timestamp) -> Timestamp {
-        if !self.extend_on_use {
-            return session.expires_at;
-        }
         (now + ttl).min(self.end_of_life(session.created_at))
     }
 
@@ -94,12 +86,11 @@ impl Policy {
 }
 
 impl Default for Policy {
-    /// 30 min idle TTL, 24 h max lifetime, extend on use (DESIGN section 1).
+    /// 30 min idle TTL, 24 h max lifetime (DESIGN section 1).
     fn default() -> Self {
         Self {
-            idle_ttl: Duration::from_secs(30 * 60),
-            max_lifetime: Duration::from_secs(24 * 60 * 60),
-            extend_on_use: true,
+            idle_ttl: DEFAULT_IDLE_TTL,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         }
     }
 }

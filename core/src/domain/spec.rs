@@ -7,6 +7,15 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::env::{InvalidEnv, check_env};
+
+/// Runtime when the operator names none: runc (gVisor's `runsc` on request).
+pub const DEFAULT_RUNTIME: &str = "runc";
+/// The non-root `uid:gid` a sandbox runs as unless configured otherwise.
+pub const DEFAULT_USER: &str = "1000:1000";
+/// Sandboxes get no network unless an operator opens one (DESIGN section 7).
+pub const DEFAULT_NETWORK: &str = "none";
+
 /// Resource limits of one sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourceLimits {
@@ -18,15 +27,20 @@ pub struct ResourceLimits {
     pub tmp_bytes: u64,
 }
 
+impl ResourceLimits {
+    /// 512 MiB, 1 CPU, 256 pids, 64 MiB of `/tmp` (DESIGN section 7). A
+    /// constant, so the binary's configuration defaults can be built from it.
+    pub const DEFAULT: Self = Self {
+        memory_bytes: 512 * 1024 * 1024,
+        nano_cpus: 1_000_000_000,
+        pids: 256,
+        tmp_bytes: 64 * 1024 * 1024,
+    };
+}
+
 impl Default for ResourceLimits {
-    /// 512 MiB, 1 CPU, 256 pids, 64 MiB of `/tmp` (DESIGN section 7).
     fn default() -> Self {
-        Self {
-            memory_bytes: 512 * 1024 * 1024,
-            nano_cpus: 1_000_000_000,
-            pids: 256,
-            tmp_bytes: 64 * 1024 * 1024,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -51,10 +65,8 @@ pub struct SandboxSpec {
 pub enum InvalidSpec {
     #[error("image name is empty or contains whitespace: {0:?}")]
     Image(String),
-    #[error("environment variable name {0:?} is not of [A-Za-z_][A-Za-z0-9_]*")]
-    EnvName(String),
-    #[error("environment variable {0} holds a NUL byte")]
-    EnvValue(String),
+    #[error(transparent)]
+    Env(#[from] InvalidEnv),
     #[error("the sandbox user must not be root, got {0:?}")]
     RootUser(String),
     #[error("{0}")]
@@ -68,11 +80,11 @@ impl SandboxSpec {
     pub fn with_defaults(image: impl Into<String>) -> Self {
         Self {
             image: image.into(),
-            runtime: "runc".into(),
-            user: "1000:1000".into(),
+            runtime: DEFAULT_RUNTIME.into(),
+            user: DEFAULT_USER.into(),
             env: BTreeMap::new(),
-            limits: ResourceLimits::default(),
-            network: "none".into(),
+            limits: ResourceLimits::DEFAULT,
+            network: DEFAULT_NETWORK.into(),
             keepalive: vec!["sleep".into(), "infinity".into()],
         }
     }
@@ -146,22 +158,6 @@ fn check_image(image: &str) -> Result<(), InvalidSpec> {
     Ok(())
 }
 
-fn check_env(env: &BTreeMap<String, String>) -> Result<(), InvalidSpec> {
-    for (name, value) in env {
-        let mut chars = name.chars();
-        let first_ok = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(InvalidSpec::EnvName(name.clone()));
-        }
-        if value.contains('\0') {
-            return Err(InvalidSpec::EnvValue(name.clone()));
-        }
-    }
-    Ok(())
-}
-
 /// What a caller may choose per chat; the rest comes from the configured defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpecOverrides {
@@ -202,25 +198,82 @@ mod tests {
     fn hash_is_stable_and_sees_every_field() {
         let base = spec();
         assert_eq!(base.hash(), spec().hash());
-        let mut changed = Vec::new();
-        let mut s = spec();
-        s.image = "other:1".into();
-        changed.push(s);
-        let mut s = spec();
-        s.runtime = "runsc".into();
-        changed.push(s);
-        let mut s = spec();
-        s.limits.pids = 128;
-        changed.push(s);
-        let mut s = spec();
-        s.limits.memory_bytes += 1;
-        changed.push(s);
-        let mut s = spec();
-        s.env.insert("A".into(), "1".into());
-        changed.push(s);
-        for s in changed {
-            assert_ne!(s.hash(), base.hash(), "{s:?}");
+        // Naming every field makes a new one a compile error here until it
+        // has its mutation below.
+        let SandboxSpec {
+            image: _,
+            runtime: _,
+            user: _,
+            env: _,
+            limits:
+                ResourceLimits {
+                    memory_bytes: _,
+                    nano_cpus: _,
+                    pids: _,
+                    tmp_bytes: _,
+                },
+            network: _,
+            keepalive: _,
+        } = &base;
+        let with_a = |s: &mut SandboxSpec| {
+            s.env.insert("A".into(), "1".into());
+        };
+        // (field, base spec to start from, one change of that field)
+        type Edit = fn(&mut SandboxSpec);
+        let mutations: [(&str, Edit, Edit); 13] = [
+            ("image", |_| {}, |s| s.image = "other:1".into()),
+            ("runtime", |_| {}, |s| s.runtime = "runsc".into()),
+            ("user", |_| {}, |s| s.user = "1001:1001".into()),
+            ("env entry added", |_| {}, with_a),
+            ("env value", with_a, |s| {
+                s.env.insert("A".into(), "2".into());
+            }),
+            ("env name", with_a, |s| {
+                s.env.clear();
+                s.env.insert("B".into(), "1".into());
+            }),
+            ("memory", |_| {}, |s| s.limits.memory_bytes += 1),
+            ("cpus", |_| {}, |s| s.limits.nano_cpus += 1),
+            ("pids", |_| {}, |s| s.limits.pids = 128),
+            ("tmp", |_| {}, |s| s.limits.tmp_bytes += 1),
+            ("network", |_| {}, |s| s.network = "bridge".into()),
+            ("keepalive arg", |_| {}, |s| s.keepalive[1] = "3600".into()),
+            ("keepalive length", |_| {}, |s| s.keepalive.push("x".into())),
+        ];
+        for (field, prepare, mutate) in mutations {
+            let mut before = spec();
+            prepare(&mut before);
+            let mut after = before.clone();
+            mutate(&mut after);
+            assert_ne!(after, before, "{field}: the mutation changed nothing");
+            assert_ne!(after.hash(), before.hash(), "{field}: {after:?}");
         }
+
+        // What a caller's overrides choose goes into the hash too.
+        let overrides: [(&str, SpecOverrides); 2] = [
+            (
+                "override image",
+                SpecOverrides {
+                    image: Some("python:3".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "override env",
+                SpecOverrides {
+                    env: [("LANG".to_string(), "C.UTF-8".to_string())].into(),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let SpecOverrides { image: _, env: _ } = &overrides[0].1;
+        for (field, o) in overrides {
+            assert_ne!(base.with(&o).unwrap().hash(), base.hash(), "{field}");
+        }
+        assert_eq!(
+            base.with(&SpecOverrides::default()).unwrap().hash(),
+            base.hash()
+        );
     }
 
     #[test]
@@ -230,7 +283,10 @@ mod tests {
             env: [("1X".to_string(), "v".to_string())].into(),
             ..Default::default()
         };
-        assert_eq!(base.with(&bad_env), Err(InvalidSpec::EnvName("1X".into())));
+        assert_eq!(
+            base.with(&bad_env),
+            Err(InvalidSpec::Env(InvalidEnv::Name("1X".into())))
+        );
         let bad_image = SpecOverrides {
             image: Some("a b".into()),
             ..Default::default()

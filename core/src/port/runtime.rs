@@ -110,7 +110,10 @@ pub trait SandboxRuntime: Send + Sync {
     /// is adopted, never destroyed.
     ///
     /// # Errors
-    /// `ImageNotFound` (never a hanging pull), `Unavailable`, `Timeout`, `Other`.
+    /// `ImageNotFound` (never a hanging pull), `Rejected` when the image
+    /// name (a caller's choice) is not a valid reference, `Unavailable`,
+    /// `Timeout`, `Other` (also what the runtime refuses in the operator's
+    /// settings, such as an unknown runtime name).
     /// On error nothing made for the session is left behind.
     async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError>;
 
@@ -120,7 +123,22 @@ pub trait SandboxRuntime: Send + Sync {
     /// `Unavailable`, `Timeout`, `Other`; a sandbox already gone is `Ok(AlreadyGone)`.
     async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError>;
 
-    /// Every sandbox labelled as ours, running or not, whoever made it.
+    /// Every sandbox footprint this runtime holds for us, whoever made it,
+    /// one entry per session, as its labels describe it. Despite the name
+    /// (DESIGN and the spans call it so), not only active ones:
+    ///
+    /// - a running container: `running: true`;
+    /// - a container in any other state (created, exited, dead, ...):
+    ///   `running: false`;
+    /// - a session whose container is gone but whose workspace or other
+    ///   leftover is still there (a crash between two removals):
+    ///   `running: false`, `container_id` the name the container had, so
+    ///   `stop` removes the rest.
+    ///
+    /// A runtime shared by several services lists only this instance's.
+    /// Entries whose labels do not parse are skipped. Reconciliation
+    /// compares this with the store; `running` is what tells a live
+    /// sandbox from the rest.
     ///
     /// # Errors
     /// `Unavailable`, `Timeout`, `Other`.

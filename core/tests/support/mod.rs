@@ -1,8 +1,6 @@
 //! A world of fakes: every use case wired to the in-memory runtime and
 //! store, a manual clock and a recording tracer.
 
-#![allow(dead_code)]
-
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +37,7 @@ pub fn default_spec() -> SandboxSpec {
 }
 
 pub fn policy() -> Policy {
-    Policy::new(TTL, MAX_LIFETIME, true).unwrap()
+    Policy::new(TTL, MAX_LIFETIME).unwrap()
 }
 
 impl World {

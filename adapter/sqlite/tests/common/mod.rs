@@ -1,8 +1,6 @@
 //! Shared setup of the SQLite store tests: a fresh database file in its
 //! own temporary directory per test, and a quiet tracer.
 
-#![allow(dead_code)] // each test binary uses its own subset
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +11,7 @@ use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use tempfile::TempDir;
 
 /// A store on a new file; keep the `TempDir` alive as long as the store.
+#[allow(dead_code)] // contract, files, rows only
 pub async fn fresh() -> (SqliteSessionStore, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db_path(&dir)).await;
@@ -23,6 +22,7 @@ pub fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("sandboxer.db")
 }
 
+#[allow(dead_code)] // files, read_only, rows only
 pub async fn open(path: &std::path::Path) -> SqliteSessionStore {
     open_with(path, SqliteStoreOptions::default(), Arc::new(NoopTracer)).await
 }
@@ -38,6 +38,7 @@ pub async fn open_with(
 }
 
 /// Options whose lock waits end quickly, for tests that hold a lock.
+#[allow(dead_code)] // files, spans only
 pub fn short_busy_timeout() -> SqliteStoreOptions {
     SqliteStoreOptions {
         busy_timeout: Duration::from_millis(200),
@@ -47,6 +48,7 @@ pub fn short_busy_timeout() -> SqliteStoreOptions {
 }
 
 /// A plain connection to the file, beside the store (another "process").
+#[allow(dead_code)] // files, rows, spans only
 pub async fn raw(path: &std::path::Path) -> sqlx::SqliteConnection {
     use sqlx::ConnectOptions;
     sqlx::sqlite::SqliteConnectOptions::new()
