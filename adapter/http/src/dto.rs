@@ -3,22 +3,50 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use sandboxer_core::domain::{ExecOutcome, Session, rfc3339};
 use sandboxer_core::usecase::{CleanupReport, CreateOutcome, CreateResult};
+
+use crate::schema;
 
 /// Body of `PUT /v1/chats/{chat_id}/sandbox` (optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSandboxBody {
     /// Image to run instead of the configured default.
+    #[schema(value_type = Option<schema::Image>)]
     pub image: Option<String>,
-    /// Idle TTL of this chat's sandbox, in seconds.
+    /// Idle TTL of this chat's sandbox, in seconds. The maximum, the
+    /// configured max lifetime, is set when the document is built.
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub ttl_seconds: Option<u64>,
     /// Environment variables of the sandbox.
+    #[schema(value_type = Option<schema::EnvVars>)]
     pub env: Option<BTreeMap<String, String>>,
+}
+
+/// An unsigned integer as JSON Schema reads `integer`: any number without a
+/// fractional part, so `60.0` is 60 (serde alone refuses it, and the
+/// document would then allow what the server refuses).
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    // 2^64 as f64; `as` saturates, so the bound is checked before the cast.
+    const LIMIT: f64 = 18_446_744_073_709_551_616.0;
+    match number.as_f64() {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f) if f.fract() == 0.0 && (0.0..LIMIT).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {number}, expected a whole number of at least 0"
+        ))),
+    }
 }
 
 /// One sandbox incarnation of a chat.
@@ -83,13 +111,18 @@ impl From<&CreateOutcome> for PutSandboxResponse {
 #[serde(deny_unknown_fields)]
 pub struct ExecBody {
     /// The program and its arguments; no shell unless you run one.
+    #[schema(value_type = schema::Argv)]
     pub cmd: Vec<String>,
     /// Text fed to the command's standard input.
     pub stdin: Option<String>,
+    #[schema(value_type = Option<schema::EnvVars>)]
     pub env: Option<BTreeMap<String, String>>,
     /// Absolute; defaults to `/workspace`.
+    #[schema(value_type = Option<schema::Workdir>)]
     pub workdir: Option<String>,
-    /// Defaults to 60000; at most 3600000.
+    /// Defaults to 60000; at most 3600000 (`MAX_EXEC_TIMEOUT`, checked by a test).
+    #[schema(minimum = 1, maximum = 3_600_000)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub timeout_ms: Option<u64>,
 }
 

@@ -74,8 +74,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// A JSON body; `None` when the body is empty. Malformed JSON is
-/// `invalid_json`, well-formed JSON of the wrong shape `invalid_request`.
+/// A JSON body; `None` when the body is empty or JSON `null` (the document
+/// states an optional body as nullable, and clients that serialize "no
+/// options" as `null` mean the same). Malformed JSON is `invalid_json`,
+/// well-formed JSON of the wrong shape `invalid_request`.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
@@ -86,21 +88,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(None));
         }
-        parse_json(&bytes).map(|v| Self(Some(v)))
+        parse_json(&bytes).map(Self)
     }
 }
 
-/// A required JSON body.
+/// A required JSON body: empty is `invalid_json`, `null` a wrong shape.
 pub struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let OptionalJson(value) = OptionalJson::<T>::from_request(req, state).await?;
-        value
-            .map(Self)
-            .ok_or_else(|| ApiError::new(code::INVALID_JSON, "a JSON body is required"))
+        let Body(bytes) = Body::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(code::INVALID_JSON, "a JSON body is required"));
+        }
+        parse_json(&bytes).map(Self)
     }
 }
 

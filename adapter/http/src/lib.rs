@@ -8,49 +8,30 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod schema;
 pub mod state;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::{Extension, Router};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use sandboxer_core::trace::attr::error_type as code;
 
 pub use error::ApiError;
 pub use state::{ApiConfig, ApiState, MetricsRender};
 
-/// The whole API.
+use routes::{files, ops, sandbox};
+
+/// The whole API. Every route is registered with its `#[utoipa::path]`
+/// through `routes!`, which is what puts it in `/openapi.json`.
 pub fn router(state: Arc<ApiState>) -> Router {
-    let file_limit = DefaultBodyLimit::max(state.config.max_file_bytes);
-    let v1 = Router::new()
-        .route(
-            "/v1/chats/{chat_id}/sandbox",
-            put(routes::sandbox::put_sandbox)
-                .get(routes::sandbox::get_sandbox)
-                .delete(routes::sandbox::delete_sandbox),
-        )
-        .route("/v1/chats/{chat_id}/exec", post(routes::sandbox::exec))
-        .route(
-            "/v1/chats/{chat_id}/files/{*path}",
-            put(routes::files::put_file)
-                .layer(file_limit)
-                .get(routes::files::get_file),
-        )
-        .route("/v1/sandboxes", get(routes::ops::list_sandboxes))
-        .route("/v1/cleanup", post(routes::ops::cleanup))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            middleware::require_token,
-        ));
-    Router::new()
-        .route("/healthz", get(routes::ops::healthz))
-        .route("/readyz", get(routes::ops::readyz))
-        .route("/metrics", get(routes::ops::metrics))
-        .route("/openapi.json", get(routes::ops::openapi))
-        .merge(v1)
+    let (router, doc) = routes_and_document(&state);
+    let doc = openapi::render(&doc);
+    router
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -58,7 +39,36 @@ pub fn router(state: Arc<ApiState>) -> Router {
         ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes))
+        .layer(Extension(doc))
         .with_state(state)
+}
+
+/// The routes and the document they make, before the layers every route shares.
+fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa::openapi::OpenApi) {
+    let file_limit = DefaultBodyLimit::max(state.config.max_file_bytes);
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(
+            sandbox::put_sandbox,
+            sandbox::get_sandbox,
+            sandbox::delete_sandbox
+        ))
+        .routes(routes!(sandbox::exec))
+        .routes(routes!(files::put_file).layer(file_limit))
+        .routes(routes!(files::get_file))
+        .routes(routes!(ops::list_sandboxes))
+        .routes(routes!(ops::cleanup))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            middleware::require_token,
+        ));
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .merge(v1)
+        .split_for_parts();
+    (router, openapi::finish(doc, state.services.create.policy()))
 }
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {

@@ -1,10 +1,10 @@
 //! Request middleware: the SERVER span of every request (continuing a
-//! caller's W3C `traceparent`, parent of the use-case spans), request
-//! metrics, and the bearer token check.
+//! caller's W3C `traceparent`, parent of the use-case spans) and the bearer
+//! token check. The request's duration metric comes from that span (the
+//! app's `MetricsTracer` records every span once), so none is recorded here.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
@@ -37,7 +37,6 @@ pub async fn trace_request(
     request: Request,
     next: Next,
 ) -> Response {
-    let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let route = route.map(|r| r.as_str().to_owned());
     let parent = request
@@ -53,7 +52,7 @@ pub async fn trace_request(
     let mut span = api
         .tracer
         .start_span(Cow::Owned(name), SpanKind::Server, parent);
-    span.set_attribute(http_key::METHOD, method.clone().into());
+    span.set_attribute(http_key::METHOD, method.into());
     span.set_attribute(http_key::PATH, request.uri().path().to_owned().into());
     if let Some(r) = &route {
         span.set_attribute(http_key::ROUTE, r.clone().into());
@@ -78,13 +77,6 @@ pub async fn trace_request(
         }
     }
     span.end();
-    metrics::histogram!(
-        "sandboxer_http_request_duration_seconds",
-        "method" => method,
-        "route" => route.unwrap_or_else(|| "unmatched".to_owned()),
-        "status" => status.as_u16().to_string(),
-    )
-    .record(started.elapsed().as_secs_f64());
     response
 }
 

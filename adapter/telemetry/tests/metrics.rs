@@ -247,3 +247,85 @@ fn the_active_sandboxes_gauge_is_settable() {
     assert_eq!(sample(&text, names::ACTIVE_SANDBOXES), 3.0);
     assert!(text.contains(&format!("# TYPE {} gauge", names::ACTIVE_SANDBOXES)));
 }
+
+/// The family a sample line belongs to: its name, less a histogram's suffix.
+fn family<'a>(line: &'a str, histograms: &[&str]) -> &'a str {
+    let name = line.split(['{', ' ']).next().unwrap_or(line);
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| {
+            name.strip_suffix(suffix)
+                .filter(|base| histograms.contains(base))
+        })
+        .unwrap_or(name)
+}
+
+/// After every kind of span and the gauge, the registry holds exactly the
+/// families of `names::ALL`, each with its HELP and TYPE, named as
+/// Prometheus asks (durations in `_seconds`, counters in `_total`).
+#[test]
+fn every_family_is_listed_described_and_typed() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        ended(
+            &tracer,
+            span::CREATE_SANDBOX,
+            &[(key::RESULT, result::CREATED)],
+        );
+        ended(&tracer, span::EXEC, &[]);
+        ended(&tracer, span::CLEANUP, &[]);
+        let mut http = tracer.start_span(
+            Cow::Borrowed("PUT /v1/chats/{chat_id}/sandbox"),
+            SpanKind::Server,
+            Parent::Root,
+        );
+        http.set_error(error_type::DOCKER_UNAVAILABLE, "down");
+        http.end();
+        failed(&tracer, DOCKER_CREATE, error_type::DOCKER_UNAVAILABLE);
+        set_active_sandboxes(1);
+    });
+    let text = metrics.handle().render();
+
+    let mut types = std::collections::BTreeMap::new();
+    let mut helps = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            types.insert(name, kind);
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(!help.trim().is_empty(), "{name} has an empty HELP");
+            helps.insert(name);
+        }
+    }
+    let histograms: Vec<&str> = types
+        .iter()
+        .filter(|(_, kind)| **kind == "histogram")
+        .map(|(name, _)| *name)
+        .collect();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let name = family(line, &histograms);
+        assert!(types.contains_key(name), "{name} has no TYPE:\n{text}");
+        assert!(helps.contains(name), "{name} has no HELP:\n{text}");
+    }
+    let listed: std::collections::BTreeMap<&str, &str> = names::ALL
+        .iter()
+        .map(|(name, kind, _)| (*name, kind.as_str()))
+        .collect();
+    assert_eq!(types, listed, "rendered families against names::ALL");
+    for (name, kind) in listed {
+        assert!(name.starts_with("sandboxer_"), "{name}");
+        match kind {
+            "histogram" => assert!(name.ends_with("_seconds"), "{name}: base unit"),
+            "counter" => assert!(name.ends_with("_total"), "{name}: counters end in _total"),
+            _ => assert!(
+                !name.ends_with("_total"),
+                "{name}: only counters end in _total"
+            ),
+        }
+    }
+}

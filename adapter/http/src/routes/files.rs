@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::ApiStateRef;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, FilePath};
+use crate::schema;
 
 /// Answer of a file upload.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -20,13 +21,20 @@ pub struct FileWritten {
 }
 
 /// Write a file in the chat's workspace (parent directories are created).
+///
+/// The body is optional in the document because the server takes a missing
+/// body as an empty file, and an empty file is a legitimate file to write.
 #[utoipa::path(
-    put, path = "/v1/chats/{chat_id}/files/{path}", tag = "files",
-    params(("chat_id" = String, Path), ("path" = String, Path, description = "relative to /workspace; `..` is refused")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    put, path = "/v1/chats/{chat_id}/files/{*path}", tag = "files",
+    params(("chat_id" = schema::ChatId, Path), ("path" = schema::WorkspacePath, Path)),
+    request_body(
+        content = Option<schema::FileBytes>, content_type = "application/octet-stream",
+        description = "the file's bytes; none writes an empty file",
+    ),
     responses(
         (status = 200, body = FileWritten),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
     )
 )]
 pub async fn put_file(
@@ -49,11 +57,12 @@ pub async fn put_file(
 
 /// Read a file from the chat's workspace.
 #[utoipa::path(
-    get, path = "/v1/chats/{chat_id}/files/{path}", tag = "files",
-    params(("chat_id" = String, Path), ("path" = String, Path)),
+    get, path = "/v1/chats/{chat_id}/files/{*path}", tag = "files",
+    params(("chat_id" = schema::ChatId, Path), ("path" = schema::WorkspacePath, Path)),
     responses(
-        (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 200, content_type = "application/octet-stream", body = schema::FileBytes),
+        (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
     )
 )]
 pub async fn get_file(

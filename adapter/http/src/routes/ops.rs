@@ -1,9 +1,9 @@
 //! Operator routes: the list of sandboxes, cleanup on demand, health,
 //! readiness, metrics and the OpenAPI document.
 
-use axum::Json;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use sandboxer_core::trace::ErrorType;
 use sandboxer_core::trace::attr::error_type as code;
@@ -11,6 +11,7 @@ use sandboxer_core::trace::attr::error_type as code;
 use super::ApiStateRef;
 use crate::dto::{CleanupCounts, Health, SandboxList, SessionView};
 use crate::error::{ApiError, ErrorBody};
+use crate::openapi::OpenApiJson;
 
 /// Every active sandbox.
 #[utoipa::path(
@@ -81,8 +82,14 @@ fn ready<E: ErrorType>(
     }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+/// Prometheus metrics (404 when the binary runs without them).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 404, content_type = "text/plain", body = String),
+    )
+)]
 pub async fn metrics(state: ApiStateRef) -> Response {
     let Some(render) = &state.metrics else {
         return (axum::http::StatusCode::NOT_FOUND, "metrics are off").into_response();
@@ -103,11 +110,15 @@ pub async fn metrics(state: ApiStateRef) -> Response {
         .into_response()
 }
 
-/// This API's OpenAPI document.
-pub async fn openapi() -> Response {
+/// This API's OpenAPI document, this route included.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, content_type = "application/json", body = Object))
+)]
+pub async fn openapi(Extension(doc): Extension<OpenApiJson>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document_json(),
+        doc.0.to_string(),
     )
         .into_response()
 }

@@ -14,12 +14,13 @@ use super::ApiStateRef;
 use crate::dto::{ExecBody, ExecResponse, PutSandboxBody, PutSandboxResponse, SessionView};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ChatPath, JsonBody, OptionalJson};
+use crate::schema;
 
 /// Get-or-create the chat's sandbox.
 #[utoipa::path(
     put, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
-    params(("chat_id" = String, Path, description = "1 to 128 bytes of [A-Za-z0-9_.:@-]")),
-    request_body(content = Option<PutSandboxBody>, description = "optional"),
+    params(("chat_id" = schema::ChatId, Path)),
+    request_body(content = Option<PutSandboxBody>, description = "optional: no body, or `null`, keeps the defaults"),
     responses(
         (status = 201, description = "created or replaced", body = PutSandboxResponse),
         (status = 200, description = "reused", body = PutSandboxResponse),
@@ -52,8 +53,11 @@ pub async fn put_sandbox(
 /// The chat's active sandbox.
 #[utoipa::path(
     get, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
-    params(("chat_id" = String, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody))
+    params(("chat_id" = schema::ChatId, Path)),
+    responses(
+        (status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
 )]
 pub async fn get_sandbox(
     state: ApiStateRef,
@@ -71,8 +75,11 @@ pub async fn get_sandbox(
 /// Stop and remove the chat's sandbox; 204 also when there was none.
 #[utoipa::path(
     delete, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
-    params(("chat_id" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody))
+    params(("chat_id" = schema::ChatId, Path)),
+    responses(
+        (status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
+    )
 )]
 pub async fn delete_sandbox(
     state: ApiStateRef,
@@ -85,11 +92,11 @@ pub async fn delete_sandbox(
 /// Run a command in the chat's sandbox (created if needed).
 #[utoipa::path(
     post, path = "/v1/chats/{chat_id}/exec", tag = "sandboxes",
-    params(("chat_id" = String, Path)),
+    params(("chat_id" = schema::ChatId, Path)),
     request_body = ExecBody,
     responses(
         (status = 200, body = ExecResponse),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
     )
 )]

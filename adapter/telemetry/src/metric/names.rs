@@ -11,12 +11,67 @@ pub const EXEC_DURATION: &str = "sandboxer_exec_duration_seconds";
 pub const CLEANUP_DURATION: &str = "sandboxer_cleanup_duration_seconds";
 /// Histogram of every other span (other use cases, `DockerSandboxRuntime.*`,
 /// store and HTTP spans), labels `operation` (the span name) and `result`.
+/// An HTTP request's duration is its SERVER span's, `operation` =
+/// `METHOD /route` (the only HTTP duration: the middleware records none).
 pub const OPERATION_DURATION: &str = "sandboxer_operation_duration_seconds";
 /// Counter of spans that ended with an error, labels `operation` (the span
 /// name) and `error_type`.
 pub const FAILURES: &str = "sandboxer_failures_total";
 /// Gauge of active sandboxes, set by the app.
 pub const ACTIVE_SANDBOXES: &str = "sandboxer_active_sandboxes";
+
+/// Every family above with its type and HELP text: `describe` registers
+/// these, and a test checks the rendered registry holds no other family.
+pub const ALL: &[(&str, Kind, &str)] = &[
+    (
+        CREATE_DURATION,
+        Kind::Histogram,
+        "Duration of CreateSandbox (get-or-create), by result.",
+    ),
+    (
+        EXEC_DURATION,
+        Kind::Histogram,
+        "Duration of ExecInSandbox, by result.",
+    ),
+    (
+        CLEANUP_DURATION,
+        Kind::Histogram,
+        "Duration of one cleanup run, by result.",
+    ),
+    (
+        OPERATION_DURATION,
+        Kind::Histogram,
+        "Duration of other operations (use cases, Docker and store calls, HTTP requests), by span name and result.",
+    ),
+    (
+        FAILURES,
+        Kind::Counter,
+        "Operations that ended with an error, by span name and error.type.",
+    ),
+    (
+        ACTIVE_SANDBOXES,
+        Kind::Gauge,
+        "Sandboxes currently active (creating or running).",
+    ),
+];
+
+/// Prometheus metric types, as `# TYPE` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
+    }
+}
 
 /// Label keys.
 pub mod label {

@@ -8,7 +8,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-use super::names;
+use super::names::{self, Kind};
 use crate::TelemetryError;
 
 /// Renders the current metrics in the Prometheus text format.
@@ -97,33 +97,11 @@ fn builder() -> PrometheusBuilder {
 }
 
 fn describe() {
-    let histograms = [
-        (
-            names::CREATE_DURATION,
-            "Duration of CreateSandbox (get-or-create), by result.",
-        ),
-        (
-            names::EXEC_DURATION,
-            "Duration of ExecInSandbox, by result.",
-        ),
-        (
-            names::CLEANUP_DURATION,
-            "Duration of one cleanup run, by result.",
-        ),
-        (
-            names::OPERATION_DURATION,
-            "Duration of other operations (use cases, Docker and store calls, HTTP requests), by span name and result.",
-        ),
-    ];
-    for (name, help) in histograms {
-        describe_histogram!(name, Unit::Seconds, help);
+    for &(name, kind, help) in names::ALL {
+        match kind {
+            Kind::Histogram => describe_histogram!(name, Unit::Seconds, help),
+            Kind::Counter => describe_counter!(name, help),
+            Kind::Gauge => describe_gauge!(name, help),
+        }
     }
-    describe_counter!(
-        names::FAILURES,
-        "Operations that ended with an error, by span name and error.type."
-    );
-    describe_gauge!(
-        names::ACTIVE_SANDBOXES,
-        "Sandboxes currently active (creating or running)."
-    );
 }

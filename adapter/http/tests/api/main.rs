@@ -1,0 +1,8 @@
+//! The API through `Router::oneshot` over fake ports: routes, shapes, the
+//! documented error codes, auth, limits, the request span and the OpenAPI
+//! document. Bad input never reaches the runtime and harms no session.
+
+mod harness;
+mod lifecycle;
+mod openapi;
+mod refusals;
