@@ -1,5 +1,5 @@
 //! Hand-written fakes of the ports, for use-case tests (feature `testing`),
-//! and the contract suite of the session store.
+//! and the contract suites every implementation of a port runs.
 
 mod clock;
 mod fake_userland;
@@ -7,6 +7,7 @@ mod fake_workspace;
 mod memory_store;
 mod recording_tracer;
 mod runtime;
+pub mod runtime_contract;
 mod runtime_op;
 pub mod store_contract;
 
