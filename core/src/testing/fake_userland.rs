@@ -1,5 +1,5 @@
 //! What runs inside the in-memory runtime: the few programs the runtime
-//! contract uses (`echo`, `cat`, `tee`, `pwd`, `printenv`, `sleep`, `true`,
+//! contract uses (`echo`, `cat`, `tee`, `pwd`, `env`, `sleep`, `true`,
 //! `false`, and an `sh` that knows only `exit N`), on the sandbox's fake
 //! workspace, and the runtime's own duties around any exec (the output cap
 //! per stream, the timeout). There are no processes here: a program's run
@@ -50,10 +50,12 @@ pub fn run(request: &ExecRequest, files: &mut FakeFiles) -> ExecOutcome {
         "false" => out.code = 1,
         "echo" => out.stdout = format!("{}\n", args.join(" ")).into_bytes(),
         "pwd" => out.stdout = format!("{}\n", request.workdir).into_bytes(),
-        "printenv" => match args.first().and_then(|name| request.env.get(*name)) {
-            Some(value) => out.stdout = format!("{value}\n").into_bytes(),
-            None => out.code = 1,
-        },
+        "env" if args.is_empty() => {
+            for (name, value) in &request.env {
+                out.stdout.extend(format!("{name}={value}\n").into_bytes());
+            }
+        }
+        "env" => out.fail(2, "env: only `env` without arguments is emulated"),
         "sleep" => match args.first().and_then(|s| s.parse::<f64>().ok()) {
             Some(secs) if secs >= 0.0 => out.took = Duration::from_secs_f64(secs),
             _ => out.fail(1, "sleep: invalid number"),

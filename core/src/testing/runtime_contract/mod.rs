@@ -9,7 +9,7 @@
 //! a fixture, and `run_all` runs them in turn and names the one that failed.
 //!
 //! Commands are argv of the small userland every sandbox image has (`echo`,
-//! `cat`, `tee`, `pwd`, `printenv`, `sleep`, `true`, `sh -c 'exit N'`); no
+//! `cat`, `tee`, `pwd`, `env`, `sleep`, `true`, `sh -c 'exit N'`); no
 //! shell scripts, no process trees, no kernel limits: what needs those (a
 //! timeout killing a whole tree, a fork bomb, the pids limit, a read-only
 //! root) is the runtime's own test, not the contract.
