@@ -1,15 +1,14 @@
 //! Two runtime instances creating the same session at once end up with one
 //! container, and both get its id (the 409 adopt path).
 
-mod suite;
-
 use std::collections::HashMap;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use sandboxer_core::port::SandboxRuntime;
 use sandboxer_core::testing::RecordingTracer;
+use sandboxer_core::testing::runtime_contract::cmd;
 use sandboxer_docker::testing::{
-    Cleanup, create_request, ensure_test_image, raw_docker, test_spec,
+    Cleanup, create_request, ensure_test_image, raw_docker, test_runtime, test_spec,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,8 +19,8 @@ async fn concurrent_creates_of_one_session_adopt_one_container() {
         let request = create_request(test_spec(&image, "runc"));
         cleanup.session(request.session_id);
         let (a_tracer, b_tracer) = (RecordingTracer::new(), RecordingTracer::new());
-        let a = suite::runtime(&a_tracer).await;
-        let b = suite::runtime(&b_tracer).await;
+        let a = test_runtime(&a_tracer).await;
+        let b = test_runtime(&b_tracer).await;
         let (made_a, made_b) = tokio::join!(a.create(&request), b.create(&request));
         let (id_a, id_b) = (made_a.unwrap(), made_b.unwrap());
         assert_eq!(id_a, id_b, "round {round}");
@@ -60,7 +59,7 @@ async fn concurrent_creates_of_one_session_adopt_one_container() {
             container_id: Some(id_a),
         };
         let out = b
-            .exec(&sandbox, &suite::cmd(&["touch", "/workspace/ok"]))
+            .exec(&sandbox, &cmd(&["touch", "/workspace/ok"]))
             .await
             .unwrap();
         assert_eq!(out.exit_code, 0, "{out:?}");

@@ -1,8 +1,6 @@
 //! Failures a caller must see quickly and cleanly: a missing image, an
 //! engine that is not there, a runtime the engine does not know.
 
-mod suite;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,13 +8,13 @@ use bollard::query_parameters::InspectContainerOptions;
 use sandboxer_core::port::{RuntimeError, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_core::trace::{ErrorType, NoopTracer};
-use sandboxer_docker::testing::{Cleanup, create_request, raw_docker, test_spec};
+use sandboxer_docker::testing::{Cleanup, create_request, raw_docker, test_runtime, test_spec};
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_image_is_image_not_found_and_leaves_nothing() {
     let cleanup = Cleanup::new();
-    let runtime = suite::runtime(&RecordingTracer::new()).await;
+    let runtime = test_runtime(&RecordingTracer::new()).await;
     let image = format!("sandboxer-test-missing:{}", uuid::Uuid::now_v7().simple());
     assert!(!runtime.image_exists(&image).await.unwrap());
     let request = create_request(test_spec(&image, "runc"));
@@ -50,7 +48,7 @@ async fn a_missing_image_is_image_not_found_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_runtime_is_a_runtime_error_not_the_callers_and_leaves_nothing() {
     let cleanup = Cleanup::new();
-    let runtime = suite::runtime(&RecordingTracer::new()).await;
+    let runtime = test_runtime(&RecordingTracer::new()).await;
     let nosuch = format!("sandboxer-test-nosuch-{}", uuid::Uuid::now_v7().simple());
     let request = create_request(test_spec(
         &sandboxer_docker::testing::ensure_test_image(),

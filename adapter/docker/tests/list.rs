@@ -2,8 +2,6 @@
 //! it and in any state, and skips (without touching) ones whose labels do
 //! not parse.
 
-mod suite;
-
 use std::collections::HashMap;
 
 use bollard::models::ContainerCreateBody;
@@ -12,15 +10,15 @@ use sandboxer_core::domain::SessionId;
 use sandboxer_core::port::{SandboxRef, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_docker::testing::{
-    Cleanup, create_request, ensure_test_image, raw_docker, test_spec, unique_chat_id,
+    Cleanup, create_request, ensure_test_image, raw_docker, test_runtime, test_spec, unique_chat_id,
 };
 
 #[tokio::test(flavor = "multi_thread")]
 async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
     let cleanup = Cleanup::new();
     let image = ensure_test_image();
-    let ours = suite::runtime(&RecordingTracer::new()).await;
-    let other = suite::runtime(&RecordingTracer::new()).await;
+    let ours = test_runtime(&RecordingTracer::new()).await;
+    let other = test_runtime(&RecordingTracer::new()).await;
     let docker = raw_docker().await;
 
     // Made by another runtime instance (another process, as far as we know).
@@ -180,7 +178,7 @@ async fn an_instance_lists_only_its_own_sandboxes() {
     assert_eq!(seen_by_a, vec![in_a.session_id]);
     assert_eq!(seen_by_b, vec![in_b.session_id]);
     // Without an instance, every sandbox labelled as ours is listed.
-    let all = suite::runtime(&RecordingTracer::new()).await;
+    let all = test_runtime(&RecordingTracer::new()).await;
     let seen: Vec<_> = all
         .list_active_sessions()
         .await

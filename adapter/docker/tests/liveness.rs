@@ -4,8 +4,6 @@
 //! promptly; a broken stream means real inspects until it is back; dropping
 //! the runtime ends the stream.
 
-mod suite;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +12,7 @@ use sandboxer_core::domain::ContainerState;
 use sandboxer_core::port::{RuntimeError, SandboxRef, SandboxRuntime, SpanKind};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_docker::testing::{
-    Cleanup, DockerProxy, create_request, ensure_test_image, raw_docker, test_spec,
+    Cleanup, DockerProxy, create_request, ensure_test_image, raw_docker, test_runtime, test_spec,
 };
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime, LivenessStats};
 
@@ -150,7 +148,7 @@ async fn repeated_inspects_of_a_running_sandbox_are_cache_hits() {
 
     // Made by another runtime (another process, as far as we know): the
     // first inspect asks the engine, the next ones do not.
-    let other = suite::runtime(&RecordingTracer::new()).await;
+    let other = test_runtime(&RecordingTracer::new()).await;
     let theirs = make(&other, &cleanup).await;
     let before = runtime.liveness_stats();
     assert_eq!(runtime.inspect(&theirs).await, Ok(ContainerState::Running));

@@ -1,20 +1,20 @@
 //! The adapter's spans: CLIENT spans named `DockerSandboxRuntime.<op>`,
 //! children of the caller's span, with the attributes of DESIGN section 5.
 
-mod suite;
-
 use std::borrow::Cow;
 
 use sandboxer_core::port::{Parent, RuntimeError, SandboxRef, SandboxRuntime, SpanKind, Tracer};
 use sandboxer_core::testing::{RecordingTracer, SpanStatus};
 use sandboxer_core::trace::in_span;
-use sandboxer_docker::testing::{Cleanup, create_request, ensure_test_image, test_spec};
+use sandboxer_docker::testing::{
+    Cleanup, create_request, ensure_test_image, sh, test_runtime, test_spec,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_nest_under_the_caller_with_their_attributes() {
     let cleanup = Cleanup::new();
     let tracer = RecordingTracer::new();
-    let runtime = suite::runtime(&tracer).await;
+    let runtime = test_runtime(&tracer).await;
     let image = ensure_test_image();
     let request = create_request(test_spec(&image, "runc"));
     cleanup.session(request.session_id);
@@ -31,7 +31,7 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
             chat_id: request.chat_id.clone(),
             container_id: Some(id.clone()),
         };
-        runtime.exec(&sandbox, &suite::sh("exit 4")).await.unwrap();
+        runtime.exec(&sandbox, &sh("exit 4")).await.unwrap();
         runtime.list_active_sessions().await.unwrap();
         runtime.stop(&sandbox).await.unwrap();
         id
@@ -80,7 +80,7 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
 async fn a_failed_create_is_an_error_span() {
     let cleanup = Cleanup::new();
     let tracer = RecordingTracer::new();
-    let runtime = suite::runtime(&tracer).await;
+    let runtime = test_runtime(&tracer).await;
     let image = format!("sandboxer-test-missing:{}", uuid::Uuid::now_v7().simple());
     let request = create_request(test_spec(&image, "runc"));
     cleanup.session(request.session_id);

@@ -48,6 +48,10 @@ impl Policy {
         self.idle_ttl
     }
 
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
+    }
+
     /// Checks a TTL a caller asked for: at least a second, at most the max lifetime.
     ///
     /// # Errors

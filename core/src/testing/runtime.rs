@@ -1,9 +1,11 @@
 //! An in-memory `SandboxRuntime`: containers are map entries, files are
-//! bytes, execs answer from a handler. Failures and delays are scriptable,
-//! and execs can be held open to test leases. Each call records a CLIENT
-//! span `FakeSandboxRuntime.<op>` so tests see adapter spans nest.
+//! bytes, execs answer from a handler (or, after `use_userland`, from the
+//! small userland of `fake_userland`); the output cap and the timeout are
+//! applied to any answer, as a runtime would. Failures and delays are
+//! scriptable, and execs can be held open to test leases. Each call records
+//! a CLIENT span `FakeSandboxRuntime.<op>` so tests see adapter spans nest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,32 +22,9 @@ use crate::port::runtime::{
 use crate::port::tracer::{self, Span, SpanKind, Tracer};
 use crate::trace::{NoopTracer, attr::key, mark_failed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RuntimeOp {
-    Create,
-    Stop,
-    List,
-    Inspect,
-    Exec,
-    PutFile,
-    GetFile,
-    Ping,
-}
-
-impl RuntimeOp {
-    fn span_name(self) -> &'static str {
-        match self {
-            Self::Create => "FakeSandboxRuntime.create",
-            Self::Stop => "FakeSandboxRuntime.stop",
-            Self::List => "FakeSandboxRuntime.list_active_sessions",
-            Self::Inspect => "FakeSandboxRuntime.inspect",
-            Self::Exec => "FakeSandboxRuntime.exec",
-            Self::PutFile => "FakeSandboxRuntime.put_file",
-            Self::GetFile => "FakeSandboxRuntime.get_file",
-            Self::Ping => "FakeSandboxRuntime.ping",
-        }
-    }
-}
+use super::fake_userland::{self, Programs, echo_argv};
+use super::fake_workspace::{self, FakeFiles};
+use super::runtime_op::RuntimeOp;
 
 #[derive(Debug, Clone)]
 pub struct FakeContainer {
@@ -53,10 +32,8 @@ pub struct FakeContainer {
     pub sandbox: RuntimeSandbox,
     pub image: String,
     pub running: bool,
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: FakeFiles,
 }
-
-type ExecHandler = dyn Fn(&ExecRequest) -> ExecOutcome + Send + Sync;
 
 pub struct FakeRuntime {
     containers: Mutex<HashMap<SessionId, FakeContainer>>,
@@ -68,7 +45,7 @@ pub struct FakeRuntime {
     calls: Mutex<HashMap<RuntimeOp, usize>>,
     exec_gate: Mutex<Option<Arc<Semaphore>>>,
     execs_running: AtomicUsize,
-    exec_handler: Mutex<Arc<ExecHandler>>,
+    programs: Mutex<Programs>,
     tracer: Arc<dyn Tracer>,
     next_id: AtomicUsize,
 }
@@ -91,7 +68,7 @@ impl FakeRuntime {
             calls: Mutex::default(),
             exec_gate: Mutex::default(),
             execs_running: AtomicUsize::new(0),
-            exec_handler: Mutex::new(Arc::new(echo_argv)),
+            programs: Mutex::new(Programs::Scripted(Arc::new(echo_argv))),
             tracer,
             next_id: AtomicUsize::new(0),
         }
@@ -131,7 +108,13 @@ impl FakeRuntime {
         &self,
         handler: impl Fn(&ExecRequest) -> ExecOutcome + Send + Sync + 'static,
     ) {
-        *self.exec_handler.lock().unwrap() = Arc::new(handler);
+        *self.programs.lock().unwrap() = Programs::Scripted(Arc::new(handler));
+    }
+
+    /// Execs run the programs of `fake_userland` on the sandbox's files
+    /// instead of a handler (what the runtime contract runs).
+    pub fn use_userland(&self) {
+        *self.programs.lock().unwrap() = Programs::Userland;
     }
 
     /// Execs block until `release_execs`.
@@ -184,7 +167,7 @@ impl FakeRuntime {
                 running: sandbox.running,
                 sandbox,
                 image: image.to_owned(),
-                files: BTreeMap::new(),
+                files: FakeFiles::new(),
             },
         );
     }
@@ -241,17 +224,6 @@ impl FakeRuntime {
     }
 }
 
-fn echo_argv(request: &ExecRequest) -> ExecOutcome {
-    ExecOutcome {
-        exit_code: 0,
-        stdout: request.argv.join(" ").into_bytes(),
-        stderr: Vec::new(),
-        timed_out: false,
-        truncated: false,
-        duration: Duration::from_millis(1),
-    }
-}
-
 #[async_trait]
 impl SandboxRuntime for FakeRuntime {
     async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError> {
@@ -286,7 +258,7 @@ impl SandboxRuntime for FakeRuntime {
                     },
                     image: request.spec.image.clone(),
                     running: true,
-                    files: BTreeMap::new(),
+                    files: FakeFiles::new(),
                 }
             });
             span.set_attribute(key::CONTAINER_ID, container.id.to_string().into());
@@ -364,8 +336,24 @@ impl SandboxRuntime for FakeRuntime {
         if let Some(gate) = gate {
             let _permit = gate.acquire().await;
         }
-        let handler = Arc::clone(&self.exec_handler.lock().unwrap());
-        let outcome = handler(request);
+        let programs = self.programs.lock().unwrap().clone();
+        let outcome = match programs {
+            Programs::Scripted(handler) => handler(request),
+            // A sandbox removed while the exec was held leaves its programs
+            // an empty workspace, as a process would keep running.
+            Programs::Userland => {
+                let mut containers = self.containers.lock().unwrap();
+                let mut gone = FakeFiles::new();
+                let files = containers
+                    .get_mut(&sandbox.session_id)
+                    .map_or(&mut gone, |c| &mut c.files);
+                fake_userland::run(request, files)
+            }
+        };
+        let outcome = fake_userland::as_a_runtime_would(request, outcome);
+        if outcome.timed_out {
+            tokio::time::sleep(request.timeout).await;
+        }
         self.execs_running.fetch_sub(1, Ordering::SeqCst);
         Self::finish(span.as_mut(), Ok(outcome))
     }
@@ -379,8 +367,7 @@ impl SandboxRuntime for FakeRuntime {
         let mut span = self.span(RuntimeOp::PutFile, Some(sandbox));
         self.enter(RuntimeOp::PutFile, span.as_mut()).await?;
         let result = self.running_container(sandbox, |c| {
-            c.files.insert(path.as_str().to_owned(), contents.to_vec());
-            Ok(())
+            fake_workspace::write(&mut c.files, path, contents)
         });
         Self::finish(span.as_mut(), result)
     }
@@ -392,12 +379,7 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<Vec<u8>, RuntimeError> {
         let mut span = self.span(RuntimeOp::GetFile, Some(sandbox));
         self.enter(RuntimeOp::GetFile, span.as_mut()).await?;
-        let result = self.running_container(sandbox, |c| {
-            c.files
-                .get(path.as_str())
-                .cloned()
-                .ok_or_else(|| RuntimeError::FileNotFound(path.absolute()))
-        });
+        let result = self.running_container(sandbox, |c| fake_workspace::read(&c.files, path));
         Self::finish(span.as_mut(), result)
     }
 

@@ -10,13 +10,17 @@ mod proxy;
 use bollard::models::ContainerCreateBody;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::Utc;
-use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId};
-use sandboxer_core::port::{CreateRequest, RuntimeError};
+use std::sync::Arc;
+
+use sandboxer_core::domain::{ChatId, ExecRequest, SandboxSpec, SessionId};
+use sandboxer_core::port::{CreateRequest, RuntimeError, Tracer};
 use uuid::Uuid;
 
 pub use guard::Cleanup;
 pub use image::{ensure_test_image, ensure_test_image_with_workspace};
 pub use proxy::DockerProxy;
+
+use crate::{DockerConfig, DockerSandboxRuntime};
 
 /// The sandbox user of the test images.
 pub const TEST_USER: &str = "1000:1000";
@@ -44,6 +48,25 @@ pub fn create_request(spec: SandboxSpec) -> CreateRequest {
         created_at: Utc::now(),
         spec,
     }
+}
+
+/// The adapter on the local engine with the default config, tracing to
+/// `tracer` (a test keeps its clone to read the spans).
+///
+/// # Panics
+/// When the engine does not answer.
+pub async fn test_runtime<T: Tracer + Clone + 'static>(tracer: &T) -> DockerSandboxRuntime {
+    DockerSandboxRuntime::connect(DockerConfig::default(), Arc::new(tracer.clone()))
+        .await
+        .expect("the Docker Engine answers")
+}
+
+/// `sh -c script`: the test images have busybox's shell.
+///
+/// # Panics
+/// When `script` holds a NUL byte.
+pub fn sh(script: &str) -> ExecRequest {
+    ExecRequest::new(vec!["sh".into(), "-c".into(), script.into()]).expect("a valid script")
 }
 
 /// A raw bollard client on the local engine (`DOCKER_HOST` or the default

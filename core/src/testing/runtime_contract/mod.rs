@@ -1,0 +1,184 @@
+//! The contract every `SandboxRuntime` keeps, written against the port
+//! only: the in-memory fake and Docker (runc, gVisor) run the same
+//! properties, so a new runtime starts by passing them.
+//!
+//! The runtime comes with a `RuntimeFixture`: how to ask it for a sandbox
+//! and what only the outside can do to one. Each property is a public
+//! function that returns `Err(what was seen)` when the runtime breaks it;
+//! each makes its own sandboxes of fresh sessions, so properties can share
+//! a fixture, and `run_all` runs them in turn and names the one that failed.
+//!
+//! Commands are argv of the small userland every sandbox image has (`echo`,
+//! `cat`, `tee`, `pwd`, `env`, `sleep`, `true`, `sh -c 'exit N'`); no
+//! shell scripts, no process trees, no kernel limits: what needs those (a
+//! timeout killing a whole tree, a fork bomb, the pids limit, a read-only
+//! root) is the runtime's own test, not the contract.
+
+mod exec;
+mod files;
+mod lifecycle;
+
+use async_trait::async_trait;
+
+use crate::domain::{ContainerId, ExecOutcome, ExecRequest};
+use crate::port::runtime::{CreateRequest, RuntimeError, SandboxRef, SandboxRuntime};
+
+pub use exec::{
+    exec_exit_codes_and_streams, exec_output_is_capped_per_stream, exec_stdin_env_and_workdir,
+    exec_timeout_returns_timed_out_and_keeps_the_sandbox,
+};
+pub use files::{files_missing_or_in_the_way, files_round_trip};
+pub use lifecycle::{
+    a_sandbox_removed_behind_its_back_is_gone, create_again_adopts_the_sandbox,
+    create_from_a_missing_image_is_image_not_found, lifecycle, list_shows_what_was_made,
+    ping_answers,
+};
+
+/// What a property returns: `Err` says what the runtime did wrong.
+pub type Outcome = Result<(), String>;
+
+/// A runtime under test and what the contract cannot do through the port.
+#[async_trait]
+pub trait RuntimeFixture: Send + Sync {
+    /// The runtime under test.
+    fn runtime(&self) -> &dyn SandboxRuntime;
+
+    /// A request for a fresh session of a fresh chat, of an image this
+    /// runtime runs that has the userland above. The fixture removes what
+    /// is made for it even when a property fails half way.
+    fn create_request(&self) -> CreateRequest;
+
+    /// An image the runtime does not have (and must not wait to pull).
+    fn missing_image(&self) -> String;
+
+    /// Removes the sandbox's container behind the runtime's back, as an
+    /// operator (or a crash) would; the runtime is not told.
+    async fn remove_behind_its_back(&self, sandbox: &SandboxRef);
+}
+
+macro_rules! check {
+    ($cond:expr, $($what:tt)+) => {
+        if !$cond {
+            return Err(format!($($what)+));
+        }
+    };
+}
+
+macro_rules! check_eq {
+    ($left:expr, $right:expr, $($what:tt)+) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            return Err(format!("{}:\n  got      {left:?}\n  expected {right:?}", format!($($what)+)));
+        }
+    }};
+}
+
+pub(crate) use {check, check_eq};
+
+/// Runs every property against `fixture`, in turn; the error names the
+/// property that failed.
+///
+/// # Errors
+/// The first broken property, with what was seen.
+pub async fn run_all(fixture: &dyn RuntimeFixture) -> Outcome {
+    let f = fixture;
+    let named = |name: &'static str| move |why: String| format!("{name}: {why}");
+    ping_answers(f).await.map_err(named("ping_answers"))?;
+    lifecycle(f).await.map_err(named("lifecycle"))?;
+    create_again_adopts_the_sandbox(f)
+        .await
+        .map_err(named("create_again_adopts_the_sandbox"))?;
+    create_from_a_missing_image_is_image_not_found(f)
+        .await
+        .map_err(named("create_from_a_missing_image_is_image_not_found"))?;
+    list_shows_what_was_made(f)
+        .await
+        .map_err(named("list_shows_what_was_made"))?;
+    a_sandbox_removed_behind_its_back_is_gone(f)
+        .await
+        .map_err(named("a_sandbox_removed_behind_its_back_is_gone"))?;
+    exec_exit_codes_and_streams(f)
+        .await
+        .map_err(named("exec_exit_codes_and_streams"))?;
+    exec_stdin_env_and_workdir(f)
+        .await
+        .map_err(named("exec_stdin_env_and_workdir"))?;
+    exec_output_is_capped_per_stream(f)
+        .await
+        .map_err(named("exec_output_is_capped_per_stream"))?;
+    exec_timeout_returns_timed_out_and_keeps_the_sandbox(f)
+        .await
+        .map_err(named(
+            "exec_timeout_returns_timed_out_and_keeps_the_sandbox",
+        ))?;
+    files_round_trip(f)
+        .await
+        .map_err(named("files_round_trip"))?;
+    files_missing_or_in_the_way(f)
+        .await
+        .map_err(named("files_missing_or_in_the_way"))?;
+    Ok(())
+}
+
+/// An exec request of `argv` with the defaults.
+///
+/// # Panics
+/// When `argv` is not a valid command (empty, or a NUL in it).
+pub fn cmd(argv: &[&str]) -> ExecRequest {
+    ExecRequest::new(argv.iter().map(|a| (*a).to_owned()).collect())
+        .expect("a valid contract command")
+}
+
+/// Makes a sandbox of the fixture's request; the ref carries its id.
+async fn start(f: &dyn RuntimeFixture) -> Result<(CreateRequest, SandboxRef), String> {
+    let request = f.create_request();
+    let id = f
+        .runtime()
+        .create(&request)
+        .await
+        .map_err(unexpected("create"))?;
+    Ok((request.clone(), sandbox_ref(&request, id)))
+}
+
+fn sandbox_ref(request: &CreateRequest, id: ContainerId) -> SandboxRef {
+    SandboxRef {
+        session_id: request.session_id,
+        chat_id: request.chat_id.clone(),
+        container_id: Some(id),
+    }
+}
+
+async fn run(
+    f: &dyn RuntimeFixture,
+    sandbox: &SandboxRef,
+    request: &ExecRequest,
+) -> Result<ExecOutcome, String> {
+    f.runtime()
+        .exec(sandbox, request)
+        .await
+        .map_err(|e| format!("exec {:?} failed: {e:?}", request.argv))
+}
+
+/// Runs `argv`, which must exit 0; its stdout.
+async fn stdout(
+    f: &dyn RuntimeFixture,
+    sandbox: &SandboxRef,
+    argv: &[&str],
+) -> Result<Vec<u8>, String> {
+    let out = run(f, sandbox, &cmd(argv)).await?;
+    check_eq!(out.exit_code, 0, "exit code of {argv:?} ({out:?})");
+    Ok(out.stdout)
+}
+
+/// Stops a sandbox a property is done with.
+async fn stop(f: &dyn RuntimeFixture, sandbox: &SandboxRef) -> Outcome {
+    f.runtime()
+        .stop(sandbox)
+        .await
+        .map(drop)
+        .map_err(unexpected("stop"))
+}
+
+fn unexpected(call: &'static str) -> impl Fn(RuntimeError) -> String {
+    move |e| format!("{call} failed: {e:?}")
+}

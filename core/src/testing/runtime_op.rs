@@ -1,0 +1,29 @@
+//! The calls of the in-memory runtime, to script failures and delays per
+//! call and to count them; each names the span the fake records.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuntimeOp {
+    Create,
+    Stop,
+    List,
+    Inspect,
+    Exec,
+    PutFile,
+    GetFile,
+    Ping,
+}
+
+impl RuntimeOp {
+    pub(super) fn span_name(self) -> &'static str {
+        match self {
+            Self::Create => "FakeSandboxRuntime.create",
+            Self::Stop => "FakeSandboxRuntime.stop",
+            Self::List => "FakeSandboxRuntime.list_active_sessions",
+            Self::Inspect => "FakeSandboxRuntime.inspect",
+            Self::Exec => "FakeSandboxRuntime.exec",
+            Self::PutFile => "FakeSandboxRuntime.put_file",
+            Self::GetFile => "FakeSandboxRuntime.get_file",
+            Self::Ping => "FakeSandboxRuntime.ping",
+        }
+    }
+}

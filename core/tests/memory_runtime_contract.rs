@@ -1,0 +1,79 @@
+//! The runtime contract, run against the in-memory runtime the use-case
+//! tests rely on: the fake must keep the promises Docker keeps. Its execs
+//! run the fake userland (`use_userland`), which the contract's commands use.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId};
+use sandboxer_core::port::{CreateRequest, SandboxRef, SandboxRuntime};
+use sandboxer_core::testing::FakeRuntime;
+use sandboxer_core::testing::runtime_contract::{self, RuntimeFixture};
+
+const IMAGE: &str = "fake-userland:latest";
+const MISSING: &str = "fake-missing:latest";
+
+struct MemoryFixture {
+    runtime: FakeRuntime,
+}
+
+fn fresh() -> MemoryFixture {
+    let runtime = FakeRuntime::default();
+    runtime.use_userland();
+    runtime.remove_image(MISSING);
+    MemoryFixture { runtime }
+}
+
+#[async_trait]
+impl RuntimeFixture for MemoryFixture {
+    fn runtime(&self) -> &dyn SandboxRuntime {
+        &self.runtime
+    }
+
+    fn create_request(&self) -> CreateRequest {
+        let session_id = SessionId::new();
+        CreateRequest {
+            session_id,
+            chat_id: ChatId::parse(&format!("contract.runtime.{session_id}")).unwrap(),
+            generation: 1,
+            created_at: Utc::now(),
+            spec: SandboxSpec::with_defaults(IMAGE),
+        }
+    }
+
+    fn missing_image(&self) -> String {
+        MISSING.to_owned()
+    }
+
+    async fn remove_behind_its_back(&self, sandbox: &SandboxRef) {
+        self.runtime.remove_container(sandbox.session_id);
+    }
+}
+
+#[tokio::test]
+async fn memory_runtime_keeps_the_whole_contract_on_one_runtime() {
+    runtime_contract::run_all(&fresh()).await.unwrap();
+}
+
+macro_rules! property {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            runtime_contract::$name(&fresh()).await.unwrap();
+        }
+    )+};
+}
+
+property!(
+    ping_answers,
+    lifecycle,
+    create_again_adopts_the_sandbox,
+    create_from_a_missing_image_is_image_not_found,
+    list_shows_what_was_made,
+    a_sandbox_removed_behind_its_back_is_gone,
+    exec_exit_codes_and_streams,
+    exec_stdin_env_and_workdir,
+    exec_output_is_capped_per_stream,
+    exec_timeout_returns_timed_out_and_keeps_the_sandbox,
+    files_round_trip,
+    files_missing_or_in_the_way,
+);
