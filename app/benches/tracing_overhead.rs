@@ -18,12 +18,17 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+// The percentiles every bench shares; this one uses part of it.
+#[allow(dead_code)]
+#[path = "../../tools/bench/src/stats.rs"]
+mod stats;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use sandboxer_telemetry::testing::OtlpCollector;
+use stats::Samples;
 use support::{Options, Service, chat};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -53,11 +58,13 @@ struct Side {
     service: Service,
     url: String,
     client: Client,
-    samples: Vec<Duration>,
+    samples: Samples,
     /// The collector this side exports to, if any.
     collector: Option<Arc<OtlpCollector>>,
     /// Samples during which an export batch arrived at the collector.
-    overlapped: Vec<Duration>,
+    overlapped: Samples,
+    /// The other samples.
+    quiet: Samples,
 }
 
 impl Side {
@@ -78,9 +85,10 @@ impl Side {
             service,
             url,
             client,
-            samples: Vec::new(),
+            samples: Samples::default(),
             collector,
-            overlapped: Vec::new(),
+            overlapped: Samples::default(),
+            quiet: Samples::default(),
         };
         let status = side.request().await.0;
         assert_eq!(status, StatusCode::CREATED, "{label}: the first PUT");
@@ -111,6 +119,8 @@ impl Side {
                 self.samples.push(took);
                 if exports(self) != before {
                     self.overlapped.push(took);
+                } else {
+                    self.quiet.push(took);
                 }
             }
         }
@@ -127,10 +137,9 @@ impl Side {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    // Nearest rank.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The `p`th percentile of samples known not to be empty.
+fn percentile(samples: &Samples, p: f64) -> Duration {
+    samples.pct(p).expect("timed requests")
 }
 
 fn load() -> String {
@@ -199,10 +208,9 @@ async fn run(requests: usize, batch: usize, warmup: usize) {
         "service", "p50 µs", "p90 µs", "p99 µs", "mean µs", "CPU µs/req"
     );
     let mut rows = Vec::new();
-    for (side, cpu) in [(&mut on, cpu.0), (&mut off, cpu.1)] {
-        side.samples.sort();
+    for (side, cpu) in [(&on, cpu.0), (&off, cpu.1)] {
         let s = &side.samples;
-        let mean = s.iter().sum::<Duration>() / u32::try_from(s.len()).unwrap();
+        let mean = s.mean().expect("timed requests");
         let row = (
             percentile(s, 50.0),
             percentile(s, 90.0),
@@ -237,17 +245,7 @@ async fn run(requests: usize, batch: usize, warmup: usize) {
         spans as f64 / sent_requests as f64
     );
     // Where the tail of `export on` comes from.
-    on.overlapped.sort();
-    let quiet: Vec<Duration> = {
-        let mut rest = on.samples.clone();
-        for d in &on.overlapped {
-            let i = rest
-                .binary_search(d)
-                .expect("an overlapped sample is a sample");
-            rest.remove(i);
-        }
-        rest
-    };
+    let quiet = &on.quiet;
     if !on.overlapped.is_empty() && !quiet.is_empty() {
         println!(
             "export on: {} of {} timed requests overlapped an export batch arriving \
@@ -256,9 +254,9 @@ async fn run(requests: usize, batch: usize, warmup: usize) {
             on.overlapped.len(),
             on.samples.len(),
             micros(percentile(&on.overlapped, 50.0)),
-            micros(percentile(&quiet, 50.0)),
-            micros(percentile(&quiet, 99.0)),
-            ratio(percentile(&quiet, 99.0), r_off.2),
+            micros(percentile(quiet, 50.0)),
+            micros(percentile(quiet, 99.0)),
+            ratio(percentile(quiet, 99.0), r_off.2),
         );
     }
 }

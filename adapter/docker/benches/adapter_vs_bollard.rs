@@ -27,23 +27,16 @@ use sandboxer_docker::testing::{
 };
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
-#[derive(Default)]
-struct Samples(Vec<Duration>);
+// The percentiles every bench shares; this one uses part of it.
+#[allow(dead_code)]
+#[path = "../../../tools/bench/src/stats.rs"]
+mod stats;
 
-impl Samples {
-    fn add(&mut self, d: Duration) {
-        self.0.push(d);
-    }
-    fn pct(&self, p: f64) -> Duration {
-        let mut v = self.0.clone();
-        v.sort();
-        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-        v[i]
-    }
-}
+use stats::{Samples, ms};
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+/// The `p`th percentile of samples known not to be empty.
+fn pct(samples: &Samples, p: f64) -> Duration {
+    samples.pct(p).expect("N > 0 samples")
 }
 
 /// The container the adapter makes, written out with bollard.
@@ -154,7 +147,7 @@ async fn run(n: usize, image: &str, bare_image: &str) {
         cleanup.session(request.session_id);
         let t = Instant::now();
         let id = adapter.create(&request).await.unwrap();
-        ours[0].add(t.elapsed());
+        ours[0].push(t.elapsed());
         let sandbox = SandboxRef {
             session_id: request.session_id,
             chat_id: request.chat_id.clone(),
@@ -162,11 +155,11 @@ async fn run(n: usize, image: &str, bare_image: &str) {
         };
         let t = Instant::now();
         let out = adapter.exec(&sandbox, &exec_true).await.unwrap();
-        ours[1].add(t.elapsed());
+        ours[1].push(t.elapsed());
         assert_eq!(out.exit_code, 0);
         let t = Instant::now();
         adapter.stop(&sandbox).await.unwrap();
-        ours[2].add(t.elapsed());
+        ours[2].push(t.elapsed());
 
         // Straight with bollard, same config.
         let session = cleanup.session(SessionId::new());
@@ -180,10 +173,10 @@ async fn run(n: usize, image: &str, bare_image: &str) {
             .await
             .unwrap();
         docker.start_container(&made.id, None).await.unwrap();
-        raw[0].add(t.elapsed());
+        raw[0].push(t.elapsed());
         let t = Instant::now();
         raw_exec_true(&docker, &made.id).await;
-        raw[1].add(t.elapsed());
+        raw[1].push(t.elapsed());
         let t = Instant::now();
         let force = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -197,7 +190,7 @@ async fn run(n: usize, image: &str, bare_image: &str) {
             .remove_volume(&name, None::<RemoveVolumeOptions>)
             .await
             .unwrap();
-        raw[2].add(t.elapsed());
+        raw[2].push(t.elapsed());
 
         // The adapter on an image without /workspace (workspace helper path).
         if i % 3 == 0 {
@@ -205,7 +198,7 @@ async fn run(n: usize, image: &str, bare_image: &str) {
             cleanup.session(request.session_id);
             let t = Instant::now();
             let id = adapter.create(&request).await.unwrap();
-            bare_create.add(t.elapsed());
+            bare_create.push(t.elapsed());
             let sandbox = SandboxRef {
                 session_id: request.session_id,
                 chat_id: request.chat_id.clone(),
@@ -221,10 +214,10 @@ async fn run(n: usize, image: &str, bare_image: &str) {
     );
     for (i, name) in names.iter().enumerate() {
         let (a50, a95, b50, b95) = (
-            ours[i].pct(0.5),
-            ours[i].pct(0.95),
-            raw[i].pct(0.5),
-            raw[i].pct(0.95),
+            pct(&ours[i], 50.0),
+            pct(&ours[i], 95.0),
+            pct(&raw[i], 50.0),
+            pct(&raw[i], 95.0),
         );
         println!(
             "{:<14} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>9.2} {:>9.2}",
@@ -239,9 +232,9 @@ async fn run(n: usize, image: &str, bare_image: &str) {
     }
     println!(
         "adapter create+start on an image without /workspace (helper chown), N = {}: p50 {:.1} ms, p95 {:.1} ms",
-        bare_create.0.len(),
-        ms(bare_create.pct(0.5)),
-        ms(bare_create.pct(0.95))
+        bare_create.len(),
+        ms(pct(&bare_create, 50.0)),
+        ms(pct(&bare_create, 95.0))
     );
     drop(cleanup);
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bollard::models::ContainerStateStatusEnum as Status;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
@@ -14,14 +15,37 @@ use crate::container::{Owner, container_name, prep_name, sandbox_body, volume_na
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 
-/// How often a create tries again when the name is taken but no container
-/// answers to it yet (the engine reserves the name before the container is
-/// registered) or any more (its maker failed and cleaned up).
-const ADOPT_ATTEMPTS: usize = 10;
+/// The pauses of a create that tries again when the name is taken but no
+/// container answers to it yet (the engine reserves the name before the
+/// container is registered) or any more (its maker failed and cleaned up):
+/// 10 tries in all, 20 ms doubling to at most 500 ms between them.
+const ADOPT_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(20))
+    .with_max_delay(Duration::from_millis(500))
+    .with_max_times(9);
+
+/// The pauses of a volume remove that finds the volume in use (a container
+/// on it is still being removed): 5 tries in all, 50 ms doubling.
+const VOLUME_IN_USE_RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_times(4);
 
 pub(crate) enum Created {
     New(String),
     Adopted(String),
+}
+
+/// Why one try of a create neither made nor adopted the sandbox.
+enum Attempt {
+    /// The name is taken but no container answers to it: try again.
+    Vanished,
+    Failed(RuntimeError),
+}
+
+impl From<RuntimeError> for Attempt {
+    fn from(err: RuntimeError) -> Self {
+        Self::Failed(err)
+    }
 }
 
 impl DockerSandboxRuntime {
@@ -30,60 +54,71 @@ impl DockerSandboxRuntime {
         request: &CreateRequest,
     ) -> Result<Created, RuntimeError> {
         let owner = Owner::parse(&request.spec.user)?;
-        let name = container_name(request.session_id);
-        let docker = &self.engine.docker;
-        let mut wait = Duration::from_millis(20);
-        for _ in 0..ADOPT_ATTEMPTS {
-            let options = CreateContainerOptionsBuilder::new().name(&name).build();
-            let body = sandbox_body(request, owner, self.config.instance.as_deref());
-            let made = self
-                .engine
-                .call(
-                    "create container",
-                    docker.create_container(Some(options), body),
-                )
-                .await;
-            match made {
-                Ok(response) => {
-                    let id = response.id;
-                    return match self.ready_new(&id, request, owner).await {
-                        Ok(()) => {
-                            self.remember_owner(&id, owner);
-                            Ok(Created::New(id))
-                        }
-                        Err(err) => {
-                            self.remove_footprint(request.session_id, &id).await;
-                            Err(err)
-                        }
-                    };
-                }
-                Err(Fault::Conflict(_)) => match self.adopt(&name, request, owner).await? {
-                    Some(id) => {
+        let name = &container_name(request.session_id);
+        let attempt = move || self.create_once(name, request, owner);
+        match attempt
+            .retry(ADOPT_RETRY)
+            .when(|e| matches!(e, Attempt::Vanished))
+            .await
+        {
+            Ok(created) => Ok(created),
+            Err(Attempt::Failed(err)) => Err(err),
+            Err(Attempt::Vanished) => Err(RuntimeError::Conflict(format!(
+                "container {name} kept appearing and vanishing"
+            ))),
+        }
+    }
+
+    /// One try: create the container named `name`, or adopt it when another
+    /// process made it first.
+    async fn create_once(
+        &self,
+        name: &str,
+        request: &CreateRequest,
+        owner: Owner,
+    ) -> Result<Created, Attempt> {
+        let options = CreateContainerOptionsBuilder::new().name(name).build();
+        let body = sandbox_body(request, owner, self.config.instance.as_deref());
+        let made = self
+            .engine
+            .call(
+                "create container",
+                self.engine.docker.create_container(Some(options), body),
+            )
+            .await;
+        match made {
+            Ok(response) => {
+                let id = response.id;
+                match self.ready_new(&id, request, owner).await {
+                    Ok(()) => {
                         self.remember_owner(&id, owner);
-                        return Ok(Created::Adopted(id));
+                        Ok(Created::New(id))
                     }
-                    None => {
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_millis(500));
-                        continue;
+                    Err(err) => {
+                        self.remove_footprint(request.session_id, &id).await;
+                        Err(err.into())
                     }
-                },
-                Err(fault @ Fault::Timeout { .. }) => {
-                    // The engine may still make it: undo by name, best effort.
-                    self.remove_footprint(request.session_id, &name).await;
-                    return Err(fault.on(Subject::Image(&request.spec.image)));
-                }
-                Err(fault) => {
-                    // Nothing was made but maybe the volume; it is ours only
-                    // if no container uses it (the remove fails otherwise).
-                    self.remove_volume_quietly(request.session_id).await;
-                    return Err(fault.on(Subject::Image(&request.spec.image)));
                 }
             }
+            Err(Fault::Conflict(_)) => match self.adopt(name, request, owner).await? {
+                Some(id) => {
+                    self.remember_owner(&id, owner);
+                    Ok(Created::Adopted(id))
+                }
+                None => Err(Attempt::Vanished),
+            },
+            Err(fault @ Fault::Timeout { .. }) => {
+                // The engine may still make it: undo by name, best effort.
+                self.remove_footprint(request.session_id, name).await;
+                Err(fault.on(Subject::Image(&request.spec.image)).into())
+            }
+            Err(fault) => {
+                // Nothing was made but maybe the volume; it is ours only
+                // if no container uses it (the remove fails otherwise).
+                self.remove_volume_quietly(request.session_id).await;
+                Err(fault.on(Subject::Image(&request.spec.image)).into())
+            }
         }
-        Err(RuntimeError::Conflict(format!(
-            "container {name} kept appearing and vanishing"
-        )))
     }
 
     /// Fixes the workspace's owner (the image's copy-up is done at create)
@@ -196,30 +231,26 @@ impl DockerSandboxRuntime {
     }
 
     pub(crate) async fn remove_volume(&self, session: SessionId) -> Result<(), Fault> {
-        let name = volume_name(session);
-        let mut wait = Duration::from_millis(50);
-        for attempt in 0..5 {
-            match self
+        let name = &volume_name(session);
+        let remove = move || async move {
+            let removed = self
                 .engine
                 .call(
                     "remove volume",
                     self.engine
                         .docker
-                        .remove_volume(&name, None::<RemoveVolumeOptions>),
+                        .remove_volume(name, None::<RemoveVolumeOptions>),
                 )
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(fault) if fault.is_not_found() => return Ok(()),
-                // In use: a container is still being removed; wait for it.
-                Err(Fault::Conflict(_)) if attempt < 4 => {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(fault) => return Err(fault),
+                .await;
+            match removed {
+                Err(fault) if fault.is_not_found() => Ok(()),
+                done => done,
             }
-        }
-        Ok(())
+        };
+        remove
+            .retry(VOLUME_IN_USE_RETRY)
+            .when(|fault| matches!(fault, Fault::Conflict(_)))
+            .await
     }
 
     async fn remove_volume_quietly(&self, session: SessionId) {

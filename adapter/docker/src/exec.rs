@@ -5,6 +5,7 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
@@ -23,6 +24,21 @@ pub(crate) const MARKER_VAR: &str = "SANDBOXER_EXEC_ID";
 
 /// Shortest time left to collect the output of a killed command.
 const MIN_DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
+
+/// The polls for the exit code of an exec whose output ended (the engine may
+/// still see it running a moment): 12 in all, 5 ms doubling to at most
+/// 200 ms between them.
+const EXIT_POLL: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(5))
+    .with_max_delay(Duration::from_millis(200))
+    .with_max_times(11);
+
+/// Why one poll for an exit code did not give it.
+enum Poll {
+    /// The exec still runs: poll again.
+    Running,
+    Failed(RuntimeError),
+}
 
 pub(crate) type Output =
     Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
@@ -127,20 +143,26 @@ impl DockerSandboxRuntime {
     /// The exec's exit code once the engine has seen it end; -1 if it still
     /// runs (a tree that survived every kill).
     async fn exit_code(&self, exec_id: &str) -> Result<i64, RuntimeError> {
-        let mut wait = Duration::from_millis(5);
-        for _ in 0..12 {
+        let poll = move || async move {
             let info = self
                 .engine
                 .call("inspect exec", self.engine.docker.inspect_exec(exec_id))
                 .await
-                .map_err(|f| f.on(Subject::Container))?;
-            if info.running != Some(true) {
-                return Ok(info.exit_code.unwrap_or(-1));
+                .map_err(|f| Poll::Failed(f.on(Subject::Container)))?;
+            match info.running {
+                Some(true) => Err(Poll::Running),
+                _ => Ok(info.exit_code.unwrap_or(-1)),
             }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(200));
+        };
+        match poll
+            .retry(EXIT_POLL)
+            .when(|p| matches!(p, Poll::Running))
+            .await
+        {
+            Ok(code) => Ok(code),
+            Err(Poll::Running) => Ok(-1),
+            Err(Poll::Failed(err)) => Err(err),
         }
-        Ok(-1)
     }
 }
 

@@ -16,16 +16,20 @@
 //!   on staleness should the engine drop events for us (it does for a
 //!   subscriber that falls 1024 events behind for 100 ms) or the stream stall
 //!   without breaking.
+//! - At most `MAX_ENTRIES` are kept; the least recently used goes. Forgetting
+//!   is always safe: an observation whose entry went is dropped.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use lru::LruCache;
+
 /// How long a cached "running" is trusted before a real inspect again.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(10);
-/// Entries kept at most; past it the map is cleared (a miss costs one inspect).
-const MAX_ENTRIES: usize = 4096;
+/// Entries kept at most (a miss costs one inspect).
+const MAX_ENTRIES: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
 /// Container actions that cannot end a running container. Any other action,
 /// including ones unknown here, removes the container's entry: unknown
@@ -95,7 +99,7 @@ pub(crate) struct LivenessCache {
     real_inspects: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// Bumped on every connect and disconnect of the stream.
     epoch: u64,
@@ -103,7 +107,19 @@ struct State {
     /// Bumped on every event that may end "running", and on every epoch.
     seq: u64,
     /// By full container id.
-    entries: HashMap<String, Entry>,
+    entries: LruCache<String, Entry>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            connected: false,
+            seq: 0,
+            // Sparse: memory grows with use, not with the bound.
+            entries: LruCache::sparse(MAX_ENTRIES),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -134,7 +150,7 @@ impl LivenessCache {
     pub(crate) fn running(&self, id: Option<&str>) -> bool {
         let hit = match id {
             Some(id) if self.enabled => {
-                let state = self.state();
+                let mut state = self.state();
                 state.connected
                     && state
                         .entries
@@ -160,11 +176,8 @@ impl LivenessCache {
         if !state.connected {
             return None;
         }
-        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(id) {
-            state.entries.clear();
-        }
         let made = state.seq;
-        state.entries.entry(id.to_owned()).or_insert(Entry {
+        state.entries.get_or_insert_mut(id.to_owned(), || Entry {
             made,
             running_since: None,
         });
@@ -188,7 +201,7 @@ impl LivenessCache {
                 if running {
                     entry.running_since = Some(observation.began);
                 } else {
-                    state.entries.remove(&observation.id);
+                    state.entries.pop(&observation.id);
                 }
             }
             _ => {}
@@ -199,7 +212,7 @@ impl LivenessCache {
     pub(crate) fn invalidate(&self, id: &str) {
         let mut state = self.state();
         state.seq += 1;
-        state.entries.remove(id);
+        state.entries.pop(id);
     }
 
     /// The stream is subscribed (new epoch): caching may start.
@@ -316,6 +329,25 @@ mod tests {
         observe(&cache, "a");
         assert!(cache.running(Some("a")));
         assert_eq!(cache.stats().connects, 2);
+    }
+
+    #[test]
+    fn a_full_cache_forgets_the_least_recently_used() {
+        let cache = connected();
+        observe(&cache, "first");
+        observe(&cache, "kept");
+        for i in 2..MAX_ENTRIES.get() {
+            observe(&cache, &format!("c{i}"));
+        }
+        assert!(cache.running(Some("kept")), "in use: now the most recent");
+        observe(&cache, "one more");
+        assert!(
+            !cache.running(Some("first")),
+            "the least recently used went"
+        );
+        assert!(cache.running(Some("kept")));
+        assert!(cache.running(Some("one more")));
+        assert!(cache.running(Some("c2")));
     }
 
     #[test]

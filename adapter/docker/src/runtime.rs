@@ -3,10 +3,11 @@
 //! around each port call; the work is in `create`, `lifecycle`, `exec` and
 //! `files`.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use lru::LruCache;
 use sandboxer_core::domain::{
     ContainerId, ContainerState, ExecOutcome, ExecRequest, WorkspacePath,
 };
@@ -27,19 +28,21 @@ use crate::events::{self, EventTask, Subscription};
 use crate::liveness::{LivenessCache, LivenessStats};
 
 /// Owners of the containers this process has seen, so file calls skip an
-/// inspect. Bounded: cleared when full (a miss costs one inspect).
-const OWNER_CACHE_MAX: usize = 4096;
+/// inspect. Bounded: the least recently used goes (a miss costs one inspect).
+const OWNER_CACHE_MAX: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
+/// Workspace checks kept (`workspace_ok`); a miss costs one archive read.
+const WORKSPACE_CACHE_MAX: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 /// Sandboxes as Docker containers, through bollard.
 pub struct DockerSandboxRuntime {
     pub(crate) engine: Engine,
     pub(crate) config: DockerConfig,
     tracer: Arc<dyn Tracer>,
-    owners: Mutex<HashMap<String, Owner>>,
+    owners: Mutex<LruCache<String, Owner>>,
     /// Per (image id, owner): whether a fresh workspace from that image
     /// already belongs to the owner. Image ids name immutable content, so
     /// the answer never changes; it saves an archive read (~45 ms) per create.
-    pub(crate) workspace_ok: Mutex<HashMap<(String, Owner), bool>>,
+    pub(crate) workspace_ok: Mutex<LruCache<(String, Owner), bool>>,
     /// Sandboxes known to be running (`liveness`), kept by `_events`.
     pub(crate) liveness: Arc<LivenessCache>,
     /// The event stream's task; ends when the runtime is dropped.
@@ -84,8 +87,9 @@ impl DockerSandboxRuntime {
             engine,
             config,
             tracer,
-            owners: Mutex::new(HashMap::new()),
-            workspace_ok: Mutex::new(HashMap::new()),
+            // Sparse: memory grows with use, not with the bound.
+            owners: Mutex::new(LruCache::sparse(OWNER_CACHE_MAX)),
+            workspace_ok: Mutex::new(LruCache::sparse(WORKSPACE_CACHE_MAX)),
             liveness,
             _events: events,
         })
@@ -123,20 +127,17 @@ impl DockerSandboxRuntime {
 
     pub(crate) fn remember_owner(&self, target: &str, owner: Owner) {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        if owners.len() >= OWNER_CACHE_MAX {
-            owners.clear();
-        }
-        owners.insert(target.to_owned(), owner);
+        owners.put(target.to_owned(), owner);
     }
 
     pub(crate) fn cached_owner(&self, target: &str) -> Option<Owner> {
-        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         owners.get(target).copied()
     }
 
     pub(crate) fn forget_owner(&self, target: &str) {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        owners.remove(target);
+        owners.pop(target);
     }
 
     fn call(&self, name: &'static str, operation: &'static str) -> Step {

@@ -50,10 +50,7 @@ impl DockerSandboxRuntime {
             None => {
                 let ok = self.workspace_owner(container).await? == Some(owner);
                 let mut cache = self.workspace_ok.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= 1024 {
-                    cache.clear();
-                }
-                cache.insert(key, ok);
+                cache.put(key, ok);
                 ok
             }
         };

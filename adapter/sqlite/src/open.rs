@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use backon::{ConstantBuilder, Retryable};
 use sandboxer_core::port::StoreError;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -154,17 +155,14 @@ async fn connect_pool(
     options: &SqliteStoreOptions,
 ) -> Result<SqlitePool, sqlx::Error> {
     let deadline = Instant::now() + options.busy_timeout;
-    loop {
-        match pool_options(max, options)
-            .connect_with(connect.clone())
-            .await
-        {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                tokio::time::sleep(OPEN_RETRY_PAUSE).await;
-            }
-            done => return done,
-        }
-    }
+    // Bounded by the deadline, not by a count of tries.
+    let pauses = ConstantBuilder::new()
+        .with_delay(OPEN_RETRY_PAUSE)
+        .without_max_times();
+    (|| pool_options(max, options).connect_with(connect.clone()))
+        .retry(pauses)
+        .when(|e| is_busy(e) && Instant::now() < deadline)
+        .await
 }
 
 fn pool_options(max: u32, options: &SqliteStoreOptions) -> SqlitePoolOptions {
