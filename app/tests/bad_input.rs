@@ -309,7 +309,7 @@ async fn docker_away_is_503_and_the_service_recovers_by_itself() {
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert_eq!(
             (status.as_u16(), code(&json)),
-            (503, "docker_unavailable"),
+            (503, "runtime_unavailable"),
             "{method} {path}: {json}"
         );
         assert!(headers.contains_key("retry-after"));
@@ -320,7 +320,10 @@ async fn docker_away_is_503_and_the_service_recovers_by_itself() {
         );
     }
     let (status, ready) = service.call(Method::GET, "/readyz", None).await;
-    assert_eq!((status.as_u16(), code(&ready)), (503, "docker_unavailable"));
+    assert_eq!(
+        (status.as_u16(), code(&ready)),
+        (503, "runtime_unavailable")
+    );
     assert_eq!(
         service.call(Method::GET, "/healthz", None).await.0,
         StatusCode::OK

@@ -164,7 +164,7 @@ async fn listing_failure_is_an_error_of_the_run() {
     );
     let err = w.cleanup.execute().await.unwrap_err();
     assert_eq!(
-        sandboxer_core::trace::ErrorType::error_type(&err),
+        sandboxer_core::trace::ErrorType::error_type(&err).as_str(),
         "store_unavailable"
     );
     assert_eq!(
@@ -330,6 +330,6 @@ async fn a_runtime_listing_failure_is_counted_not_fatal_for_cleanup() {
     );
     assert_eq!(
         w.tracer.one(span::RECONCILE).error_type(),
-        Some("docker_unavailable")
+        Some("runtime_unavailable")
     );
 }

@@ -118,7 +118,7 @@ async fn exec_failure_marks_the_span() {
     ));
     let exec = w.tracer.one(span::EXEC);
     assert!(exec.is_error());
-    assert_eq!(exec.error_type(), Some("docker_unavailable"));
+    assert_eq!(exec.error_type(), Some("runtime_unavailable"));
     assert_eq!(exec.str(key::RESULT), Some("failed"));
 }
 

@@ -87,7 +87,7 @@ away_checks() {
             check "$phase reuse: at most $CACHED_REUSE_MAX answered 200 from the liveness cache" le "$(jq '.status["200"] // 0' "$f")" "$CACHED_REUSE_MAX"
         fi
         check "$phase $kind: statuses only $allowed" eq "$(jq --argjson ok "$allowed" '[.status | keys[] | select(IN($ok[]) | not)] | length' "$f")" 0
-        check "$phase $kind: codes docker_unavailable or timeout" eq "$(jq '[.codes | keys[] | select(. != "docker_unavailable" and . != "timeout")] | length' "$f")" 0
+        check "$phase $kind: codes runtime_unavailable or timeout" eq "$(jq '[.codes | keys[] | select(. != "runtime_unavailable" and . != "timeout")] | length' "$f")" 0
         check "$phase $kind: every 503 has Retry-After" eq "$(jq .missing_retry_after "$f")" 0
         check "$phase $kind: no transport error" eq "$(jq .transport_errors "$f")" 0
         check "$phase $kind: longest answer <= $max_ms ms" le "$(jq .latency_ms.max "$f")" "$max_ms"

@@ -221,7 +221,7 @@ mod tests {
                 matches!(&err, RuntimeError::Other(m) if m.contains(msg)),
                 "{err:?}"
             );
-            assert_eq!(err.error_type(), "runtime_error");
+            assert_eq!(err.error_type().as_str(), "runtime_error");
         }
         assert!(matches!(
             server(400, "bad parameter").on(Subject::Container),

@@ -58,7 +58,7 @@ async fn an_unknown_runtime_is_a_runtime_error_not_the_callers_and_leaves_nothin
     let made = runtime.create(&request).await;
     let err = made.expect_err("a create on an unknown runtime");
     // The operator's setting: a 500-class error, Docker's text kept for the log.
-    assert_eq!(err.error_type(), "runtime_error", "{err:?}");
+    assert_eq!(err.error_type().as_str(), "runtime_error", "{err:?}");
     assert!(
         matches!(&err, RuntimeError::Other(m) if m.contains(&nosuch)),
         "{err:?}"

@@ -8,21 +8,21 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use sandboxer_core::domain::{InvalidChatId, InvalidExecRequest, InvalidWorkspacePath};
-use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::trace::attr::ErrorClass;
 use sandboxer_core::trace::{ErrorType, error_chain};
 
 /// An answer that went wrong.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorClass,
     pub message: String,
 }
 
 /// Put on every error response so the request span can tell what failed.
 #[derive(Debug, Clone)]
 pub struct ErrorCode {
-    pub code: &'static str,
+    pub code: ErrorClass,
     pub message: String,
 }
 
@@ -33,38 +33,38 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable, documented code (`invalid_chat_id`, `docker_unavailable`, ...).
+    /// A stable, documented code (`invalid_chat_id`, `runtime_unavailable`, ...).
     pub code: String,
     pub message: String,
 }
 
-/// Status and `Retry-After` seconds for each `error.type`.
-pub fn status_of(error_type: &str) -> (StatusCode, Option<u32>) {
-    match error_type {
-        code::INVALID_CHAT_ID
-        | code::INVALID_PATH
-        | code::INVALID_REQUEST
-        | code::INVALID_JSON
-        | code::IMAGE_NOT_FOUND
-        | code::NOT_A_FILE => (StatusCode::BAD_REQUEST, None),
-        code::UNAUTHORIZED => (StatusCode::UNAUTHORIZED, None),
-        code::NO_SANDBOX | code::FILE_NOT_FOUND | code::ROUTE_NOT_FOUND => {
-            (StatusCode::NOT_FOUND, None)
-        }
-        code::METHOD_NOT_ALLOWED => (StatusCode::METHOD_NOT_ALLOWED, None),
-        code::CONFLICT => (StatusCode::CONFLICT, None),
-        code::BODY_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, None),
-        code::DOCKER_UNAVAILABLE => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
-        code::STORE_UNAVAILABLE | code::BUSY | code::CONTAINER_GONE | code::STORE_CONFLICT => {
+/// Status and `Retry-After` seconds for each `error.type`: every class
+/// named, so a new one cannot fall through to a default.
+pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
+    use ErrorClass as C;
+    match class {
+        C::InvalidChatId
+        | C::InvalidPath
+        | C::InvalidRequest
+        | C::InvalidJson
+        | C::ImageNotFound
+        | C::NotAFile => (StatusCode::BAD_REQUEST, None),
+        C::Unauthorized => (StatusCode::UNAUTHORIZED, None),
+        C::NoSandbox | C::FileNotFound | C::RouteNotFound => (StatusCode::NOT_FOUND, None),
+        C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
+        C::Conflict => (StatusCode::CONFLICT, None),
+        C::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),
+        C::RuntimeUnavailable => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
+        C::StoreUnavailable | C::Busy | C::ContainerGone | C::StoreConflict => {
             (StatusCode::SERVICE_UNAVAILABLE, Some(1))
         }
-        code::TIMEOUT => (StatusCode::GATEWAY_TIMEOUT, None),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        C::Timeout => (StatusCode::GATEWAY_TIMEOUT, None),
+        C::RuntimeError | C::StoreError | C::Internal => (StatusCode::INTERNAL_SERVER_ERROR, None),
     }
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorClass, message: impl Into<String>) -> Self {
         Self {
             status: status_of(code).0,
             code,
@@ -78,17 +78,19 @@ impl ApiError {
         let code = err.error_type();
         let (status, _) = status_of(code);
         let message = match code {
-            code::DOCKER_UNAVAILABLE => {
-                "the container runtime (Docker) is unavailable; retry later".to_owned()
+            ErrorClass::RuntimeUnavailable => {
+                "the container runtime is unavailable; retry later".to_owned()
             }
-            code::STORE_UNAVAILABLE => "the session store is unavailable; retry later".to_owned(),
+            ErrorClass::StoreUnavailable => {
+                "the session store is unavailable; retry later".to_owned()
+            }
             _ if status == StatusCode::INTERNAL_SERVER_ERROR => {
                 "internal error; the service log has the details".to_owned()
             }
             _ => err.to_string(),
         };
         if status.is_server_error() {
-            tracing::error!(error.type = code, error = %error_chain(err), "request failed");
+            tracing::error!(error.type = code.as_str(), error = %error_chain(err), "request failed");
         }
         Self {
             status,
@@ -102,7 +104,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message.clone(),
             },
         };
@@ -145,18 +147,18 @@ from_use_case_error!(
 
 impl From<InvalidChatId> for ApiError {
     fn from(err: InvalidChatId) -> Self {
-        Self::new(code::INVALID_CHAT_ID, err.to_string())
+        Self::new(ErrorClass::InvalidChatId, err.to_string())
     }
 }
 
 impl From<InvalidWorkspacePath> for ApiError {
     fn from(err: InvalidWorkspacePath) -> Self {
-        Self::new(code::INVALID_PATH, err.to_string())
+        Self::new(ErrorClass::InvalidPath, err.to_string())
     }
 }
 
 impl From<InvalidExecRequest> for ApiError {
     fn from(err: InvalidExecRequest) -> Self {
-        Self::new(code::INVALID_REQUEST, err.to_string())
+        Self::new(ErrorClass::InvalidRequest, err.to_string())
     }
 }

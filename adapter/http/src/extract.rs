@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use sandboxer_core::domain::{ChatId, WorkspacePath};
-use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::trace::attr::ErrorClass;
 
 use crate::error::ApiError;
 
@@ -27,7 +27,7 @@ async fn path_params<S: Send + Sync>(
     Path::<HashMap<String, String>>::from_request_parts(parts, state)
         .await
         .map(|Path(params)| params)
-        .map_err(|rejection| ApiError::new(code::INVALID_REQUEST, rejection.body_text()))
+        .map_err(|rejection| ApiError::new(ErrorClass::InvalidRequest, rejection.body_text()))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ChatPath {
@@ -64,11 +64,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        code::BODY_TOO_LARGE,
+                        ErrorClass::BodyTooLarge,
                         "the request body is over the size limit",
                     )
                 } else {
-                    ApiError::new(code::INVALID_REQUEST, rejection.body_text())
+                    ApiError::new(ErrorClass::InvalidRequest, rejection.body_text())
                 }
             })
     }
@@ -101,7 +101,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let Body(bytes) = Body::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::new(code::INVALID_JSON, "a JSON body is required"));
+            return Err(ApiError::new(
+                ErrorClass::InvalidJson,
+                "a JSON body is required",
+            ));
         }
         parse_json(&bytes).map(Self)
     }
@@ -112,10 +115,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         ApiError::new(
-            code::INVALID_JSON,
+            ErrorClass::InvalidJson,
             format!("request body is not JSON: {err}"),
         )
     })?;
     serde_json::from_value(value)
-        .map_err(|err| ApiError::new(code::INVALID_REQUEST, format!("request body: {err}")))
+        .map_err(|err| ApiError::new(ErrorClass::InvalidRequest, format!("request body: {err}")))
 }

@@ -19,7 +19,7 @@ use axum::{Extension, Router};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::trace::attr::ErrorClass;
 
 pub use error::ApiError;
 pub use state::{ApiConfig, ApiState, MetricsRender};
@@ -73,14 +73,14 @@ fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa:
 
 async fn not_found(uri: axum::http::Uri) -> impl IntoResponse {
     ApiError::new(
-        code::ROUTE_NOT_FOUND,
+        ErrorClass::RouteNotFound,
         format!("no route for {}", uri.path()),
     )
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
     ApiError::new(
-        code::METHOD_NOT_ALLOWED,
+        ErrorClass::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use sandboxer_core::port::{Parent, SpanKind};
-use sandboxer_core::trace::{self, SpanContext, attr::error_type as code, attr::key};
+use sandboxer_core::trace::{self, SpanContext, attr::ErrorClass, attr::key};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::ApiState;
@@ -62,9 +62,9 @@ pub async fn trace_request(
     span.set_attribute(http_key::STATUS, i64::from(status.as_u16()).into());
     if let Some(failure) = response.extensions().get::<ErrorCode>() {
         if status.is_server_error() {
-            span.set_error(failure.code, &failure.message);
+            span.set_error(failure.code.as_str(), &failure.message);
         } else {
-            span.set_attribute(key::ERROR_TYPE, failure.code.into());
+            span.set_attribute(key::ERROR_TYPE, failure.code.as_str().into());
         }
     }
     if let Some(ctx) = span.context() {
@@ -99,9 +99,11 @@ pub async fn require_token(
         Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
             next.run(request).await
         }
-        Some(_) => ApiError::new(code::UNAUTHORIZED, "the bearer token is wrong").into_response(),
+        Some(_) => {
+            ApiError::new(ErrorClass::Unauthorized, "the bearer token is wrong").into_response()
+        }
         None => ApiError::new(
-            code::UNAUTHORIZED,
+            ErrorClass::Unauthorized,
             "this service needs `Authorization: Bearer <token>`",
         )
         .into_response(),

@@ -10,7 +10,7 @@ use sandboxer_core::domain::{ContainerId, EndReason, SessionId};
 use sandboxer_core::port::{Replacing, SessionStore, SpanKind, Touch, Tracer, tracer};
 use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
 use sandboxer_core::testing::{RecordedSpan, RecordingTracer, SpanStatus};
-use sandboxer_core::trace::attr::{error_type, key, result};
+use sandboxer_core::trace::attr::{ErrorClass, key, result};
 use sandboxer_core::trace::in_span;
 use sandboxer_sqlite::telemetry::{Op, attr, op};
 
@@ -170,7 +170,7 @@ async fn failed_calls_mark_their_span_with_the_error_type() {
     assert_db_span(&span, "begin_create");
     assert_failed(
         &span,
-        error_type::STORE_CONFLICT,
+        ErrorClass::StoreConflict.as_str(),
         "already has an active session",
     );
 
@@ -181,7 +181,7 @@ async fn failed_calls_mark_their_span_with_the_error_type() {
         .await
         .unwrap_err();
     let span = tracing.one(op::MARK_RUNNING.span_name);
-    assert_failed(&span, error_type::STORE_ERROR, &unknown.to_string());
+    assert_failed(&span, ErrorClass::StoreError.as_str(), &unknown.to_string());
     assert_eq!(
         span.str(key::SESSION_ID),
         Some(unknown.to_string().as_str())
@@ -205,7 +205,11 @@ async fn failed_calls_mark_their_span_with_the_error_type() {
         .unwrap_err();
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     let span = tracing.one(op::BEGIN_CREATE.span_name);
-    assert_failed(&span, error_type::STORE_UNAVAILABLE, "database is locked");
+    assert_failed(
+        &span,
+        ErrorClass::StoreUnavailable.as_str(),
+        "database is locked",
+    );
     assert_eq!(span.str(key::CHAT_ID), Some(chat.as_str()));
 
     // Touching an ended session is not a failure.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sandboxer_core::port::tracer::{self, Parent, SpanKind, Tracer};
 use sandboxer_core::testing::{RecordingTracer, SpanStatus};
-use sandboxer_core::trace::attr::{error_type, key, result, span};
+use sandboxer_core::trace::attr::{ErrorClass, key, result, span};
 use sandboxer_core::trace::{NoopTracer, in_span};
 use sandboxer_telemetry::metric::names;
 use sandboxer_telemetry::{LocalMetrics, MetricsTracer, set_active_sandboxes};
@@ -59,13 +59,21 @@ fn use_case_and_docker_spans_feed_histograms_and_failures() {
             span::CREATE_SANDBOX,
             &[(key::RESULT, result::REUSED)],
         );
-        failed(&tracer, span::CREATE_SANDBOX, error_type::IMAGE_NOT_FOUND);
+        failed(
+            &tracer,
+            span::CREATE_SANDBOX,
+            ErrorClass::ImageNotFound.as_str(),
+        );
         ended(&tracer, span::EXEC, &[]);
         ended(&tracer, span::CLEANUP, &[(key::RESULT, result::OK)]);
         ended(&tracer, DOCKER_STOP, &[(key::RESULT, result::ALREADY_GONE)]);
-        failed(&tracer, DOCKER_CREATE, error_type::IMAGE_NOT_FOUND);
-        failed(&tracer, DOCKER_CREATE, error_type::IMAGE_NOT_FOUND);
-        failed(&tracer, DOCKER_CREATE, error_type::DOCKER_UNAVAILABLE);
+        failed(&tracer, DOCKER_CREATE, ErrorClass::ImageNotFound.as_str());
+        failed(&tracer, DOCKER_CREATE, ErrorClass::ImageNotFound.as_str());
+        failed(
+            &tracer,
+            DOCKER_CREATE,
+            ErrorClass::RuntimeUnavailable.as_str(),
+        );
     });
     let text = metrics.handle().render();
 
@@ -144,7 +152,7 @@ fn use_case_and_docker_spans_feed_histograms_and_failures() {
         sample(
             &text,
             &format!(
-                "{failures}{{operation=\"{DOCKER_CREATE}\",error_type=\"docker_unavailable\"}}"
+                "{failures}{{operation=\"{DOCKER_CREATE}\",error_type=\"runtime_unavailable\"}}"
             )
         ),
         1.0
@@ -223,7 +231,7 @@ async fn the_wrapped_tracer_sees_everything() {
     let mut parent = tracer::start(&tracer, span::CREATE_SANDBOX, SpanKind::Internal);
     parent.set_attribute(key::GENERATION, 7_i64.into());
     in_span(&*parent, async {
-        failed(&tracer, DOCKER_CREATE, error_type::TIMEOUT);
+        failed(&tracer, DOCKER_CREATE, ErrorClass::Timeout.as_str());
     })
     .await;
     parent.end();
@@ -280,9 +288,13 @@ fn every_family_is_listed_described_and_typed() {
             SpanKind::Server,
             Parent::Root,
         );
-        http.set_error(error_type::DOCKER_UNAVAILABLE, "down");
+        http.set_error(ErrorClass::RuntimeUnavailable.as_str(), "down");
         http.end();
-        failed(&tracer, DOCKER_CREATE, error_type::DOCKER_UNAVAILABLE);
+        failed(
+            &tracer,
+            DOCKER_CREATE,
+            ErrorClass::RuntimeUnavailable.as_str(),
+        );
         set_active_sandboxes(1);
     });
     let text = metrics.handle().render();

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use sandboxer_core::port::tracer::{self, Parent, SpanKind, Tracer};
-use sandboxer_core::trace::attr::{error_type, key, result, span};
+use sandboxer_core::trace::attr::{ErrorClass, key, result, span};
 use sandboxer_core::trace::{SpanContext, current, in_context, in_span};
 use sandboxer_telemetry::testing::{CollectedKind, CollectedStatus, CollectedValue, OtlpCollector};
 use sandboxer_telemetry::{Protocol, TelemetryConfig, TelemetryError, init_tracer};
@@ -51,7 +51,7 @@ async fn one_request(tracer: Arc<dyn Tracer>) -> Seen {
                 client.set_attribute("container.image.name", "sandboxer/python:3".into());
                 client.set_attribute(key::EXEC_TIMED_OUT, false.into());
                 client.set_error(
-                    error_type::IMAGE_NOT_FOUND,
+                    ErrorClass::ImageNotFound.as_str(),
                     "image sandboxer/python:3 not found",
                 );
                 let ctx = client.context().unwrap();

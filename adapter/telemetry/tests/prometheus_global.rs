@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sandboxer_core::port::tracer::{self, SpanKind};
 use sandboxer_core::trace::NoopTracer;
-use sandboxer_core::trace::attr::{error_type, span};
+use sandboxer_core::trace::attr::{ErrorClass, span};
 use sandboxer_telemetry::metric::names;
 use sandboxer_telemetry::{MetricsTracer, install_prometheus, set_active_sandboxes};
 
@@ -13,7 +13,7 @@ fn install_once_then_render_what_spans_recorded() {
     let handle = install_prometheus().unwrap();
     let tracer = MetricsTracer::new(Arc::new(NoopTracer));
     let mut span = tracer::start(&tracer, span::EXEC, SpanKind::Internal);
-    span.set_error(error_type::TIMEOUT, "exec ran past its timeout");
+    span.set_error(ErrorClass::Timeout.as_str(), "exec ran past its timeout");
     span.end();
     set_active_sandboxes(2);
 

@@ -7,7 +7,7 @@ use crate::domain::{
     ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, SandboxSpec, Session, SessionId,
     Timestamp, WorkspacePath,
 };
-use crate::trace::{ErrorType, attr::error_type};
+use crate::trace::{ErrorType, attr::ErrorClass};
 
 /// Names one session's sandbox. The runtime finds the container by its id
 /// or, before the id is known, by the name derived from the session id.
@@ -88,17 +88,17 @@ pub enum RuntimeError {
 }
 
 impl ErrorType for RuntimeError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
-            Self::Unavailable(_) => error_type::DOCKER_UNAVAILABLE,
-            Self::ImageNotFound(_) => error_type::IMAGE_NOT_FOUND,
-            Self::Conflict(_) => error_type::CONFLICT,
-            Self::ContainerGone => error_type::CONTAINER_GONE,
-            Self::FileNotFound(_) => error_type::FILE_NOT_FOUND,
-            Self::NotAFile(_) => error_type::NOT_A_FILE,
-            Self::Timeout(_) => error_type::TIMEOUT,
-            Self::Rejected(_) => error_type::INVALID_REQUEST,
-            Self::Other(_) => error_type::RUNTIME_ERROR,
+            Self::Unavailable(_) => ErrorClass::RuntimeUnavailable,
+            Self::ImageNotFound(_) => ErrorClass::ImageNotFound,
+            Self::Conflict(_) => ErrorClass::Conflict,
+            Self::ContainerGone => ErrorClass::ContainerGone,
+            Self::FileNotFound(_) => ErrorClass::FileNotFound,
+            Self::NotAFile(_) => ErrorClass::NotAFile,
+            Self::Timeout(_) => ErrorClass::Timeout,
+            Self::Rejected(_) => ErrorClass::InvalidRequest,
+            Self::Other(_) => ErrorClass::RuntimeError,
         }
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp};
-use crate::trace::{ErrorType, attr::error_type};
+use crate::trace::{ErrorType, attr::ErrorClass};
 
 /// The active session a new one replaces, as it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,11 @@ pub enum StoreError {
 }
 
 impl ErrorType for StoreError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
-            Self::Conflict(_) => error_type::STORE_CONFLICT,
-            Self::Unavailable(_) => error_type::STORE_UNAVAILABLE,
-            Self::NotFound(_) | Self::Other(_) => error_type::STORE_ERROR,
+            Self::Conflict(_) => ErrorClass::StoreConflict,
+            Self::Unavailable(_) => ErrorClass::StoreUnavailable,
+            Self::NotFound(_) | Self::Other(_) => ErrorClass::StoreError,
         }
     }
 }

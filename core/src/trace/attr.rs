@@ -67,29 +67,93 @@ pub mod result {
     pub const FAILED: &str = "failed";
 }
 
-/// `error.type` values: short, low-cardinality, the same on spans and metrics.
-pub mod error_type {
-    pub const INVALID_CHAT_ID: &str = "invalid_chat_id";
-    pub const INVALID_PATH: &str = "invalid_path";
-    pub const INVALID_REQUEST: &str = "invalid_request";
-    pub const DOCKER_UNAVAILABLE: &str = "docker_unavailable";
-    pub const IMAGE_NOT_FOUND: &str = "image_not_found";
-    pub const CONFLICT: &str = "conflict";
-    pub const TIMEOUT: &str = "timeout";
-    pub const CONTAINER_GONE: &str = "container_gone";
-    pub const FILE_NOT_FOUND: &str = "file_not_found";
-    pub const NOT_A_FILE: &str = "not_a_file";
-    pub const RUNTIME_ERROR: &str = "runtime_error";
-    pub const STORE_UNAVAILABLE: &str = "store_unavailable";
-    pub const STORE_CONFLICT: &str = "store_conflict";
-    pub const STORE_ERROR: &str = "store_error";
-    pub const BUSY: &str = "busy";
-    pub const INTERNAL: &str = "internal";
+/// `error.type` values: short, low-cardinality, the same on spans and
+/// metrics. An enum, so every place that maps them (HTTP status codes)
+/// is checked by the compiler for a missing class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    InvalidChatId,
+    InvalidPath,
+    InvalidRequest,
+    RuntimeUnavailable,
+    ImageNotFound,
+    Conflict,
+    Timeout,
+    ContainerGone,
+    FileNotFound,
+    NotAFile,
+    RuntimeError,
+    StoreUnavailable,
+    StoreConflict,
+    StoreError,
+    Busy,
+    Internal,
     // Refused at the HTTP edge, before any use case runs.
-    pub const INVALID_JSON: &str = "invalid_json";
-    pub const BODY_TOO_LARGE: &str = "body_too_large";
-    pub const UNAUTHORIZED: &str = "unauthorized";
-    pub const NO_SANDBOX: &str = "no_sandbox";
-    pub const ROUTE_NOT_FOUND: &str = "route_not_found";
-    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    InvalidJson,
+    BodyTooLarge,
+    Unauthorized,
+    NoSandbox,
+    RouteNotFound,
+    MethodNotAllowed,
+}
+
+impl ErrorClass {
+    /// Every class, for documentation and exhaustive tests.
+    pub const ALL: [Self; 22] = [
+        Self::InvalidChatId,
+        Self::InvalidPath,
+        Self::InvalidRequest,
+        Self::RuntimeUnavailable,
+        Self::ImageNotFound,
+        Self::Conflict,
+        Self::Timeout,
+        Self::ContainerGone,
+        Self::FileNotFound,
+        Self::NotAFile,
+        Self::RuntimeError,
+        Self::StoreUnavailable,
+        Self::StoreConflict,
+        Self::StoreError,
+        Self::Busy,
+        Self::Internal,
+        Self::InvalidJson,
+        Self::BodyTooLarge,
+        Self::Unauthorized,
+        Self::NoSandbox,
+        Self::RouteNotFound,
+        Self::MethodNotAllowed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidChatId => "invalid_chat_id",
+            Self::InvalidPath => "invalid_path",
+            Self::InvalidRequest => "invalid_request",
+            Self::RuntimeUnavailable => "runtime_unavailable",
+            Self::ImageNotFound => "image_not_found",
+            Self::Conflict => "conflict",
+            Self::Timeout => "timeout",
+            Self::ContainerGone => "container_gone",
+            Self::FileNotFound => "file_not_found",
+            Self::NotAFile => "not_a_file",
+            Self::RuntimeError => "runtime_error",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::StoreConflict => "store_conflict",
+            Self::StoreError => "store_error",
+            Self::Busy => "busy",
+            Self::Internal => "internal",
+            Self::InvalidJson => "invalid_json",
+            Self::BodyTooLarge => "body_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::NoSandbox => "no_sandbox",
+            Self::RouteNotFound => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

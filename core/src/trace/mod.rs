@@ -15,14 +15,14 @@ use crate::port::tracer::Span;
 
 /// An error that knows its low-cardinality `error.type` class.
 pub trait ErrorType: std::error::Error {
-    fn error_type(&self) -> &'static str;
+    fn error_type(&self) -> attr::ErrorClass;
 }
 
 /// Marks a span failed: status Error with the error's message,
 /// `error.type`, and `sandbox.result = failed`.
 pub fn mark_failed(span: &mut dyn Span, error: &dyn ErrorType) {
     span.set_attribute(attr::key::RESULT, attr::result::FAILED.into());
-    span.set_error(error.error_type(), &error_chain(error));
+    span.set_error(error.error_type().as_str(), &error_chain(error));
 }
 
 /// The error's message followed by its sources, `: `-separated.

@@ -128,8 +128,8 @@ mod tests {
     struct Boom;
 
     impl ErrorType for Boom {
-        fn error_type(&self) -> &'static str {
-            "boom"
+        fn error_type(&self) -> crate::trace::attr::ErrorClass {
+            crate::trace::attr::ErrorClass::Internal
         }
     }
 

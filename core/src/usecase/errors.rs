@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use crate::domain::{ChatId, InvalidPolicy, InvalidSpec};
 use crate::port::{RuntimeError, StoreError};
-use crate::trace::{ErrorType, attr::error_type};
+use crate::trace::{ErrorType, attr::ErrorClass};
 
 #[derive(Debug, Error)]
 pub enum CreateSandboxError {
@@ -23,13 +23,13 @@ pub enum CreateSandboxError {
 }
 
 impl ErrorType for CreateSandboxError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
-            Self::InvalidSpec(_) | Self::InvalidTtl(_) => error_type::INVALID_REQUEST,
+            Self::InvalidSpec(_) | Self::InvalidTtl(_) => ErrorClass::InvalidRequest,
             Self::Runtime(e) => e.error_type(),
             Self::Store(e) => e.error_type(),
-            Self::Busy(_) => error_type::BUSY,
-            Self::Internal(_) => error_type::INTERNAL,
+            Self::Busy(_) => ErrorClass::Busy,
+            Self::Internal(_) => ErrorClass::Internal,
         }
     }
 }
@@ -44,7 +44,7 @@ pub enum ExecError {
 }
 
 impl ErrorType for ExecError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
             Self::Sandbox(e) => e.error_type(),
             Self::Runtime(e) => e.error_type(),
@@ -64,7 +64,7 @@ pub enum StopSandboxError {
 }
 
 impl ErrorType for StopSandboxError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
             Self::Runtime(e) => e.error_type(),
             Self::Store(e) => e.error_type(),
@@ -81,7 +81,7 @@ pub enum CleanupError {
 }
 
 impl ErrorType for CleanupError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
             Self::Runtime(e) => e.error_type(),
             Self::Store(e) => e.error_type(),
@@ -96,7 +96,7 @@ pub enum QueryError {
 }
 
 impl ErrorType for QueryError {
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorClass {
         match self {
             Self::Store(e) => e.error_type(),
         }

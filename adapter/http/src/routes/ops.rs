@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use sandboxer_core::trace::ErrorType;
-use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::trace::attr::ErrorClass;
 
 use super::ApiStateRef;
 use crate::dto::{CleanupCounts, Health, SandboxList, SessionView};
@@ -54,8 +54,8 @@ pub async fn readyz(state: ApiStateRef) -> Result<Json<Health>, ApiError> {
         tokio::time::timeout(limit, state.runtime.ping()),
         tokio::time::timeout(limit, state.store.ping()),
     );
-    ready("Docker", runtime, code::DOCKER_UNAVAILABLE)?;
-    ready("the session store", store, code::STORE_UNAVAILABLE)?;
+    ready("Docker", runtime, ErrorClass::RuntimeUnavailable)?;
+    ready("the session store", store, ErrorClass::StoreUnavailable)?;
     Ok(Json(Health {
         status: "ready".into(),
     }))
@@ -64,7 +64,7 @@ pub async fn readyz(state: ApiStateRef) -> Result<Json<Health>, ApiError> {
 fn ready<E: ErrorType>(
     what: &str,
     answer: Result<Result<(), E>, tokio::time::error::Elapsed>,
-    on_timeout: &'static str,
+    on_timeout: ErrorClass,
 ) -> Result<(), ApiError> {
     match answer {
         Ok(Ok(())) => Ok(()),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use sandboxer_core::domain::{ExecRequest, SpecOverrides};
-use sandboxer_core::trace::attr::error_type as code;
+use sandboxer_core::trace::attr::ErrorClass;
 use sandboxer_core::usecase::{CreateResult, CreateSandboxInput, SpecChoice};
 
 use super::ApiStateRef;
@@ -66,7 +66,7 @@ pub async fn get_sandbox(
     match state.services.query.active_of(&chat).await? {
         Some(session) => Ok(Json(SessionView::from(&session))),
         None => Err(ApiError::new(
-            code::NO_SANDBOX,
+            ErrorClass::NoSandbox,
             format!("chat {chat} has no active sandbox"),
         )),
     }

@@ -280,7 +280,7 @@ async fn docker_down_is_503_with_retry_after_and_timeouts_are_504() {
     let down = api.send("PUT", "/v1/chats/c/sandbox", "").await;
     assert_eq!(
         (down.status.as_u16(), down.code().as_str()),
-        (503, "docker_unavailable")
+        (503, "runtime_unavailable")
     );
     assert_eq!(down.headers[header::RETRY_AFTER], "5");
     assert!(
@@ -302,7 +302,7 @@ async fn docker_down_is_503_with_retry_after_and_timeouts_are_504() {
     let ready = api.send("GET", "/readyz", Body::empty()).await;
     assert_eq!(
         (ready.status.as_u16(), ready.code().as_str()),
-        (503, "docker_unavailable")
+        (503, "runtime_unavailable")
     );
     // Back: the next call just works.
     assert_eq!(
