@@ -26,6 +26,8 @@ use super::guards::{Lease, SessionGuards};
 /// Attempts at the decision when the store reports a concurrent change.
 const MAX_ATTEMPTS: usize = 5;
 const FOREIGN_CREATE_POLL: Duration = Duration::from_millis(50);
+/// Uses closer together than this are recorded once (see `Inner::touch`).
+pub const USE_COALESCE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct CreateSettings {
@@ -304,12 +306,22 @@ impl Inner {
 
     /// Records a use with `ttl`: `expires_at` moves to `now + ttl`, capped
     /// by max lifetime. `None` when the session is no longer active.
+    ///
+    /// Writes are coalesced: a use within `USE_COALESCE` (or a tenth of the
+    /// TTL, if shorter) of the last one recorded, with the same TTL, writes
+    /// nothing, so back-to-back messages of a chat cost no store write and
+    /// the expiry a reader sees is never more than that behind the latest use.
     async fn touch(
         &self,
         session: &Session,
         ttl: Duration,
     ) -> Result<Option<Session>, CreateSandboxError> {
         let now = self.ports.clock.now();
+        let since_recorded = (now - session.last_used_at).to_std().ok();
+        let window = USE_COALESCE.min(ttl / 10);
+        if ttl == session.idle_ttl && since_recorded.is_some_and(|d| d < window) {
+            return Ok(Some(session.clone()));
+        }
         let touch = Touch {
             last_used_at: now,
             expires_at: self.settings.policy.expiry_after_use(session, ttl, now),

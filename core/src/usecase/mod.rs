@@ -18,6 +18,7 @@ pub use cleanup_expired::{
 };
 pub use create_sandbox::{
     CreateOutcome, CreateResult, CreateSandbox, CreateSandboxInput, CreateSettings, SpecChoice,
+    USE_COALESCE,
 };
 pub use errors::{
     CleanupError, CreateSandboxError, ExecError, FileError, QueryError, StopSandboxError,
