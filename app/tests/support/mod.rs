@@ -171,7 +171,7 @@ impl Service {
 }
 
 /// JSON calls of the API: every binary but cli.rs, which goes through the
-/// binary's own clients (tracing_e2e.rs needs no `put_sandbox`).
+/// binary's own clients (tracing_e2e needs no `put_sandbox`).
 #[allow(dead_code)]
 impl Service {
     pub async fn call(
@@ -210,7 +210,7 @@ impl Service {
 }
 
 /// Process control and container views that only some test binaries use
-/// (service.rs restarts and kills; tracing_e2e.rs terminates; the
+/// (service.rs restarts and kills; tracing_e2e terminates; the
 /// tracing_overhead bench reads the pid).
 #[allow(dead_code)]
 impl Service {
