@@ -14,6 +14,7 @@ mod row;
 mod sql;
 mod store;
 pub mod telemetry;
+mod upkeep;
 
 pub use options::SqliteStoreOptions;
 pub use store::SqliteSessionStore;

@@ -27,7 +27,7 @@ use crate::telemetry::{Ids, op, traced};
 /// The session store on one SQLite file. Cheap to share behind an `Arc`;
 /// every call is a CLIENT span on the tracer it was opened with.
 pub struct SqliteSessionStore {
-    reader: SqlitePool,
+    pub(crate) reader: SqlitePool,
     writer: SqlitePool,
     path: PathBuf,
     tracer: Arc<dyn Tracer>,
@@ -93,16 +93,16 @@ impl SqliteSessionStore {
         self.writer.close().await;
     }
 
-    fn tracer(&self) -> &dyn Tracer {
+    pub(crate) fn tracer(&self) -> &dyn Tracer {
         self.tracer.as_ref()
     }
 
-    fn error(&self, error: sqlx::Error) -> StoreError {
+    pub(crate) fn error(&self, error: sqlx::Error) -> StoreError {
         store_error(error, &self.path)
     }
 
     /// The writer connection, for one write; hand it to `settle` after.
-    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    pub(crate) async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         self.writer.acquire().await.map_err(|e| self.error(e))
     }
 
@@ -332,56 +332,22 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
-        traced(self.tracer(), op::PURGE_ENDED, Ids::default(), async {
-            let mut conn = self.writer().await?;
-            let done = sqlx::query(sql::PURGE_ENDED)
-                .bind(millis(before))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.error(e));
-            settle(&mut conn, &done);
-            Ok(done?.rows_affected())
-        })
+        traced(
+            self.tracer(),
+            op::PURGE_ENDED,
+            Ids::default(),
+            self.purge(before),
+        )
         .await
     }
 
-    /// Stored on first use. A database that already holds sessions (made
-    /// before the id was stored) keeps the id its sandboxes were labelled
-    /// with then, derived from the file's path; a new one gets a random id.
     async fn instance_id(&self) -> Result<String, StoreError> {
-        traced(self.tracer(), op::INSTANCE_ID, Ids::default(), async {
-            let stored = sqlx::query_scalar::<_, String>(sql::GET_INSTANCE_ID)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(|e| self.error(e))?;
-            if let Some(id) = stored {
-                return Ok(id);
-            }
-            let mut conn = self.writer().await?;
-            let chosen = async {
-                let has_sessions = sqlx::query_scalar::<_, i64>(sql::ANY_SESSION)
-                    .fetch_one(&mut *conn)
-                    .await?
-                    > 0;
-                let id = if has_sessions {
-                    legacy_instance_id(&self.path)
-                } else {
-                    uuid::Uuid::now_v7().simple().to_string()[20..].to_owned()
-                };
-                // A concurrent first use may have won: keep its id.
-                sqlx::query(sql::INSERT_INSTANCE_ID)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query_scalar::<_, String>(sql::GET_INSTANCE_ID)
-                    .fetch_one(&mut *conn)
-                    .await
-            }
-            .await
-            .map_err(|e| self.error(e));
-            settle(&mut conn, &chosen);
-            chosen
-        })
+        traced(
+            self.tracer(),
+            op::INSTANCE_ID,
+            Ids::default(),
+            self.stored_instance_id(),
+        )
         .await
     }
 
@@ -424,7 +390,7 @@ impl SessionStore for SqliteSessionStore {
 /// transaction open, so every later `BEGIN` on it is refused. Closed, it is
 /// replaced by a fresh one at the next write, which works as soon as the
 /// file takes writes again.
-fn settle<T>(conn: &mut PoolConnection<Sqlite>, result: &Result<T, StoreError>) {
+pub(crate) fn settle<T>(conn: &mut PoolConnection<Sqlite>, result: &Result<T, StoreError>) {
     if matches!(
         result,
         Err(StoreError::Unavailable(_) | StoreError::Other(_))
@@ -443,13 +409,4 @@ fn sessions(rows: &[SqliteRow]) -> Result<Vec<Session>, StoreError> {
 /// and sqlx ignores the error of the reset that then finishes it.
 fn returned(rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
     rows.first().map(session_from_row).transpose()
-}
-
-/// The id sandboxes of a database were labelled with before it was stored:
-/// a hash of the file's canonical path.
-fn legacy_instance_id(database: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let path = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_path_buf());
-    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }

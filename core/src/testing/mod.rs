@@ -1,6 +1,25 @@
 //! Hand-written fakes of the ports, for use-case tests (feature `testing`),
 //! and the contract suites every implementation of a port runs.
 
+// The contract suites' findings: a broken property returns `Err(what was
+// seen)` instead of panicking, so a suite can name the property that failed.
+macro_rules! check {
+    ($cond:expr, $($what:tt)+) => {
+        if !$cond {
+            return Err(format!($($what)+));
+        }
+    };
+}
+
+macro_rules! check_eq {
+    ($left:expr, $right:expr, $($what:tt)+) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            return Err(format!("{}:\n  got      {left:?}\n  expected {right:?}", format!($($what)+)));
+        }
+    }};
+}
+
 mod clock;
 mod fake_userland;
 mod fake_workspace;

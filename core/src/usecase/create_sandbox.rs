@@ -13,13 +13,13 @@ use crate::domain::{
     ChatId, Decision, EndReason, NewSession, Policy, ReplaceReason, SandboxSpec, Session,
     SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, decide, on_container, rfc3339,
 };
-use crate::port::tracer::{Span, SpanKind};
+use crate::port::tracer::SpanKind;
 use crate::port::{CreateRequest, Replacing, RuntimeError, SandboxRef, StoreError, Touch};
-use crate::trace::{
-    self, Step, StepSpan, attr::key, attr::op, attr::result, attr::span, record_session,
-};
+use crate::trace::{self, Step, StepSpan, attr::key, attr::op, attr::span};
 
 use super::Ports;
+pub use super::create_outcome::{CreateOutcome, CreateResult};
+use super::create_outcome::{log_outcome, record_outcome};
 use super::errors::CreateSandboxError;
 use super::guards::{Lease, SessionGuards};
 
@@ -54,29 +54,6 @@ pub struct CreateSandboxInput {
     pub spec: SpecChoice,
     /// The session's idle TTL; `None` keeps the current one (or the policy's).
     pub ttl: Option<Duration>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreateResult {
-    Created,
-    Reused,
-    Replaced(ReplaceReason),
-}
-
-impl CreateResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => result::CREATED,
-            Self::Reused => result::REUSED,
-            Self::Replaced(_) => result::REPLACED,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateOutcome {
-    pub session: Session,
-    pub result: CreateResult,
 }
 
 #[derive(Clone)]
@@ -169,40 +146,6 @@ impl CreateSandbox {
                 tracing::warn!(session.id = %session.id, error = %err, "recording a sandbox use failed")
             }
         }
-    }
-}
-
-fn record_outcome(span: &mut dyn Span, outcome: &CreateOutcome) {
-    let s = &outcome.session;
-    record_session(span, s);
-    span.set_attribute(key::GENERATION, s.generation.into());
-    span.set_attribute(key::RESULT, outcome.result.as_str().into());
-    if let CreateResult::Replaced(reason) = outcome.result {
-        span.set_attribute(key::REPLACE_REASON, reason.as_str().into());
-    }
-}
-
-/// One line per decision, inside the span's context so it carries the
-/// trace id: creates and replaces at info (they cost a container), reuses
-/// (every message of a chat) at debug.
-fn log_outcome(outcome: &CreateOutcome) {
-    let s = &outcome.session;
-    let container = s.container_id.as_ref().map(ToString::to_string);
-    let container = container.as_deref().unwrap_or_default();
-    match outcome.result {
-        CreateResult::Reused => tracing::debug!(
-            chat.id = %s.chat_id, session.id = %s.id, container.id = container,
-            "sandbox reused"
-        ),
-        CreateResult::Created => tracing::info!(
-            chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
-            "sandbox created"
-        ),
-        CreateResult::Replaced(reason) => tracing::info!(
-            chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
-            replace_reason = reason.as_str(),
-            "sandbox replaced"
-        ),
     }
 }
 

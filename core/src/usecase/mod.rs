@@ -2,6 +2,7 @@
 //! and the shared `SessionGuards` through its constructor.
 
 mod cleanup_expired;
+mod create_outcome;
 mod create_sandbox;
 mod errors;
 mod exec_in_sandbox;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{ContainerState, WorkspacePath};
 
-use super::{Outcome, RuntimeFixture, check, check_eq, cmd, run, start, stdout, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, run, start, stdout, stop, unexpected};
 
 /// Short, so the property is quick; a runtime must still not return early.
 const TIMEOUT: Duration = Duration::from_secs(1);

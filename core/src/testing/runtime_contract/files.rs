@@ -5,7 +5,7 @@
 use crate::domain::WorkspacePath;
 use crate::port::runtime::RuntimeError;
 
-use super::{Outcome, RuntimeFixture, check, check_eq, cmd, run, start, stdout, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, run, start, stdout, stop, unexpected};
 
 /// Round trips: a nested path (parents made), an overwrite, binary and
 /// empty files; commands read what was put and `get_file` reads what

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::domain::{ContainerState, WorkspacePath};
 use crate::port::runtime::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
-use super::{Outcome, RuntimeFixture, check, check_eq, cmd, run, start, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, run, start, stop, unexpected};
 
 /// How long a runtime may go on calling a removed sandbox running: one that
 /// caches liveness hears of the removal from the engine, a little later.

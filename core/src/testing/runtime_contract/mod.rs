@@ -56,25 +56,6 @@ pub trait RuntimeFixture: Send + Sync {
     async fn remove_behind_its_back(&self, sandbox: &SandboxRef);
 }
 
-macro_rules! check {
-    ($cond:expr, $($what:tt)+) => {
-        if !$cond {
-            return Err(format!($($what)+));
-        }
-    };
-}
-
-macro_rules! check_eq {
-    ($left:expr, $right:expr, $($what:tt)+) => {{
-        let (left, right) = (&$left, &$right);
-        if left != right {
-            return Err(format!("{}:\n  got      {left:?}\n  expected {right:?}", format!($($what)+)));
-        }
-    }};
-}
-
-pub(crate) use {check, check_eq};
-
 /// Runs every property against `fixture`, in turn; the error names the
 /// property that failed.
 ///

@@ -16,23 +16,6 @@ pub type Outcome = Result<(), String>;
 /// How many tasks race in the concurrency properties.
 pub const RACERS: usize = 16;
 
-macro_rules! check {
-    ($cond:expr, $($what:tt)+) => {
-        if !$cond {
-            return Err(format!($($what)+));
-        }
-    };
-}
-
-macro_rules! check_eq {
-    ($left:expr, $right:expr, $($what:tt)+) => {{
-        let (left, right) = (&$left, &$right);
-        if left != right {
-            return Err(format!("{}:\n  got      {left:?}\n  expected {right:?}", format!($($what)+)));
-        }
-    }};
-}
-
 mod create;
 mod lifecycle;
 mod races;
