@@ -6,7 +6,8 @@
 #    IMMUTABLE_SECS (10) (root ignores file modes; the ext4 immutable
 #    attribute refuses writes even to root, through already open files).
 # While the fault lasts, calls that write the store (create, reuse, exec,
-# delete; one of each, at once) must answer 503 store_unavailable with
+# delete; one of each, at once, each needing a write: the seeded chats'
+# last use is over the 1 s coalescing window old) must answer 503 store_unavailable with
 # Retry-After, within the store's own bounds (writes queue for the single
 # writer connection up to its acquire timeout, 10 s, then wait out the busy
 # timeout, 5 s; +2 s slack), and reads (GET /v1/sandboxes) keep working.
@@ -33,6 +34,9 @@ seed() {
         call POST "/v1/chats/$1-$i/exec" "{\"cmd\":[\"sh\",\"-c\",\"echo $1-$i > note\"]}"
         [[ $STATUS == 200 ]] || { log "seed exec: $STATUS $BODY"; exit 1; }
     done
+    # Uses within 1 s of the last recorded one write nothing (README): wait
+    # that out, so the reuse and exec under the fault must write.
+    sleep 1.2
 }
 
 # during PHASE SEEDS: the calls made while the fault lasts, one of each, at once.
