@@ -23,10 +23,17 @@ const SIGFIG: u8 = 5;
 #[derive(Debug, Clone)]
 pub struct Samples(Histogram<u64>);
 
+/// The longest sample kept as is (an hour); longer ones count as this.
+const MAX_MICROS: u64 = 3_600_000_000;
+
 impl Default for Samples {
     fn default() -> Self {
-        // Auto-resizing: any duration fits.
-        Self(Histogram::new(SIGFIG).expect("5 significant digits are supported"))
+        // Fixed bounds: an auto-resizing histogram of 5 digits misplaces
+        // samples past its first resize (2^18 us), which a test holds.
+        Self(
+            Histogram::new_with_bounds(1, MAX_MICROS, SIGFIG)
+                .expect("1 us to an hour at 5 significant digits"),
+        )
     }
 }
 
@@ -107,5 +114,18 @@ mod tests {
         assert_eq!(fine.pct(0.0), Some(Duration::from_micros(1)));
         assert_eq!(fine.max(), Some(Duration::from_micros(3)));
         assert_eq!(Samples::default().mean(), None);
+    }
+
+    #[test]
+    fn slow_samples_past_the_first_bucket_keep_their_rank() {
+        // Creates on a loaded machine: 240 to 380 ms, across 2^18 us.
+        let s = of(&[240, 250, 275, 300, 380]);
+        let near = |p: f64, ms: u64| {
+            let got = s.pct(p).unwrap().as_secs_f64() * 1000.0;
+            assert!((got - ms as f64).abs() <= ms as f64 * 1e-4, "p{p}: {got} ms");
+        };
+        near(0.0, 240);
+        near(50.0, 275);
+        near(100.0, 380);
     }
 }
