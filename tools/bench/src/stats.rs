@@ -122,7 +122,10 @@ mod tests {
         let s = of(&[240, 250, 275, 300, 380]);
         let near = |p: f64, ms: u64| {
             let got = s.pct(p).unwrap().as_secs_f64() * 1000.0;
-            assert!((got - ms as f64).abs() <= ms as f64 * 1e-4, "p{p}: {got} ms");
+            assert!(
+                (got - ms as f64).abs() <= ms as f64 * 1e-4,
+                "p{p}: {got} ms"
+            );
         };
         near(0.0, 240);
         near(50.0, 275);
