@@ -35,21 +35,8 @@ pub use workspace::{lifecycle, workspace_owner};
 macro_rules! runtime_contract {
     ($rt:literal) => {
         mod contract {
-            crate::suite::contract_tests!(
-                $rt;
-                ping_answers,
-                lifecycle,
-                create_again_adopts_the_sandbox,
-                create_from_a_missing_image_is_image_not_found,
-                list_shows_what_was_made,
-                a_sandbox_removed_behind_its_back_is_gone,
-                exec_exit_codes_and_streams,
-                exec_stdin_env_and_workdir,
-                exec_output_is_capped_per_stream,
-                exec_timeout_returns_timed_out_and_keeps_the_sandbox,
-                files_round_trip,
-                files_missing_or_in_the_way,
-            );
+            use crate::suite::contract_tests;
+            sandboxer_core::runtime_contract_properties!(contract_tests, $rt);
         }
     };
 }

@@ -56,6 +56,30 @@ pub trait RuntimeFixture: Send + Sync {
     async fn remove_behind_its_back(&self, sandbox: &SandboxRef);
 }
 
+/// Calls `$callback!` with every property's name after the arguments
+/// given (`;`-separated), so each implementation's tests get one test per
+/// property from this one list, and a new property reaches every runtime.
+#[macro_export]
+macro_rules! runtime_contract_properties {
+    ($callback:ident $(, $arg:tt)*) => {
+        $callback!(
+            $($arg;)*
+            ping_answers,
+            lifecycle,
+            create_again_adopts_the_sandbox,
+            create_from_a_missing_image_is_image_not_found,
+            list_shows_what_was_made,
+            a_sandbox_removed_behind_its_back_is_gone,
+            exec_exit_codes_and_streams,
+            exec_stdin_env_and_workdir,
+            exec_output_is_capped_per_stream,
+            exec_timeout_returns_timed_out_and_keeps_the_sandbox,
+            files_round_trip,
+            files_missing_or_in_the_way,
+        );
+    };
+}
+
 /// Runs every property against `fixture`, in turn; the error names the
 /// property that failed.
 ///
