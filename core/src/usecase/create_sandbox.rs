@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::domain::{
     ChatId, Decision, EndReason, NewSession, Policy, ReplaceReason, SandboxSpec, Session,
-    SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, decide, on_container, rfc3339,
+    SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, decide, on_container,
 };
 use crate::port::tracer::SpanKind;
 use crate::port::{CreateRequest, Replacing, RuntimeError, SandboxRef, StoreError, Touch};
@@ -136,14 +136,16 @@ impl CreateSandbox {
     }
 
     /// Records a use of the session after it served the caller: `expires_at`
-    /// moves to `now + ttl`, capped by max lifetime. Best effort: the work
-    /// already happened, so a store failure is logged, not returned.
-    pub(crate) async fn record_use(&self, session: &Session, span: &StepSpan) {
+    /// moves to `now + ttl`, capped by max lifetime (coalesced, see
+    /// `Inner::touch`). Returns the session as it now stands. Best effort:
+    /// the work already happened, so a store failure is logged, not returned.
+    pub(crate) async fn record_use(&self, session: &Session) -> Session {
         match self.inner.touch(session, session.idle_ttl).await {
-            Ok(Some(s)) => span.set(key::EXPIRES_AT, rfc3339(s.expires_at)),
-            Ok(None) => {}
+            Ok(Some(s)) => s,
+            Ok(None) => session.clone(),
             Err(err) => {
-                tracing::warn!(session.id = %session.id, error = %err, "recording a sandbox use failed")
+                tracing::warn!(session.id = %session.id, error = %err, "recording a sandbox use failed");
+                session.clone()
             }
         }
     }

@@ -83,12 +83,15 @@ impl CreateSandbox {
             };
             let (outcome, _lease) = self.acquire(input).await?;
             let session = outcome.session;
-            span.update(|s| record_session(s, &session));
             match work(SandboxRef::from(&session)).await {
                 Err(RuntimeError::ContainerGone) if !retried => retried = true,
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    span.update(|s| record_session(s, &session));
+                    return Err(err.into());
+                }
                 Ok(value) => {
-                    self.record_use(&session, span).await;
+                    let used = self.record_use(&session).await;
+                    span.update(|s| record_session(s, &used));
                     return Ok((value, session));
                 }
             }
