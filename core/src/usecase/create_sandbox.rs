@@ -311,7 +311,6 @@ impl Inner {
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        span.set(key::SESSION_ID, session.id.to_string());
         let request = CreateRequest {
             session_id: session.id,
             chat_id: chat.clone(),
@@ -338,14 +337,14 @@ impl Inner {
                 // answer, asking it again would only wait out more timeouts.
                 let reachable =
                     !matches!(err, RuntimeError::Unavailable(_) | RuntimeError::Timeout(_));
-                self.undo(&session, reachable).await;
+                self.undo(&session, reachable, span).await;
                 return Err(err.into());
             }
         };
         match self.ports.store.mark_running(&session.id, &container).await {
             Ok(s) => Ok(Some(s)),
             Err(err) => {
-                self.undo(&session, true).await;
+                self.undo(&session, true, span).await;
                 Err(err.into())
             }
         }
@@ -354,7 +353,9 @@ impl Inner {
     /// Removes whatever a failed create made (when the runtime answers) and
     /// ends its row. Best effort: what is left is found by reconciliation
     /// through the container's labels.
-    async fn undo(&self, session: &Session, remove: bool) {
+    async fn undo(&self, session: &Session, remove: bool, span: &StepSpan) {
+        // A success names its session in `record_outcome`; a failure here.
+        span.set(key::SESSION_ID, session.id.to_string());
         if remove && let Err(err) = self.ports.runtime.stop(&SandboxRef::from(session)).await {
             tracing::warn!(session.id = %session.id, error = %err, "removing a failed sandbox failed");
         }
