@@ -12,7 +12,7 @@ use sandboxer_core::port::{Clock, SandboxRuntime, SessionStore, SystemClock, Tra
 use sandboxer_core::usecase::{
     CleanupExpiredSandboxes, Ports, ReconcileMode, ReconcileSettings, Settings, UseCases,
 };
-use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
+use sandboxer_docker::{AgentBinary, DockerConfig, DockerSandboxRuntime};
 use sandboxer_http::{ApiConfig, ApiState, MetricsRender};
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sandboxer_telemetry::{
@@ -144,12 +144,27 @@ async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Res
         call_timeout: config.docker_timeout,
         instance: Some(instance.clone()),
         max_download_bytes: config.max_file_bytes as u64,
+        agent: Some(AgentBinary::new(
+            sandboxer_agent_embed::binary(),
+            sandboxer_agent_embed::digest(),
+        )),
         ..DockerConfig::default()
     };
     let runtime = DockerSandboxRuntime::connect(docker, Arc::clone(tracer))
         .await
         .context("connecting to the Docker Engine (is it running? DOCKER_HOST?)")?;
     image::ensure(&runtime, config).await?;
+    runtime
+        .prepare_agent(&config.image)
+        .await
+        .with_context(|| {
+            format!(
+                "putting the sandbox agent built into this binary into its Docker volume \
+             (with image {}); rebuilding the service (`cargo build --release -p sandboxer`) \
+             rebuilds the agent with it",
+                config.image
+            )
+        })?;
     tracing::info!(%instance, "adapters ready");
     Ok(Adapters {
         store: Arc::new(store),

@@ -21,6 +21,16 @@ pub mod key {
     pub const EXEC_KILL: &str = "sandbox.exec.kill";
     /// Whether `inspect` answered from the liveness cache (no engine call).
     pub const INSPECT_CACHED: &str = "sandbox.inspect.cached";
+    /// How an exec or file call reached the sandbox (`via` values below).
+    pub const EXEC_VIA: &str = "sandbox.exec.via";
+}
+
+/// `sandbox.exec.via` values.
+pub mod via {
+    /// Over the sandbox agent's attach stream.
+    pub const AGENT: &str = "agent";
+    /// Through `docker exec` and the archive API (a sandbox without the agent).
+    pub const DOCKER: &str = "docker";
 }
 
 /// `sandbox.operation` values of this adapter.
@@ -40,6 +50,8 @@ pub const RESULT_ADOPTED: &str = "adopted";
 
 /// `sandbox.exec.kill` values.
 pub mod kill {
+    /// The sandbox agent killed the command's group and swept the rest.
+    pub const AGENT: &str = "agent";
     /// A second exec inside the sandbox stopped and killed the tree.
     pub const IN_SANDBOX: &str = "in_sandbox";
     /// The tree was killed by host pid (local engine, pids exhausted).

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::agent::AgentBinary;
+
 /// Settings of `DockerSandboxRuntime`. `Default` gives the values below.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerConfig {
@@ -41,6 +43,11 @@ pub struct DockerConfig {
     /// Largest file `get_file` returns (default 64 MiB): it is held in
     /// memory, so a sandbox must not be able to make the service load more.
     pub max_download_bytes: u64,
+    /// The agent put into new sandboxes as their PID 1, through which exec
+    /// and files go (DESIGN section 9). `None`: sandboxes are made without
+    /// it (docker-init and the spec's keepalive) and reached through
+    /// `docker exec` and the archive API, as those made before the agent.
+    pub agent: Option<AgentBinary>,
 }
 
 impl Default for DockerConfig {
@@ -55,6 +62,7 @@ impl Default for DockerConfig {
             instance: None,
             liveness_cache: true,
             max_download_bytes: 64 * 1024 * 1024,
+            agent: None,
         }
     }
 }

@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, ResourcesUlimits,
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, MountVolumeOptions,
+    ResourcesUlimits,
 };
 use chrono::{DateTime, Utc};
 use sandboxer_core::domain::{ChatId, ContainerId, SessionId, WORKSPACE_ROOT, rfc3339};
 use sandboxer_core::port::{CreateRequest, RuntimeError, RuntimeSandbox};
+
+use crate::agent::{AGENT_DIR, AGENT_PROGRAM, AgentBinary, LABEL_AGENT};
 
 pub(crate) const LABEL_MANAGED: &str = "sandboxer.managed";
 pub(crate) const LABEL_CHAT: &str = "sandboxer.chat-id";
@@ -89,9 +92,10 @@ pub(crate) fn sandbox_body(
     request: &CreateRequest,
     owner: Owner,
     instance: Option<&str>,
+    agent: Option<&AgentBinary>,
 ) -> ContainerCreateBody {
     let spec = &request.spec;
-    let labels = labels(request, instance);
+    let mut labels = labels(request, instance);
     let limits = &spec.limits;
     let gvisor = spec.runtime == "runsc";
     let (pids_limit, ulimits) = if gvisor {
@@ -114,9 +118,21 @@ pub(crate) fn sandbox_body(
         "rw,nosuid,nodev,size={},uid={},gid={},mode=1777",
         limits.tmp_bytes, owner.uid, owner.gid
     );
+    let mut mounts = vec![workspace_mount(request.session_id, &labels, WORKSPACE_ROOT)];
+    if let Some(agent) = agent {
+        mounts.push(agent_mount(agent));
+        labels.insert(LABEL_AGENT.to_owned(), agent.digest().to_owned());
+    }
     let host_config = HostConfig {
         runtime: Some(spec.runtime.clone()),
-        init: Some(true),
+        // The agent is PID 1 and reaps; without it, docker-init does.
+        init: Some(agent.is_none()),
+        // Nothing a sandbox prints lands on the host's disk, and the
+        // agent's protocol bytes never reach a log file.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("none".into()),
+            config: None,
+        }),
         readonly_rootfs: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
@@ -127,16 +143,12 @@ pub(crate) fn sandbox_body(
         nano_cpus: Some(i64::try_from(limits.nano_cpus).unwrap_or(i64::MAX)),
         pids_limit: Some(i64::try_from(pids_limit).unwrap_or(i64::MAX)),
         ulimits,
-        mounts: Some(vec![workspace_mount(
-            request.session_id,
-            &labels,
-            WORKSPACE_ROOT,
-        )]),
+        mounts: Some(mounts),
         tmpfs: Some(HashMap::from([("/tmp".to_owned(), tmp_options)])),
         privileged: Some(false),
         ..Default::default()
     };
-    ContainerCreateBody {
+    let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         user: Some(spec.user.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
@@ -147,6 +159,37 @@ pub(crate) fn sandbox_body(
         network_disabled: Some(spec.network == "none"),
         labels: Some(labels),
         host_config: Some(host_config),
+        ..Default::default()
+    };
+    match agent {
+        None => body,
+        // The agent is the whole command, reached over the attach stream:
+        // stdin kept open across attaches, no terminal (binary frames).
+        Some(_) => ContainerCreateBody {
+            entrypoint: Some(vec![AGENT_PROGRAM.to_owned()]),
+            cmd: Some(vec!["--root".to_owned(), WORKSPACE_ROOT.to_owned()]),
+            open_stdin: Some(true),
+            stdin_once: Some(false),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            ..body
+        },
+    }
+}
+
+/// The agent build's volume, read-only at `AGENT_DIR`.
+fn agent_mount(agent: &AgentBinary) -> Mount {
+    Mount {
+        target: Some(AGENT_DIR.to_owned()),
+        source: Some(agent.volume_name()),
+        typ: Some(MountType::VOLUME),
+        read_only: Some(true),
+        volume_options: Some(MountVolumeOptions {
+            no_copy: Some(true),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -283,12 +326,12 @@ mod tests {
     #[test]
     fn gvisor_limits_tasks_inside_and_threads_outside() {
         let owner = Owner::parse("1000:1000").unwrap();
-        let runc = sandbox_body(&request("runc"), owner, None)
+        let runc = sandbox_body(&request("runc"), owner, None, None)
             .host_config
             .unwrap();
         assert_eq!(runc.pids_limit, Some(256));
         assert_eq!(runc.ulimits, None);
-        let runsc = sandbox_body(&request("runsc"), owner, None)
+        let runsc = sandbox_body(&request("runsc"), owner, None, None)
             .host_config
             .unwrap();
         assert_eq!(runsc.pids_limit, Some(256 * 16 + 256));

@@ -77,8 +77,12 @@ impl DockerSandboxRuntime {
         request: &CreateRequest,
         owner: Owner,
     ) -> Result<Created, Attempt> {
+        let agent = self.config.agent.as_ref();
+        if let Some(agent) = agent {
+            self.agent_volume(agent, &request.spec.image).await?;
+        }
         let options = CreateContainerOptionsBuilder::new().name(name).build();
-        let body = sandbox_body(request, owner, self.config.instance.as_deref());
+        let body = sandbox_body(request, owner, self.config.instance.as_deref(), agent);
         let made = self
             .engine
             .call(
@@ -92,6 +96,7 @@ impl DockerSandboxRuntime {
                 match self.ready_new(&id, request, owner).await {
                     Ok(()) => {
                         self.remember_owner(&id, owner);
+                        self.channels.remember(&id, agent.is_some());
                         Ok(Created::New(id))
                     }
                     Err(err) => {

@@ -15,12 +15,15 @@ use sandboxer_core::port::{RuntimeError, SandboxRef};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
 
+use crate::agent::Via;
+use crate::attr;
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 
 /// Every exec carries `SANDBOXER_EXEC_ID=<unique id>` in its environment;
-/// its descendants inherit it, which is how a timeout finds them all.
-pub(crate) const MARKER_VAR: &str = "SANDBOXER_EXEC_ID";
+/// its descendants inherit it, which is how a timeout finds them all. The
+/// agent uses the same variable.
+pub(crate) const MARKER_VAR: &str = sandboxer_agent_proto::MARKER_VAR;
 
 /// Shortest time left to collect the output of a killed command.
 const MIN_DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
@@ -44,7 +47,25 @@ pub(crate) type Output =
     Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
 
 impl DockerSandboxRuntime {
-    /// Runs `request`; also says how a timed-out command was killed.
+    /// Runs `request` through the sandbox's agent, else `docker exec`; also
+    /// says how a timed-out command was killed and which way it went.
+    pub(crate) async fn exec_routed(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ExecRequest,
+    ) -> Result<(ExecOutcome, Option<&'static str>, Via), RuntimeError> {
+        let target = Self::target(sandbox);
+        if let Some(agent) = self.agent_of(&target).await? {
+            let outcome = self.exec_via_agent(&agent, &target, request).await?;
+            let kill = outcome.timed_out.then_some(attr::kill::AGENT);
+            return Ok((outcome, kill, Via::Agent));
+        }
+        let (outcome, kill) = self.exec_in(sandbox, request).await?;
+        Ok((outcome, kill, Via::Docker))
+    }
+
+    /// Runs `request` through `docker exec`; also says how a timed-out
+    /// command was killed.
     pub(crate) async fn exec_in(
         &self,
         sandbox: &SandboxRef,

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use sandboxer_core::domain::{ContainerState, WORKSPACE_ROOT, WorkspacePath};
 use sandboxer_core::port::{RuntimeError, SandboxRef};
 
+use crate::agent::Via;
 use crate::container::Owner;
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
@@ -28,6 +29,34 @@ const GO_MODE_DIR: u32 = 1 << 31;
 const GO_MODE_SYMLINK: u32 = 1 << 27;
 
 impl DockerSandboxRuntime {
+    pub(crate) async fn put_routed(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+        contents: &[u8],
+    ) -> Result<Via, RuntimeError> {
+        let target = Self::target(sandbox);
+        if let Some(agent) = self.agent_of(&target).await? {
+            self.put_via_agent(&agent, &target, path, contents).await?;
+            return Ok(Via::Agent);
+        }
+        self.put(sandbox, path, contents).await?;
+        Ok(Via::Docker)
+    }
+
+    pub(crate) async fn get_routed(
+        &self,
+        sandbox: &SandboxRef,
+        path: &WorkspacePath,
+    ) -> Result<(Vec<u8>, Via), RuntimeError> {
+        let target = Self::target(sandbox);
+        if let Some(agent) = self.agent_of(&target).await? {
+            let bytes = self.get_via_agent(&agent, &target, path).await?;
+            return Ok((bytes, Via::Agent));
+        }
+        Ok((self.get(sandbox, path).await?, Via::Docker))
+    }
+
     pub(crate) async fn put(
         &self,
         sandbox: &SandboxRef,

@@ -5,6 +5,7 @@
 //! built busybox image, unique names and a cleanup guard for tests that run
 //! against a real engine.
 
+mod agent;
 pub mod attr;
 mod base_image;
 mod config;
@@ -26,6 +27,7 @@ mod workspace;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use agent::AgentBinary;
 pub use base_image::{BaseImageRecipe, ImageBuildError, Progress};
 pub use config::DockerConfig;
 pub use liveness::LivenessStats;

@@ -58,6 +58,7 @@ impl DockerSandboxRuntime {
             Err(fault) => return Err(fault.on(Subject::Container)),
         };
         self.forget_owner(&target);
+        self.channels.forget(&target);
         match self.force_remove(&prep_name(sandbox.session_id)).await {
             Ok(()) => {}
             Err(fault) if fault.is_not_found() => {}

@@ -18,6 +18,7 @@ use sandboxer_core::port::{
 use sandboxer_core::trace::attr::{key, result};
 use sandboxer_core::trace::{Step, record_ok, record_sandbox};
 
+use crate::agent::Channels;
 use crate::attr::{self, op, span};
 use crate::config::{DockerConfig, resolve_host};
 use crate::container::{Owner, container_name};
@@ -45,6 +46,10 @@ pub struct DockerSandboxRuntime {
     pub(crate) workspace_ok: Mutex<LruCache<(String, Owner), bool>>,
     /// Sandboxes known to be running (`liveness`), kept by `_events`.
     pub(crate) liveness: Arc<LivenessCache>,
+    /// The agent's attach streams and which containers have the agent.
+    pub(crate) channels: Channels,
+    /// The agent build's volume, once made and checked.
+    pub(crate) agent_volume: tokio::sync::OnceCell<String>,
     /// The event stream's task; ends when the runtime is dropped.
     _events: Option<EventTask>,
 }
@@ -91,8 +96,22 @@ impl DockerSandboxRuntime {
             owners: Mutex::new(LruCache::sparse(OWNER_CACHE_MAX)),
             workspace_ok: Mutex::new(LruCache::sparse(WORKSPACE_CACHE_MAX)),
             liveness,
+            channels: Channels::default(),
+            agent_volume: tokio::sync::OnceCell::new(),
             _events: events,
         })
+    }
+
+    /// Makes the agent build's volume ready now (else the first create
+    /// does), with `image` as the helper's image. Nothing without an agent.
+    ///
+    /// # Errors
+    /// As a create: `ImageNotFound`, `Unavailable`, `Timeout`, `Other`.
+    pub async fn prepare_agent(&self, image: &str) -> Result<(), RuntimeError> {
+        match &self.config.agent {
+            Some(agent) => self.agent_volume(agent, image).await.map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// The liveness cache's state and counters (`DockerConfig::liveness_cache`).
@@ -233,8 +252,9 @@ impl SandboxRuntime for DockerSandboxRuntime {
             .call(span::EXEC, op::EXEC)
             .with(|span| record_sandbox(span, sandbox))
             .run(
-                |_| self.exec_in(sandbox, request),
-                |(outcome, kill), span| {
+                |_| self.exec_routed(sandbox, request),
+                |(outcome, kill, via), span| {
+                    set(span, attr::key::EXEC_VIA, via.as_str());
                     set(span, key::EXIT_CODE, outcome.exit_code);
                     set(span, key::EXEC_TIMED_OUT, outcome.timed_out);
                     set(span, key::EXEC_TRUNCATED, outcome.truncated);
@@ -245,7 +265,7 @@ impl SandboxRuntime for DockerSandboxRuntime {
                 },
             )
             .await;
-        ran.map(|(outcome, _)| outcome)
+        ran.map(|(outcome, _, _)| outcome)
     }
 
     async fn put_file(
@@ -258,8 +278,15 @@ impl SandboxRuntime for DockerSandboxRuntime {
             .with(|span| record_sandbox(span, sandbox))
             .attr(key::FILE_PATH, path.as_str().to_owned())
             .attr(key::FILE_SIZE, contents.len())
-            .run(|_| self.put(sandbox, path, contents), record_ok)
+            .run(
+                |_| self.put_routed(sandbox, path, contents),
+                |via, span| {
+                    set(span, attr::key::EXEC_VIA, via.as_str());
+                    record_ok(via, span);
+                },
+            )
             .await
+            .map(|_| ())
     }
 
     async fn get_file(
@@ -271,13 +298,15 @@ impl SandboxRuntime for DockerSandboxRuntime {
             .with(|span| record_sandbox(span, sandbox))
             .attr(key::FILE_PATH, path.as_str().to_owned())
             .run(
-                |_| self.get(sandbox, path),
-                |bytes, span| {
+                |_| self.get_routed(sandbox, path),
+                |(bytes, via), span| {
+                    set(span, attr::key::EXEC_VIA, via.as_str());
                     set(span, key::FILE_SIZE, bytes.len());
                     record_ok(bytes, span);
                 },
             )
             .await
+            .map(|(bytes, _)| bytes)
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

@@ -42,13 +42,28 @@ async fn fork_bomb() {
 
 /// Pids exhausted so that no exec can start in the sandbox (the test lowers
 /// the pids limit below what the command holds, as a fork bomb at its
-/// limit would): the timeout still kills the tree, by host pid on a local
-/// runc engine, and the sandbox answers again. Runc only: under gVisor the
-/// sandbox's processes have no host pids to kill.
+/// limit would): the timeout still kills the tree and the sandbox answers
+/// again: through the agent, which needs no fork to kill.
 #[tokio::test(flavor = "multi_thread")]
 async fn pids_exhausted() {
+    pids_exhausted_on(
+        suite::start("runc", |spec| spec.limits.pids = 64).await,
+        "agent",
+    )
+    .await;
+}
+
+/// The same without the agent (a sandbox made before it): killed by host
+/// pid on a local runc engine. Runc only: under gVisor the sandbox's
+/// processes have no host pids to kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn pids_exhausted_without_the_agent() {
+    let s = suite::start_without_agent("runc", |spec| spec.limits.pids = 64).await;
+    pids_exhausted_on(s, "host_pid").await;
+}
+
+async fn pids_exhausted_on(s: suite::Sandbox, killed_by: &str) {
     let rt = "runc";
-    let s = suite::start(rt, |spec| spec.limits.pids = 64).await;
     let timeout = Duration::from_secs(3);
     let hold = sh(
         "i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); done; echo held; exec sleep 1001",
@@ -91,8 +106,53 @@ async fn pids_exhausted() {
     println!("[{rt}] exec with pids exhausted returned after {took:?}, killed by {how:?}");
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.stdout, b"held\n");
-    assert_eq!(how.as_deref(), Some("host_pid"));
+    assert_eq!(how.as_deref(), Some(killed_by));
     assert!(took < timeout + Duration::from_secs(10), "{took:?}");
     let ps = s.stdout("ps -o pid,args").await;
     assert!(!ps.contains("sleep 100"), "left behind:\n{ps}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_holds_as_pid1() {
+    suite::agent_holds_as_pid1("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_agent_is_a_timeout() {
+    suite::stopped_agent_is_a_timeout("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_agent_is_container_gone() {
+    suite::killed_agent_is_container_gone("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_execs_at_once() {
+    suite::many_execs_at_once("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gib_of_output() {
+    suite::a_gib_of_output("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_agent_docker_exec_serves() {
+    suite::without_the_agent_docker_exec_serves("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_service_attaches_again() {
+    suite::a_new_service_attaches_again("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symlinks_out_of_the_workspace_are_refused() {
+    suite::symlinks_out_of_the_workspace_are_refused("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_agent_volume_per_build() {
+    suite::one_agent_volume_per_build("runc").await;
 }

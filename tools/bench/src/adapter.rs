@@ -24,7 +24,7 @@ impl Adapter {
     pub async fn connect(image: &str, instance: &str) -> anyhow::Result<Self> {
         let config = DockerConfig {
             instance: Some(instance.to_owned()),
-            ..DockerConfig::default()
+            ..sandboxer_docker::testing::test_config()
         };
         let runtime = DockerSandboxRuntime::connect(config, Arc::new(NoopTracer)).await?;
         Ok(Self {

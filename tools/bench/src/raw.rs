@@ -40,7 +40,10 @@ impl Raw {
     /// Create and start, as the adapter does (named `sandboxer-<session>`).
     pub async fn create_start(&self) -> anyhow::Result<(Duration, RawBox)> {
         let request = create_request(test_spec(&self.image, "runc"));
-        let body = sandbox_create_body(&request, Some(&self.instance))?;
+        // The same config as the service's, agent included (its volume is
+        // made by the service or adapter run before this one).
+        let agent = sandboxer_docker::testing::test_agent();
+        let body = sandbox_create_body(&request, Some(&self.instance), Some(&agent))?;
         let [name, _, _] = footprint_names(request.session_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let started = Instant::now();

@@ -50,13 +50,29 @@ pub fn create_request(spec: SandboxSpec) -> CreateRequest {
     }
 }
 
-/// The adapter on the local engine with the default config, tracing to
+/// The agent of this build, as the service carries it.
+pub fn test_agent() -> crate::AgentBinary {
+    crate::AgentBinary::new(
+        sandboxer_agent_embed::binary(),
+        sandboxer_agent_embed::digest(),
+    )
+}
+
+/// The default config with this build's agent, as the service runs it.
+pub fn test_config() -> DockerConfig {
+    DockerConfig {
+        agent: Some(test_agent()),
+        ..DockerConfig::default()
+    }
+}
+
+/// The adapter on the local engine with the default config and the agent, tracing to
 /// `tracer` (a test keeps its clone to read the spans).
 ///
 /// # Panics
 /// When the engine does not answer.
 pub async fn test_runtime<T: Tracer + Clone + 'static>(tracer: &T) -> DockerSandboxRuntime {
-    DockerSandboxRuntime::connect(DockerConfig::default(), Arc::new(tracer.clone()))
+    DockerSandboxRuntime::connect(test_config(), Arc::new(tracer.clone()))
         .await
         .expect("the Docker Engine answers")
 }
@@ -111,7 +127,10 @@ pub fn footprint_names(session: SessionId) -> [String; 3] {
 pub fn sandbox_create_body(
     request: &CreateRequest,
     instance: Option<&str>,
+    agent: Option<&crate::AgentBinary>,
 ) -> Result<ContainerCreateBody, RuntimeError> {
     let owner = crate::container::Owner::parse(&request.spec.user)?;
-    Ok(crate::container::sandbox_body(request, owner, instance))
+    Ok(crate::container::sandbox_body(
+        request, owner, instance, agent,
+    ))
 }

@@ -28,7 +28,15 @@ pub async fn hardening(rt: &'static str) {
     );
     assert_eq!(host.readonly_rootfs, Some(true));
     assert_eq!(host.privileged, Some(false));
-    assert_eq!(host.init, Some(true));
+    // The agent is PID 1 (and reaps), not docker-init; nothing is logged.
+    assert_eq!(host.init, Some(false));
+    assert_eq!(
+        config.entrypoint,
+        Some(vec!["/opt/sandboxer/sandboxer-agent".to_string()])
+    );
+    assert_eq!(host.log_config.and_then(|l| l.typ).as_deref(), Some("none"));
+    assert_eq!(config.open_stdin, Some(true));
+    assert_eq!(config.tty, Some(false));
     assert_eq!(host.network_mode.as_deref(), Some("none"));
     assert_eq!(host.memory, Some(512 * 1024 * 1024));
     assert_eq!(host.nano_cpus, Some(1_000_000_000));
@@ -60,14 +68,27 @@ pub async fn hardening(rt: &'static str) {
         info.name.as_deref(),
         Some(format!("/sandboxer-{}", s.sandbox.session_id).as_str())
     );
-    // Mounts: the workspace volume only, plus the /tmp tmpfs; never the socket.
-    let mounts = info.mounts.unwrap_or_default();
-    assert_eq!(mounts.len(), 1, "{mounts:?}");
-    assert_eq!(mounts[0].destination.as_deref(), Some("/workspace"));
+    // Mounts: the workspace volume and the agent's read-only volume, plus
+    // the /tmp tmpfs; never a host path, never the socket.
+    let mut mounts = info.mounts.unwrap_or_default();
+    mounts.sort_by(|a, b| a.destination.cmp(&b.destination));
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    assert_eq!(mounts[0].destination.as_deref(), Some("/opt/sandboxer"));
+    assert_eq!(mounts[0].rw, Some(false), "the agent volume is read-only");
+    let agent = sandboxer_docker::testing::test_agent();
     assert_eq!(
         mounts[0].name.as_deref(),
+        Some(format!("sandboxer-agent-{}", &agent.digest()[..16]).as_str())
+    );
+    assert_eq!(labels["sandboxer.agent"], agent.digest());
+    assert_eq!(mounts[1].destination.as_deref(), Some("/workspace"));
+    assert_eq!(
+        mounts[1].name.as_deref(),
         Some(format!("sandboxer-{}", s.sandbox.session_id).as_str())
     );
+    for mount in &mounts {
+        assert_eq!(mount.typ.as_deref(), Some("volume"), "{mount:?}");
+    }
     let tmpfs = host.tmpfs.unwrap_or_default();
     assert_eq!(tmpfs.keys().collect::<Vec<_>>(), ["/tmp"]);
     assert!(tmpfs["/tmp"].contains("size=67108864"), "{tmpfs:?}");

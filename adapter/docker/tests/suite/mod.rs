@@ -7,11 +7,13 @@
 //! they are not in the contract. Every test names what it makes uniquely
 //! and removes it through `Cleanup`, even when it fails.
 
+mod agent;
 mod hardening;
 mod processes;
 mod workspace;
 
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -20,12 +22,18 @@ use sandboxer_core::domain::{ExecOutcome, ExecRequest, SandboxSpec};
 use sandboxer_core::port::{CreateRequest, SandboxRef, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_core::testing::runtime_contract::RuntimeFixture;
-use sandboxer_docker::DockerSandboxRuntime;
 use sandboxer_docker::testing::{
     Cleanup, create_request, ensure_test_image, footprint_names, raw_docker, runsc_registered, sh,
-    test_runtime, test_spec,
+    test_config, test_spec,
 };
+use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
+pub use agent::{
+    a_gib_of_output, a_new_service_attaches_again, agent_holds_as_pid1,
+    killed_agent_is_container_gone, many_execs_at_once, one_agent_volume_per_build,
+    stopped_agent_is_a_timeout, symlinks_out_of_the_workspace_are_refused,
+    without_the_agent_docker_exec_serves,
+};
 pub use hardening::hardening;
 pub use processes::{exec_io, exec_timeout, fork_bomb};
 pub use workspace::{lifecycle, workspace_owner};
@@ -93,11 +101,18 @@ impl DockerFixture {
     }
 
     pub async fn on(image: String, rt: &'static str) -> Self {
+        Self::with_config(image, rt, test_config()).await
+    }
+
+    pub async fn with_config(image: String, rt: &'static str, config: DockerConfig) -> Self {
         let tracer = RecordingTracer::new();
+        let runtime = DockerSandboxRuntime::connect(config, Arc::new(tracer.clone()))
+            .await
+            .expect("the Docker Engine answers");
         Self {
             rt,
             image,
-            runtime: test_runtime(&tracer).await,
+            runtime,
             tracer,
             cleanup: Cleanup::new(),
         }
@@ -165,11 +180,31 @@ pub async fn start_on(
     rt: &'static str,
     tweak: impl FnOnce(&mut SandboxSpec),
 ) -> Sandbox {
-    let fixture = DockerFixture::on(image, rt).await;
+    start_with(DockerFixture::on(image, rt).await, tweak).await
+}
+
+/// A running sandbox made as a service without the agent makes it (as
+/// those made before the agent): reached through `docker exec`.
+pub async fn start_without_agent(
+    rt: &'static str,
+    tweak: impl FnOnce(&mut SandboxSpec),
+) -> Sandbox {
+    let config = DockerConfig {
+        agent: None,
+        ..test_config()
+    };
+    start_with(
+        DockerFixture::with_config(ensure_test_image(), rt, config).await,
+        tweak,
+    )
+    .await
+}
+
+pub async fn start_with(fixture: DockerFixture, tweak: impl FnOnce(&mut SandboxSpec)) -> Sandbox {
     let request = fixture.request(tweak);
     let began = Instant::now();
     let id = fixture.runtime.create(&request).await.expect("create");
-    println!("[{rt}] create+start took {:?}", began.elapsed());
+    println!("[{}] create+start took {:?}", fixture.rt, began.elapsed());
     Sandbox {
         sandbox: SandboxRef {
             session_id: request.session_id,

@@ -27,7 +27,7 @@ pub async fn exec_timeout(rt: &'static str) {
         took >= timeout && took < timeout + Duration::from_secs(5),
         "{took:?}"
     );
-    assert_eq!(s.last_kill().as_deref(), Some("in_sandbox"));
+    assert_eq!(s.last_kill().as_deref(), Some("agent"));
     let ps = s.stdout("ps -o pid,args").await;
     assert!(!ps.contains("sleep 10"), "left behind:\n{ps}");
     assert_eq!(s.stdout("echo still here").await, "still here\n");
@@ -80,7 +80,10 @@ pub async fn fork_bomb(rt: &'static str) {
         out.exit_code
     );
     assert!(
-        matches!(how.as_deref(), Some("in_sandbox" | "host_pid" | "restart")),
+        matches!(
+            how.as_deref(),
+            Some("agent" | "in_sandbox" | "host_pid" | "restart")
+        ),
         "{how:?}"
     );
     assert!(out.timed_out, "{out:?}");
