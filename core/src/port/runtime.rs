@@ -79,6 +79,8 @@ pub enum RuntimeError {
     FileNotFound(String),
     #[error("{0} is not a regular file")]
     NotAFile(String),
+    #[error("{0} is not a directory")]
+    NotADirectory(String),
     #[error("the container runtime did not answer in time: {0}")]
     Timeout(String),
     #[error("the runtime refused the request: {0}")]
@@ -96,6 +98,7 @@ impl ErrorType for RuntimeError {
             Self::ContainerGone => ErrorClass::ContainerGone,
             Self::FileNotFound(_) => ErrorClass::FileNotFound,
             Self::NotAFile(_) => ErrorClass::NotAFile,
+            Self::NotADirectory(_) => ErrorClass::NotADirectory,
             Self::Timeout(_) => ErrorClass::Timeout,
             Self::Rejected(_) => ErrorClass::InvalidRequest,
             Self::Other(_) => ErrorClass::RuntimeError,

@@ -82,6 +82,7 @@ pub enum ErrorClass {
     ContainerGone,
     FileNotFound,
     NotAFile,
+    NotADirectory,
     RuntimeError,
     StoreUnavailable,
     StoreConflict,
@@ -99,7 +100,7 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, for documentation and exhaustive tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::InvalidChatId,
         Self::InvalidPath,
         Self::InvalidRequest,
@@ -110,6 +111,7 @@ impl ErrorClass {
         Self::ContainerGone,
         Self::FileNotFound,
         Self::NotAFile,
+        Self::NotADirectory,
         Self::RuntimeError,
         Self::StoreUnavailable,
         Self::StoreConflict,
@@ -136,6 +138,7 @@ impl ErrorClass {
             Self::ContainerGone => "container_gone",
             Self::FileNotFound => "file_not_found",
             Self::NotAFile => "not_a_file",
+            Self::NotADirectory => "not_a_directory",
             Self::RuntimeError => "runtime_error",
             Self::StoreUnavailable => "store_unavailable",
             Self::StoreConflict => "store_conflict",
