@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, SandboxSpec, Session, SessionId,
-    Timestamp, WorkspacePath,
+    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, SandboxSpec, Session,
+    SessionId, Timestamp, WorkspacePath,
 };
 use crate::trace::{ErrorType, attr::ErrorClass};
 
@@ -183,6 +183,19 @@ pub trait SandboxRuntime: Send + Sync {
         sandbox: &SandboxRef,
         path: &WorkspacePath,
     ) -> Result<Vec<u8>, RuntimeError>;
+
+    /// The entries of a directory below the workspace (`None`: the
+    /// workspace itself), sorted by name (byte order), not recursive, `.`
+    /// and `..` left out. A symlink is listed as `Symlink`, not followed.
+    ///
+    /// # Errors
+    /// `FileNotFound` (nothing at `dir`), `NotADirectory` (`dir` is a file),
+    /// `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn list_files(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError>;
 
     /// Whether the runtime answers (readiness).
     ///
