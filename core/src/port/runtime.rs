@@ -75,7 +75,7 @@ pub enum RuntimeError {
     Conflict(String),
     #[error("the sandbox's container is gone")]
     ContainerGone,
-    #[error("no file at {0}")]
+    #[error("no such file or directory: {0}")]
     FileNotFound(String),
     #[error("{0} is not a regular file")]
     NotAFile(String),
