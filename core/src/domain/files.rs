@@ -12,6 +12,9 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind, for documentation (the HTTP schema lists their names).
+    pub const ALL: [Self; 4] = [Self::File, Self::Dir, Self::Symlink, Self::Other];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::File => "file",
