@@ -55,7 +55,7 @@ fi
 
 # No stateful phase: the document declares no links between operations.
 # positive_data_acceptance_but_state (scripts/openapi_hooks.py) is the
-# positive check with the one state-made refusal (`not_a_file`) let through.
+# positive check with the state-made refusals (`not_a_file`, `not_a_directory`) let through.
 hooks_dir="$(pwd)/scripts"
 (cd "$work" && PYTHONPATH="$hooks_dir" SCHEMATHESIS_HOOKS=openapi_hooks "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
     --checks not_a_server_error,positive_data_acceptance_but_state,negative_data_rejection,response_schema_conformance,status_code_conformance,content_type_conformance \

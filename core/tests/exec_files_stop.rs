@@ -1,11 +1,11 @@
-//! `ExecInSandbox`, `PutFile` / `GetFile`, `StopSandbox` against fakes,
+//! `ExecInSandbox`, `PutFile` / `GetFile` / `ListFiles`, `StopSandbox` against fakes,
 //! with the spans each records and how they nest.
 
 mod support;
 
 use std::borrow::Cow;
 
-use sandboxer_core::domain::{EndReason, ExecOutcome, ExecRequest, WorkspacePath};
+use sandboxer_core::domain::{EndReason, ExecOutcome, ExecRequest, FileKind, WorkspacePath};
 use sandboxer_core::port::{Parent, RuntimeError, SessionStore, SpanKind, Tracer};
 use sandboxer_core::testing::RuntimeOp;
 use sandboxer_core::trace::{self, attr::key, attr::span};
@@ -150,6 +150,50 @@ async fn files_round_trip_and_a_missing_one_is_not_found() {
     assert_eq!(gets[1].error_type(), Some("file_not_found"));
     let runtime_puts = w.tracer.named("FakeSandboxRuntime.put_file");
     assert!(runtime_puts[0].is_child_of(&put));
+}
+
+#[tokio::test]
+async fn list_files_shows_a_directory_and_says_what_is_not_one() {
+    let w = World::new();
+    let c = chat("list");
+    let file = WorkspacePath::parse("src/main.py").unwrap();
+    let session = w
+        .put_file
+        .execute(&c, &file, b"print(1)".to_vec())
+        .await
+        .unwrap();
+    let (root, same) = w.list_files.execute(&c, None).await.unwrap();
+    assert_eq!(same.id, session.id);
+    let root: Vec<_> = root.iter().map(|e| (e.name.as_str(), e.kind)).collect();
+    assert_eq!(root, [("src", FileKind::Dir)]);
+    let src = WorkspacePath::parse("src").unwrap();
+    let (entries, _) = w.list_files.execute(&c, Some(&src)).await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.kind, e.size))
+            .collect::<Vec<_>>(),
+        [("main.py", FileKind::File, 8)]
+    );
+    let err = w.list_files.execute(&c, Some(&file)).await.unwrap_err();
+    assert!(
+        matches!(err, ExecError::Runtime(RuntimeError::NotADirectory(_))),
+        "{err:?}"
+    );
+
+    let lists = w.tracer.named(span::LIST_FILES);
+    assert_eq!(lists.len(), 3);
+    assert_eq!(lists[0].str(key::OPERATION), Some("list_files"));
+    assert_eq!(lists[0].str(key::FILE_PATH), None, "the root has no path");
+    assert_eq!(lists[0].int(key::FILES_COUNT), Some(1));
+    assert_eq!(lists[0].str(key::RESULT), Some("ok"));
+    assert_eq!(lists[1].str(key::FILE_PATH), Some("src"));
+    assert_eq!(lists[1].int(key::FILES_COUNT), Some(1));
+    assert_eq!(lists[2].str(key::FILE_PATH), Some("src/main.py"));
+    assert_eq!(lists[2].error_type(), Some("not_a_directory"));
+    assert_eq!(lists[2].int(key::FILES_COUNT), None);
+    let runtime_lists = w.tracer.named("FakeSandboxRuntime.list_files");
+    assert!(runtime_lists[0].is_child_of(&lists[0]));
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use sandboxer_core::domain::{ExecOutcome, Session, rfc3339};
+use chrono::DateTime;
+
+use sandboxer_core::domain::{ExecOutcome, FileEntry, Session, WorkspacePath, rfc3339};
 use sandboxer_core::usecase::{CleanupReport, CreateOutcome, CreateResult};
 
 use crate::schema;
@@ -154,6 +156,57 @@ impl ExecResponse {
     }
 }
 
+/// Answer of `GET .../files?list=true` and `GET .../files/{path}?list=true`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileListing {
+    /// The directory listed, relative to `/workspace`; empty for the workspace itself.
+    pub path: String,
+    /// One level, sorted by name.
+    pub entries: Vec<FileListingEntry>,
+}
+
+/// One entry of a directory.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FileListingEntry {
+    /// The entry's own name, not its path.
+    pub name: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = schema::FileType)]
+    pub kind: String,
+    /// In bytes; what the file system says for anything but a file.
+    pub size: u64,
+    /// Last modification, RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    pub modified_at: String,
+}
+
+impl FileListing {
+    pub fn new(dir: Option<&WorkspacePath>, entries: &[FileEntry]) -> Self {
+        Self {
+            path: dir.map(ToString::to_string).unwrap_or_default(),
+            entries: entries
+                .iter()
+                .map(|e| FileListingEntry {
+                    name: e.name.clone(),
+                    kind: e.kind.as_str().to_owned(),
+                    size: e.size,
+                    modified_at: modified_at(e.modified_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// RFC 3339 has four-digit years, and a file's mtime can be set to any
+/// time: one outside them is shown at the nearer end.
+fn modified_at(ms: i64) -> String {
+    const FIRST: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+    const LAST: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    DateTime::from_timestamp_millis(ms.clamp(FIRST, LAST))
+        .map(rfc3339)
+        .unwrap_or_default()
+}
+
 /// Answer of `GET /v1/sandboxes`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SandboxList {
@@ -190,4 +243,18 @@ impl From<CleanupReport> for CleanupCounts {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modified_at;
+
+    #[test]
+    fn modification_times_stay_rfc_3339() {
+        assert_eq!(modified_at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(modified_at(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(modified_at(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(modified_at(i64::MIN), "0000-01-01T00:00:00.000Z");
+        assert_eq!(modified_at(i64::MAX), "9999-12-31T23:59:59.999Z");
+    }
 }

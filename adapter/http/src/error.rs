@@ -48,7 +48,8 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
         | C::InvalidRequest
         | C::InvalidJson
         | C::ImageNotFound
-        | C::NotAFile => (StatusCode::BAD_REQUEST, None),
+        | C::NotAFile
+        | C::NotADirectory => (StatusCode::BAD_REQUEST, None),
         C::Unauthorized => (StatusCode::UNAUTHORIZED, None),
         C::NoSandbox | C::FileNotFound | C::RouteNotFound => (StatusCode::NOT_FOUND, None),
         C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),

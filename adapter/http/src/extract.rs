@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -48,6 +48,39 @@ impl<S: Send + Sync> FromRequestParts<S> for FilePath {
         let chat = ChatId::parse(params.get("chat_id").map_or("", String::as_str))?;
         let path = WorkspacePath::parse(params.get("path").map_or("", String::as_str))?;
         Ok(Self(chat, path))
+    }
+}
+
+/// The `list` query parameter of the file routes: `true` asks for a
+/// directory's entries; absent or `false`, for a file's bytes. Any other
+/// value, or `list` given twice, is `invalid_request`; other parameters are
+/// ignored.
+pub struct ListQuery(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) =
+            Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|rejection| {
+                ApiError::new(ErrorClass::InvalidRequest, rejection.body_text())
+            })?;
+        let mut values = pairs.into_iter().filter(|(name, _)| name == "list");
+        match (values.next(), values.next()) {
+            (None, _) => Ok(Self(false)),
+            (Some(_), Some(_)) => Err(ApiError::new(
+                ErrorClass::InvalidRequest,
+                "the query parameter `list` is given more than once",
+            )),
+            (Some((_, value)), None) => match value.as_str() {
+                "true" => Ok(Self(true)),
+                "false" => Ok(Self(false)),
+                _ => Err(ApiError::new(
+                    ErrorClass::InvalidRequest,
+                    format!("the query parameter `list` is `true` or `false`, got {value:?}"),
+                )),
+            },
+        }
     }
 }
 

@@ -55,6 +55,7 @@ fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa:
         .routes(routes!(sandbox::exec))
         .routes(routes!(files::put_file).layer(file_limit))
         .routes(routes!(files::get_file))
+        .routes(routes!(files::list_workspace))
         .routes(routes!(ops::list_sandboxes))
         .routes(routes!(ops::cleanup))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -19,9 +19,11 @@ use crate::schema;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sandboxer", description = "One isolated sandbox per chat, over HTTP."),
-    // Path parameters name their schemas without registering them (utoipa
-    // collects schemas from bodies only); a test checks every `$ref` resolves.
-    components(schemas(ErrorBody, ErrorDetail, schema::ChatId, schema::WorkspacePath)),
+    // Path and query parameters name their schemas without registering them
+    // (utoipa collects schemas from bodies only); a test checks every `$ref` resolves.
+    components(schemas(
+        ErrorBody, ErrorDetail, schema::ChatId, schema::WorkspacePath, schema::ListTrue,
+    )),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

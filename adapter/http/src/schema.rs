@@ -13,6 +13,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 use utoipa::{PartialSchema, ToSchema};
 
+use sandboxer_core::domain::FileKind;
 use sandboxer_core::domain::ids::CHAT_ID_MAX_LEN;
 
 /// Any text without a NUL byte: the rule of argv entries, env values and
@@ -149,5 +150,24 @@ named_schema!(
     FileBytes,
     string()
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+        .into()
+);
+
+named_schema!(
+    /// `FileKind::as_str`: what a listed entry is.
+    FileType,
+    string()
+        .description(Some("file, dir, symlink (not followed) or other (socket, FIFO, device)"))
+        .enum_values(Some(FileKind::ALL.map(FileKind::as_str)))
+        .into()
+);
+
+named_schema!(
+    /// The `list` query parameter where only a listing is served.
+    ListTrue,
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .description(Some("must be true: this route only lists"))
+        .enum_values(Some([true]))
         .into()
 );

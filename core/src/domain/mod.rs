@@ -3,6 +3,7 @@
 pub mod decision;
 pub mod env;
 pub mod exec;
+pub mod files;
 pub mod ids;
 pub mod path;
 pub mod policy;
@@ -12,6 +13,7 @@ pub mod spec;
 pub use decision::{ContainerState, Decision, ReplaceReason, Verdict, decide, on_container};
 pub use env::{InvalidEnv, check_env};
 pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
+pub use files::{FileEntry, FileKind};
 pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
 pub use policy::{InvalidPolicy, Policy};

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, SandboxSpec, Session, SessionId,
-    Timestamp, WorkspacePath,
+    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, SandboxSpec, Session,
+    SessionId, Timestamp, WorkspacePath,
 };
 use crate::trace::{ErrorType, attr::ErrorClass};
 
@@ -75,10 +75,12 @@ pub enum RuntimeError {
     Conflict(String),
     #[error("the sandbox's container is gone")]
     ContainerGone,
-    #[error("no file at {0}")]
+    #[error("no such file or directory: {0}")]
     FileNotFound(String),
     #[error("{0} is not a regular file")]
     NotAFile(String),
+    #[error("{0} is not a directory")]
+    NotADirectory(String),
     #[error("the container runtime did not answer in time: {0}")]
     Timeout(String),
     #[error("the runtime refused the request: {0}")]
@@ -96,6 +98,7 @@ impl ErrorType for RuntimeError {
             Self::ContainerGone => ErrorClass::ContainerGone,
             Self::FileNotFound(_) => ErrorClass::FileNotFound,
             Self::NotAFile(_) => ErrorClass::NotAFile,
+            Self::NotADirectory(_) => ErrorClass::NotADirectory,
             Self::Timeout(_) => ErrorClass::Timeout,
             Self::Rejected(_) => ErrorClass::InvalidRequest,
             Self::Other(_) => ErrorClass::RuntimeError,
@@ -180,6 +183,19 @@ pub trait SandboxRuntime: Send + Sync {
         sandbox: &SandboxRef,
         path: &WorkspacePath,
     ) -> Result<Vec<u8>, RuntimeError>;
+
+    /// The entries of a directory below the workspace (`None`: the
+    /// workspace itself), sorted by name (byte order), not recursive, `.`
+    /// and `..` left out. A symlink is listed as `Symlink`, not followed.
+    ///
+    /// # Errors
+    /// `FileNotFound` (nothing at `dir`), `NotADirectory` (`dir` is a file),
+    /// `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn list_files(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError>;
 
     /// Whether the runtime answers (readiness).
     ///

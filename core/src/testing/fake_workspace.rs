@@ -1,15 +1,25 @@
-//! The in-memory runtime's workspace: a flat map of relative paths to bytes
+//! The in-memory runtime's workspace: a flat map of relative paths to files
 //! in which directories exist only as prefixes of files. It keeps the file
 //! rules of the port (`NotAFile` when a directory or a file is in the way,
-//! parents made on write) so the fake answers as a real workspace would.
+//! parents made on write, `NotADirectory` when a file is listed) so the fake
+//! answers as a real workspace would.
 
 use std::collections::BTreeMap;
 
-use crate::domain::WorkspacePath;
+use crate::domain::{FileEntry, FileKind, WorkspacePath};
 use crate::port::runtime::RuntimeError;
 
+/// One file of a fake workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeFile {
+    pub contents: Vec<u8>,
+    /// When it was last written, by the wall clock (as a file system's
+    /// mtime is), in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+}
+
 /// Files of one fake sandbox, keyed by their path below the workspace.
-pub type FakeFiles = BTreeMap<String, Vec<u8>>;
+pub type FakeFiles = BTreeMap<String, FakeFile>;
 
 /// Writes `path`, making its parents.
 ///
@@ -25,7 +35,11 @@ pub fn write(
     if is_dir(files, target) || parent_is_a_file {
         return Err(RuntimeError::NotAFile(path.to_string()));
     }
-    files.insert(target.to_owned(), contents.to_vec());
+    let file = FakeFile {
+        contents: contents.to_vec(),
+        modified_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    files.insert(target.to_owned(), file);
     Ok(())
 }
 
@@ -34,13 +48,58 @@ pub fn write(
 /// # Errors
 /// `FileNotFound` when nothing is there, `NotAFile` for a directory.
 pub fn read(files: &FakeFiles, path: &WorkspacePath) -> Result<Vec<u8>, RuntimeError> {
-    if let Some(contents) = files.get(path.as_str()) {
-        return Ok(contents.clone());
+    if let Some(file) = files.get(path.as_str()) {
+        return Ok(file.contents.clone());
     }
     if is_dir(files, path.as_str()) {
         return Err(RuntimeError::NotAFile(path.to_string()));
     }
     Err(RuntimeError::FileNotFound(path.to_string()))
+}
+
+/// The entries of `dir` (`None`: the workspace), sorted by name. A
+/// directory has size 0 and the newest mtime of the files below it (a
+/// stand-in: a real directory's changes when its own entries do).
+///
+/// # Errors
+/// `NotADirectory` when `dir` is a file, `FileNotFound` when nothing is
+/// there (the workspace itself is always there, if empty).
+pub fn list(
+    files: &FakeFiles,
+    dir: Option<&WorkspacePath>,
+) -> Result<Vec<FileEntry>, RuntimeError> {
+    let prefix = match dir {
+        None => String::new(),
+        Some(dir) if files.contains_key(dir.as_str()) => {
+            return Err(RuntimeError::NotADirectory(dir.to_string()));
+        }
+        Some(dir) => format!("{dir}/"),
+    };
+    let mut entries = BTreeMap::<&str, FileEntry>::new();
+    let below = files
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix));
+    for (key, file) in below {
+        let (name, kind, size) = match key[prefix.len()..].split_once('/') {
+            None => (
+                &key[prefix.len()..],
+                FileKind::File,
+                file.contents.len() as u64,
+            ),
+            Some((name, _)) => (name, FileKind::Dir, 0),
+        };
+        let entry = entries.entry(name).or_insert_with(|| FileEntry {
+            name: name.to_owned(),
+            kind,
+            size,
+            modified_ms: file.modified_ms,
+        });
+        entry.modified_ms = entry.modified_ms.max(file.modified_ms);
+    }
+    match dir {
+        Some(dir) if entries.is_empty() => Err(RuntimeError::FileNotFound(dir.to_string())),
+        _ => Ok(entries.into_values().collect()),
+    }
 }
 
 /// A directory is any path some file lives below.
@@ -88,5 +147,58 @@ mod tests {
             read(&files, &p("nope")),
             Err(RuntimeError::FileNotFound("nope".into()))
         );
+    }
+
+    #[test]
+    fn lists_one_level_with_directories_implied_by_paths() {
+        let mut files = FakeFiles::new();
+        assert_eq!(list(&files, None), Ok(Vec::new()));
+        for (path, contents) in [
+            ("src/pkg/a.txt", &b"a"[..]),
+            ("src/pkg.txt", b"pkg"),
+            ("src/b", b"bb"),
+            ("top", b""),
+        ] {
+            write(&mut files, &p(path), contents).unwrap();
+        }
+        let seen = |dir: Option<&str>| {
+            list(&files, dir.map(p).as_ref()).map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|e| (e.name, e.kind, e.size))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            seen(None),
+            Ok(vec![
+                ("src".into(), FileKind::Dir, 0),
+                ("top".into(), FileKind::File, 0)
+            ])
+        );
+        // `pkg.txt` sorts before `pkg/...` as keys, after `pkg` as a name.
+        assert_eq!(
+            seen(Some("src")),
+            Ok(vec![
+                ("b".into(), FileKind::File, 2),
+                ("pkg".into(), FileKind::Dir, 0),
+                ("pkg.txt".into(), FileKind::File, 3),
+            ])
+        );
+        assert_eq!(
+            seen(Some("src/pk")),
+            Err(RuntimeError::FileNotFound("src/pk".into()))
+        );
+        assert_eq!(
+            seen(Some("top")),
+            Err(RuntimeError::NotADirectory("top".into()))
+        );
+        let newest = files
+            .iter()
+            .filter(|(key, _)| key.starts_with("src/"))
+            .map(|(_, f)| f.modified_ms)
+            .max();
+        let src = list(&files, None).unwrap().remove(0);
+        assert_eq!(Some(src.modified_ms), newest);
     }
 }

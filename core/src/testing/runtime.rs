@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
 use crate::domain::{
-    ContainerId, ContainerState, ExecOutcome, ExecRequest, SessionId, WorkspacePath,
+    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, SessionId, WorkspacePath,
 };
 use crate::port::runtime::{
     CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, StopOutcome,
@@ -380,6 +380,17 @@ impl SandboxRuntime for FakeRuntime {
         let mut span = self.span(RuntimeOp::GetFile, Some(sandbox));
         self.enter(RuntimeOp::GetFile, span.as_mut()).await?;
         let result = self.running_container(sandbox, |c| fake_workspace::read(&c.files, path));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn list_files(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ListFiles, Some(sandbox));
+        self.enter(RuntimeOp::ListFiles, span.as_mut()).await?;
+        let result = self.running_container(sandbox, |c| fake_workspace::list(&c.files, dir));
         Self::finish(span.as_mut(), result)
     }
 

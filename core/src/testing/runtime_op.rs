@@ -10,6 +10,7 @@ pub enum RuntimeOp {
     Exec,
     PutFile,
     GetFile,
+    ListFiles,
     Ping,
 }
 
@@ -23,6 +24,7 @@ impl RuntimeOp {
             Self::Exec => "FakeSandboxRuntime.exec",
             Self::PutFile => "FakeSandboxRuntime.put_file",
             Self::GetFile => "FakeSandboxRuntime.get_file",
+            Self::ListFiles => "FakeSandboxRuntime.list_files",
             Self::Ping => "FakeSandboxRuntime.ping",
         }
     }

@@ -18,6 +18,8 @@ pub mod key {
     pub const EXEC_TRUNCATED: &str = "sandbox.exec.truncated";
     pub const FILE_PATH: &str = "sandbox.file.path";
     pub const FILE_SIZE: &str = "sandbox.file.size";
+    /// Entries a directory listing returned.
+    pub const FILES_COUNT: &str = "sandbox.files.count";
     pub const CLEANUP_EXPIRED: &str = "sandbox.cleanup.expired";
     pub const CLEANUP_REMOVED: &str = "sandbox.cleanup.removed";
     pub const CLEANUP_FAILED: &str = "sandbox.cleanup.failed";
@@ -39,6 +41,7 @@ pub mod span {
     pub const EXEC: &str = "ExecInSandbox.execute";
     pub const PUT_FILE: &str = "PutFile.execute";
     pub const GET_FILE: &str = "GetFile.execute";
+    pub const LIST_FILES: &str = "ListFiles.execute";
     pub const STOP_SANDBOX: &str = "StopSandbox.execute";
 }
 
@@ -51,6 +54,7 @@ pub mod op {
     pub const EXEC: &str = "exec";
     pub const PUT_FILE: &str = "put_file";
     pub const GET_FILE: &str = "get_file";
+    pub const LIST_FILES: &str = "list_files";
     pub const STOP: &str = "stop";
 }
 
@@ -82,6 +86,7 @@ pub enum ErrorClass {
     ContainerGone,
     FileNotFound,
     NotAFile,
+    NotADirectory,
     RuntimeError,
     StoreUnavailable,
     StoreConflict,
@@ -99,7 +104,7 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, for documentation and exhaustive tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::InvalidChatId,
         Self::InvalidPath,
         Self::InvalidRequest,
@@ -110,6 +115,7 @@ impl ErrorClass {
         Self::ContainerGone,
         Self::FileNotFound,
         Self::NotAFile,
+        Self::NotADirectory,
         Self::RuntimeError,
         Self::StoreUnavailable,
         Self::StoreConflict,
@@ -136,6 +142,7 @@ impl ErrorClass {
             Self::ContainerGone => "container_gone",
             Self::FileNotFound => "file_not_found",
             Self::NotAFile => "not_a_file",
+            Self::NotADirectory => "not_a_directory",
             Self::RuntimeError => "runtime_error",
             Self::StoreUnavailable => "store_unavailable",
             Self::StoreConflict => "store_conflict",

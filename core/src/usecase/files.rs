@@ -1,7 +1,8 @@
-//! `PutFile` / `GetFile`: move a file into or out of the chat's workspace
-//! (the sandbox is created if needed, and leased while the transfer runs).
+//! `PutFile` / `GetFile`: move a file into or out of the chat's workspace;
+//! `ListFiles`: a directory's entries (the sandbox is created if needed, and
+//! leased while the call runs).
 
-use crate::domain::{ChatId, Session, WorkspacePath};
+use crate::domain::{ChatId, FileEntry, Session, WorkspacePath};
 use crate::port::tracer::Span;
 use crate::trace::attr::{key, op, span};
 
@@ -14,6 +15,9 @@ pub struct PutFile(SandboxAccess);
 
 #[derive(Clone)]
 pub struct GetFile(SandboxAccess);
+
+#[derive(Clone)]
+pub struct ListFiles(SandboxAccess);
 
 fn path_attribute(path: &WorkspacePath) -> impl FnOnce(&mut dyn Span) {
     let path = path.to_string();
@@ -74,6 +78,39 @@ impl GetFile {
                 path_attribute(path),
                 |runtime, sandbox| async move { runtime.get_file(&sandbox, path).await },
                 |bytes: &Vec<u8>, span| span.set_attribute(key::FILE_SIZE, bytes.len().into()),
+            )
+            .await
+    }
+}
+
+impl ListFiles {
+    pub fn new(sandboxes: CreateSandbox) -> Self {
+        Self(SandboxAccess::new(sandboxes))
+    }
+
+    /// Lists `dir` of the chat's workspace (`None`: the workspace itself),
+    /// one level, sorted by name.
+    ///
+    /// # Errors
+    /// `FileError`: `FileNotFound` / `NotADirectory` from the runtime, or no sandbox.
+    pub async fn execute(
+        &self,
+        chat: &ChatId,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<(Vec<FileEntry>, Session), FileError> {
+        self.0
+            .run(
+                (span::LIST_FILES, op::LIST_FILES),
+                chat,
+                |span| {
+                    if let Some(dir) = dir {
+                        path_attribute(dir)(span);
+                    }
+                },
+                |runtime, sandbox| async move { runtime.list_files(&sandbox, dir).await },
+                |entries: &Vec<FileEntry>, span| {
+                    span.set_attribute(key::FILES_COUNT, entries.len().into());
+                },
             )
             .await
     }

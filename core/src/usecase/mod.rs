@@ -25,7 +25,7 @@ pub use errors::{
     CleanupError, CreateSandboxError, ExecError, FileError, QueryError, StopSandboxError,
 };
 pub use exec_in_sandbox::{ExecInSandbox, ExecResult};
-pub use files::{GetFile, PutFile};
+pub use files::{GetFile, ListFiles, PutFile};
 pub use guards::SessionGuards;
 pub use query_sandboxes::QuerySandboxes;
 pub use reconcile::{Reconcile, ReconcileMode, ReconcileReport, ReconcileSettings};

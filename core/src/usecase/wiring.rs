@@ -9,8 +9,8 @@ use crate::domain::{Policy, SandboxSpec};
 
 use super::{
     CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
-    GetFile, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileSettings, SessionGuards,
-    StopSandbox,
+    GetFile, ListFiles, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileSettings,
+    SessionGuards, StopSandbox,
 };
 
 /// What the use cases are tuned by.
@@ -32,6 +32,7 @@ pub struct UseCases {
     pub exec: ExecInSandbox,
     pub put_file: PutFile,
     pub get_file: GetFile,
+    pub list_files: ListFiles,
     pub stop: StopSandbox,
     pub cleanup: CleanupExpiredSandboxes,
     pub reconcile: Reconcile,
@@ -56,6 +57,7 @@ impl UseCases {
             exec: ExecInSandbox::new(create.clone()),
             put_file: PutFile::new(create.clone()),
             get_file: GetFile::new(create.clone()),
+            list_files: ListFiles::new(create.clone()),
             stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
             cleanup: CleanupExpiredSandboxes::new(
                 ports.clone(),

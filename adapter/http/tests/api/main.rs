@@ -4,5 +4,6 @@
 
 mod harness;
 mod lifecycle;
+mod listing;
 mod openapi;
 mod refusals;

@@ -55,6 +55,48 @@ async fn the_document_states_the_domain_rules() {
     assert_ne!(sandbox_put["requestBody"]["required"], true);
 }
 
+/// `?list=true`: optional where a file is also served (whose 200 is then
+/// either bytes or a listing), required and only `true` at the root.
+#[tokio::test]
+async fn the_listing_is_documented() {
+    let doc = document().await;
+    let list_param = |op: &Value| {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "list")
+            .cloned()
+            .unwrap_or_else(|| panic!("no `list` parameter: {op}"))
+    };
+    let file_get = &doc["paths"]["/v1/chats/{chat_id}/files/{path}"]["get"];
+    let list = list_param(file_get);
+    assert_eq!(
+        (&list["in"], &list["required"]),
+        (&json!("query"), &json!(false))
+    );
+    assert_eq!(list["schema"]["type"], "boolean");
+    let ok = &file_get["responses"]["200"]["content"];
+    assert!(ok["application/octet-stream"].is_object(), "{ok}");
+    assert_eq!(
+        ok["application/json"]["schema"]["$ref"],
+        "#/components/schemas/FileListing"
+    );
+
+    let root_get = &doc["paths"]["/v1/chats/{chat_id}/files"]["get"];
+    assert_eq!(list_param(root_get)["required"], true);
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["ListTrue"]["enum"], json!([true]));
+    assert_eq!(
+        schemas["FileType"]["enum"],
+        json!(["file", "dir", "symlink", "other"])
+    );
+    assert_eq!(
+        json!(schemas["FileListingEntry"]["required"]),
+        json!(["name", "type", "size", "modified_at"])
+    );
+}
+
 fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
     match value {
         Value::Object(map) => {

@@ -156,6 +156,64 @@ const BAD_INPUTS: &[(&str, &str, &str, u16, &str)] = &[
         400,
         "invalid_request",
     ),
+    // Listings: `list` is `true` or `false`, once; the root only lists.
+    (
+        "GET",
+        "/v1/chats/web:1/files/d?list=yes",
+        "",
+        400,
+        "invalid_request",
+    ),
+    (
+        "GET",
+        "/v1/chats/web:1/files/d?list=",
+        "",
+        400,
+        "invalid_request",
+    ),
+    (
+        "GET",
+        "/v1/chats/web:1/files/d?list=true&list=true",
+        "",
+        400,
+        "invalid_request",
+    ),
+    ("GET", "/v1/chats/web:1/files", "", 400, "invalid_request"),
+    (
+        "GET",
+        "/v1/chats/web:1/files?list=false",
+        "",
+        400,
+        "invalid_request",
+    ),
+    (
+        "GET",
+        "/v1/chats/web:1/files?list=TRUE",
+        "",
+        400,
+        "invalid_request",
+    ),
+    (
+        "GET",
+        "/v1/chats/web:1/files/a/%2E%2E?list=true",
+        "",
+        400,
+        "invalid_path",
+    ),
+    (
+        "GET",
+        "/v1/chats/a%20b/files?list=true",
+        "",
+        400,
+        "invalid_chat_id",
+    ),
+    (
+        "PUT",
+        "/v1/chats/web:1/files",
+        "x",
+        405,
+        "method_not_allowed",
+    ),
     ("GET", "/v2/anything", "", 404, "route_not_found"),
     ("GET", "/v1/chats/web:1", "", 404, "route_not_found"),
     (
@@ -191,6 +249,7 @@ async fn every_bad_input_gets_its_code_and_reaches_nothing() {
     }
     assert_eq!(api.runtime.calls(RuntimeOp::Create), creates);
     assert_eq!(api.runtime.calls(RuntimeOp::Exec), 0);
+    assert_eq!(api.runtime.calls(RuntimeOp::ListFiles), 0);
     assert_eq!(api.runtime.calls(RuntimeOp::Stop), 0);
     let sessions = api.store.all();
     assert_eq!(sessions.len(), 1);

@@ -213,7 +213,7 @@ pub async fn a_sandbox_removed_behind_its_back_is_gone(f: &dyn RuntimeFixture) -
     Ok(())
 }
 
-/// Exec, `put_file` and `get_file` on `s` are `ContainerGone`.
+/// Exec, `put_file`, `get_file` and `list_files` on `s` are `ContainerGone`.
 async fn expect_gone(f: &dyn RuntimeFixture, s: &SandboxRef) -> Outcome {
     let rt = f.runtime();
     let path = WorkspacePath::parse("gone.txt").expect("a valid path");
@@ -231,6 +231,11 @@ async fn expect_gone(f: &dyn RuntimeFixture, s: &SandboxRef) -> Outcome {
         rt.get_file(s, &path).await,
         Err(RuntimeError::ContainerGone),
         "get_file in a gone sandbox"
+    );
+    check_eq!(
+        rt.list_files(s, None).await,
+        Err(RuntimeError::ContainerGone),
+        "list_files in a gone sandbox"
     );
     Ok(())
 }

@@ -17,6 +17,7 @@
 mod exec;
 mod files;
 mod lifecycle;
+mod listing;
 
 use async_trait::async_trait;
 
@@ -33,6 +34,7 @@ pub use lifecycle::{
     create_from_a_missing_image_is_image_not_found, lifecycle, list_shows_what_was_made,
     ping_answers,
 };
+pub use listing::{list_files_missing_or_not_a_directory, list_files_shows_one_level_sorted};
 
 /// What a property returns: `Err` says what the runtime did wrong.
 pub type Outcome = Result<(), String>;
@@ -76,6 +78,8 @@ macro_rules! runtime_contract_properties {
             exec_timeout_returns_timed_out_and_keeps_the_sandbox,
             files_round_trip,
             files_missing_or_in_the_way,
+            list_files_shows_one_level_sorted,
+            list_files_missing_or_not_a_directory,
         );
     };
 }
@@ -122,6 +126,12 @@ pub async fn run_all(fixture: &dyn RuntimeFixture) -> Outcome {
     files_missing_or_in_the_way(f)
         .await
         .map_err(named("files_missing_or_in_the_way"))?;
+    list_files_shows_one_level_sorted(f)
+        .await
+        .map_err(named("list_files_shows_one_level_sorted"))?;
+    list_files_missing_or_not_a_directory(f)
+        .await
+        .map_err(named("list_files_missing_or_not_a_directory"))?;
     Ok(())
 }
 
