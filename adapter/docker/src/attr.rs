@@ -11,6 +11,7 @@ pub mod span {
     pub const EXEC: &str = "DockerSandboxRuntime.exec";
     pub const PUT_FILE: &str = "DockerSandboxRuntime.put_file";
     pub const GET_FILE: &str = "DockerSandboxRuntime.get_file";
+    pub const LIST_FILES: &str = "DockerSandboxRuntime.list_files";
 }
 
 /// Docker-specific attribute keys.
@@ -42,6 +43,7 @@ pub mod op {
     pub const EXEC: &str = "docker.exec";
     pub const PUT_FILE: &str = "docker.put_file";
     pub const GET_FILE: &str = "docker.get_file";
+    pub const LIST_FILES: &str = "docker.list_files";
 }
 
 /// `sandbox.result` value of a create that found the session's container

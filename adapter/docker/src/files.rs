@@ -9,7 +9,7 @@ use bollard::query_parameters::{
 };
 use bytes::Bytes;
 use futures::StreamExt;
-use sandboxer_core::domain::{ContainerState, WORKSPACE_ROOT, WorkspacePath};
+use sandboxer_core::domain::{ContainerState, FileEntry, FileKind, WORKSPACE_ROOT, WorkspacePath};
 use sandboxer_core::port::{RuntimeError, SandboxRef};
 
 use crate::agent::Via;
@@ -55,6 +55,75 @@ impl DockerSandboxRuntime {
             return Ok((bytes, Via::Agent));
         }
         Ok((self.get(sandbox, path).await?, Via::Docker))
+    }
+
+    pub(crate) async fn list_routed(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<(Vec<FileEntry>, Via), RuntimeError> {
+        let target = Self::target(sandbox);
+        if let Some(agent) = self.agent_of(&target).await? {
+            let entries = self.list_via_agent(&agent, &target, dir).await?;
+            return Ok((entries, Via::Agent));
+        }
+        Ok((self.list(sandbox, dir).await?, Via::Docker))
+    }
+
+    /// A directory's entries from its archive: the headers one level down
+    /// (the archive API has no listing). Bounded like a download.
+    pub(crate) async fn list(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
+        let target = Self::target(sandbox);
+        let absolute = dir.map_or_else(|| WORKSPACE_ROOT.to_owned(), WorkspacePath::absolute);
+        let shown = || dir.map_or_else(String::new, ToString::to_string);
+        match self.stat(&target, &absolute).await? {
+            None => {
+                return Err(match self.inspect_sandbox(sandbox).await? {
+                    ContainerState::Missing => RuntimeError::ContainerGone,
+                    _ => RuntimeError::FileNotFound(shown()),
+                });
+            }
+            Some(stat) if stat.file_mode & GO_MODE_DIR == 0 => {
+                return Err(RuntimeError::NotADirectory(shown()));
+            }
+            Some(_) => {}
+        }
+        let limit = self.config.max_download_bytes;
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(&absolute)
+            .build();
+        let mut stream = self
+            .engine
+            .docker
+            .download_from_container(&target, Some(options));
+        let download = async {
+            let mut archive = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                archive.extend_from_slice(&chunk?);
+                if archive.len() as u64 > limit {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(archive))
+        };
+        let archive = self
+            .engine
+            .call("list archive", download)
+            .await
+            .map_err(|f| f.on(Subject::File(&shown())))?
+            .ok_or_else(|| {
+                RuntimeError::Rejected(format!(
+                    "{} holds more than {limit} bytes: too large to list without the sandbox agent",
+                    shown()
+                ))
+            })?;
+        entries_of(&archive).map_err(|e| {
+            RuntimeError::Other(format!("the archive of {} does not read: {e}", shown()))
+        })
     }
 
     pub(crate) async fn put(
@@ -271,6 +340,43 @@ fn first_regular_file(archive: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
     let mut contents = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
     entry.read_to_end(&mut contents)?;
     Ok(Some(contents))
+}
+
+/// The entries one level below the archive's top directory, sorted by name.
+fn entries_of(archive: &[u8]) -> std::io::Result<Vec<FileEntry>> {
+    let mut entries = Vec::new();
+    for entry in tar::Archive::new(archive).entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        // `top/name` is one level down; `top` itself and deeper paths are not.
+        let mut parts = path.components();
+        let (Some(_), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let header = entry.header();
+        let kind = match header.entry_type() {
+            tar::EntryType::Directory => FileKind::Dir,
+            tar::EntryType::Symlink => FileKind::Symlink,
+            tar::EntryType::Regular | tar::EntryType::Continuous => FileKind::File,
+            // A hard link to an earlier entry is a regular file too.
+            tar::EntryType::Link => FileKind::File,
+            _ => FileKind::Other,
+        };
+        let size = if kind == FileKind::File {
+            header.size()?
+        } else {
+            0
+        };
+        let mtime = i64::try_from(header.mtime()?).unwrap_or(i64::MAX);
+        entries.push(FileEntry {
+            name: name.as_os_str().to_string_lossy().into_owned(),
+            kind,
+            size,
+            modified_ms: mtime.saturating_mul(1000),
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
 }
 
 #[cfg(test)]

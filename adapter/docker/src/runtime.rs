@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use lru::LruCache;
 use sandboxer_core::domain::{
-    ContainerId, ContainerState, ExecOutcome, ExecRequest, WorkspacePath,
+    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, WorkspacePath,
 };
 use sandboxer_core::port::{
     AttributeValue, CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, Span,
@@ -307,6 +307,29 @@ impl SandboxRuntime for DockerSandboxRuntime {
             )
             .await
             .map(|(bytes, _)| bytes)
+    }
+
+    async fn list_files(
+        &self,
+        sandbox: &SandboxRef,
+        dir: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
+        self.call(span::LIST_FILES, op::LIST_FILES)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(
+                key::FILE_PATH,
+                dir.map_or_else(String::new, |d| d.as_str().to_owned()),
+            )
+            .run(
+                |_| self.list_routed(sandbox, dir),
+                |(entries, via), span| {
+                    set(span, attr::key::EXEC_VIA, via.as_str());
+                    set(span, key::FILES_COUNT, entries.len());
+                    record_ok(entries, span);
+                },
+            )
+            .await
+            .map(|(entries, _)| entries)
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

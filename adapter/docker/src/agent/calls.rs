@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use sandboxer_agent_proto::{
-    AgentClient, AgentError, ClientError, ErrorKind, ExecSpec, Reply, Request,
+    AgentClient, AgentError, ClientError, Entry, EntryKind, ErrorKind, ExecSpec, Reply, Request,
 };
-use sandboxer_core::domain::{ExecOutcome, ExecRequest, WorkspacePath};
+use sandboxer_core::domain::{ExecOutcome, ExecRequest, FileEntry, FileKind, WorkspacePath};
 use sandboxer_core::port::RuntimeError;
 use serde_bytes::ByteBuf;
 
@@ -87,6 +87,28 @@ impl DockerSandboxRuntime {
         }
     }
 
+    pub(crate) async fn list_via_agent(
+        &self,
+        agent: &AgentClient,
+        target: &str,
+        path: Option<&WorkspacePath>,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
+        let request = Request::List {
+            path: path.map_or_else(|| ".".to_owned(), |p| p.as_str().to_owned()),
+        };
+        match self.ask(agent, target, &request, self.file_wait()).await? {
+            Reply::List(entries) => Ok(entries.into_iter().map(file_entry).collect()),
+            Reply::Error(e) if e.kind == ErrorKind::NotADirectory => Err(
+                RuntimeError::NotADirectory(path.map_or_else(String::new, ToString::to_string)),
+            ),
+            Reply::Error(e) if e.kind == ErrorKind::NotFound => Err(RuntimeError::FileNotFound(
+                path.map_or_else(String::new, ToString::to_string),
+            )),
+            Reply::Error(e) => Err(refusal(e, path)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     fn file_wait(&self) -> Duration {
         self.config.call_timeout
     }
@@ -128,6 +150,7 @@ fn refusal(e: AgentError, path: Option<&WorkspacePath>) -> RuntimeError {
     let named = || path.map_or_else(|| e.message.clone(), ToString::to_string);
     match e.kind {
         ErrorKind::NotFound if path.is_some() => RuntimeError::FileNotFound(named()),
+        // A file where a directory should be, on the way to a file.
         ErrorKind::NotAFile | ErrorKind::NotADirectory if path.is_some() => {
             RuntimeError::NotAFile(named())
         }
@@ -159,4 +182,18 @@ fn unexpected(reply: &Reply) -> RuntimeError {
     RuntimeError::Other(format!(
         "the sandbox agent answered out of turn: a {kind} reply"
     ))
+}
+
+fn file_entry(entry: Entry) -> FileEntry {
+    FileEntry {
+        name: entry.name,
+        kind: match entry.kind {
+            EntryKind::File => FileKind::File,
+            EntryKind::Dir => FileKind::Dir,
+            EntryKind::Symlink => FileKind::Symlink,
+            EntryKind::Other => FileKind::Other,
+        },
+        size: entry.size,
+        modified_ms: entry.mtime_ms,
+    }
 }

@@ -188,7 +188,19 @@ pub async fn without_the_agent_docker_exec_serves(rt: &'static str) {
             .unwrap(),
         b"kept"
     );
-    for span in ["DockerSandboxRuntime.exec", "DockerSandboxRuntime.put_file"] {
+    let dir = sandboxer_core::domain::WorkspacePath::parse("old").unwrap();
+    let listed = with_agent
+        .runtime
+        .list_files(&s.sandbox, Some(&dir))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].name.as_str(), listed[0].size), ("f.txt", 4));
+    for span in [
+        "DockerSandboxRuntime.exec",
+        "DockerSandboxRuntime.put_file",
+        "DockerSandboxRuntime.list_files",
+    ] {
         let seen = with_agent
             .tracer
             .named(span)
