@@ -4,8 +4,13 @@
 //! attach stream, see `serve`), reaps every zombie (`reap`), runs commands
 //! (`exec`, `kill`, `shim`) and file operations under the workspace
 //! (`files`).
-//! It installs no handler for SIGTERM or SIGINT: as a namespace's init the
-//! kernel then drops those signals, so nothing inside the sandbox stops it.
+//! As PID 1 it catches and drops SIGTERM, SIGINT, SIGHUP, SIGQUIT and the
+//! user signals, so nothing inside the sandbox stops it: Linux drops
+//! handler-less signals to a namespace's init by itself, but gVisor does
+//! not (a `kill -TERM 1` from inside ended the sandbox there). Caught, not
+//! ignored: an exec resets caught signals to their defaults, so commands
+//! get the usual dispositions. SIGKILL and SIGSTOP from inside are dropped
+//! by the kernel (runc) or gVisor's.
 
 mod exec;
 mod files;
@@ -65,12 +70,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve::run(root)) {
+    let pid1 = rustix::process::getpid().is_init();
+    let served = runtime.block_on(async move {
+        if pid1 {
+            swallow_stop_signals();
+        }
+        serve::run(root).await
+    });
+    match served {
         // Exit at once: a blocking thread stuck on a read must not hold us.
         Ok(()) => std::process::exit(0),
         Err(e) => {
             eprintln!("sandboxer-agent: {e}");
             std::process::exit(1);
+        }
+    }
+}
+
+/// Catches the signals that would end a process by default, and drops them.
+fn swallow_stop_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    for kind in [
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+        SignalKind::hangup(),
+        SignalKind::quit(),
+        SignalKind::user_defined1(),
+        SignalKind::user_defined2(),
+        SignalKind::alarm(),
+    ] {
+        match signal(kind) {
+            Ok(mut caught) => {
+                tokio::spawn(async move { while caught.recv().await.is_some() {} });
+            }
+            Err(e) => eprintln!("sandboxer-agent: cannot catch signal {kind:?}: {e}"),
         }
     }
 }

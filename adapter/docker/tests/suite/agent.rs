@@ -38,9 +38,18 @@ pub async fn agent_holds_as_pid1(rt: &'static str) {
         "kill -TERM 1",
         "kill -INT 1",
         "kill -HUP 1",
-        "kill -9 1",
         "kill -9 -1",
+        "kill -9 1",
     ] {
+        if rt == "runsc" && attack == "kill -9 1" {
+            // gVisor does not shield a namespace's init from SIGKILL sent
+            // inside it (Linux does): the sandbox ends, and is gone for
+            // the runtime, which the use case replaces at the next use.
+            let _ = s.runtime.exec(&s.sandbox, &sh(attack)).await;
+            let after = s.runtime.exec(&s.sandbox, &sh("echo x")).await;
+            assert_eq!(after, Err(RuntimeError::ContainerGone));
+            return;
+        }
         // `kill -9 -1` takes the exec's own shell with it: any outcome but
         // a dead sandbox is fine.
         let ran = s.runtime.exec(&s.sandbox, &sh(attack)).await;
