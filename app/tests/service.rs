@@ -129,6 +129,44 @@ async fn a_restarted_service_reuses_the_chat_sandbox() {
     assert_eq!(ran["stdout"], "before\n");
 }
 
+/// SIGKILL while an exec runs through the sandbox's agent: the restarted
+/// service attaches to the agent again (the sandbox kept running) and the
+/// chat's next exec works on the same sandbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_killed_mid_exec_attaches_again_after_restart() {
+    let mut service = Service::start(Options::default()).await;
+    let c = chat("reattach");
+    let (_, created) = service.put_sandbox(&c, "").await;
+    let long = {
+        let url = format!("{}/v1/chats/{c}/exec", service.url);
+        let client = service.client.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"cmd": ["sh", "-c", "echo begun > begun; sleep 30"]}))
+                .send()
+                .await
+        })
+    };
+    // The exec is running once its file is there.
+    for _ in 0..100 {
+        let (_, ran) = service.exec(&c, json!({"cmd": ["cat", "begun"]})).await;
+        if ran["stdout"] == "begun\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.kill9().await;
+    assert!(long.await.unwrap().is_err(), "the cut exec answered");
+    service.restart().await;
+    let (status, ran) = service
+        .exec(&c, json!({"cmd": ["sh", "-c", "echo after; cat begun"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    assert_eq!(ran["stdout"], "after\nbegun\n");
+    assert_eq!(ran["session_id"], created["session_id"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_creates_leaves_nothing_stray_after_restart_and_cleanup() {
     let mut service = Service::start(Options::default()).await;

@@ -20,6 +20,8 @@ pub async fn agent_holds_as_pid1(rt: &'static str) {
         s.stdout("tr '\\0' ' ' < /proc/1/cmdline").await,
         "/opt/sandboxer/sandboxer-agent --root /workspace "
     );
+    // User code is the OOM killer's first pick.
+    assert_eq!(s.stdout("cat /proc/self/oom_score_adj").await, "1000\n");
     let exec = s.tracer.named("DockerSandboxRuntime.exec");
     assert_eq!(exec.last().unwrap().str("sandbox.exec.via"), Some("agent"));
     // Not dumpable: its memory is out of the user's reach, and under runc
