@@ -126,7 +126,8 @@ impl Decoder for FrameCodec {
             return Ok(Some(Decoded::Oversized { id, len }));
         }
         if src.len() < HEADER_BYTES + len {
-            src.reserve(HEADER_BYTES + len - src.len());
+            // No reserve for the announced length: memory follows the bytes
+            // that arrive, not what a header claims.
             return Ok(None);
         }
         src.advance(HEADER_BYTES);

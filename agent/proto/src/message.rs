@@ -91,8 +91,9 @@ pub struct ExecResult {
     pub timed_out: bool,
     pub truncated: bool,
     pub duration_us: u64,
-    /// Processes of the command killed after it ended or timed out
-    /// (escaped its group, or outlived it holding its output open).
+    /// Processes of a timed-out command killed by the sweep after its
+    /// group was (they had left the group). A background process left by a
+    /// command that ended by itself is not killed.
     pub swept: u32,
 }
 
