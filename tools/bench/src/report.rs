@@ -25,15 +25,15 @@ const TARGET_EXEC_RATIO: f64 = 1.10;
 const TARGET_CLEANUP_PER_S: f64 = 20.0;
 const TARGET_IDLE_RSS_BYTES: f64 = 100e6;
 
-fn p(s: Option<&Samples>, pct: f64) -> Option<f64> {
+pub fn p(s: Option<&Samples>, pct: f64) -> Option<f64> {
     s.and_then(|s| s.pct(pct)).map(ms)
 }
 
-fn cell(v: Option<f64>) -> String {
+pub fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
@@ -119,18 +119,25 @@ pub fn breakdown(figs: &Figures) -> String {
     out
 }
 
+/// One set of samples as JSON: count, p50, p90, p95, p99 and max in ms.
+pub fn samples_json(s: &Samples) -> Value {
+    json!({
+        "n": s.len(),
+        "p50_ms": p(Some(s), 50.0),
+        "p90_ms": p(Some(s), 90.0),
+        "p95_ms": p(Some(s), 95.0),
+        "p99_ms": p(Some(s), 99.0),
+        "max_ms": s.max().map(ms),
+    })
+}
+
 /// Rows of samples as JSON.
 pub fn rows_json(figs: &Figures) -> Value {
     let one = |side: Side, op: &str| {
         figs.samples(side, op).map(|s| {
-            json!({
-                "n": s.len(),
-                "p50_ms": p(Some(s), 50.0),
-                "p95_ms": p(Some(s), 95.0),
-                "p99_ms": p(Some(s), 99.0),
-                "max_ms": s.max().map(ms),
-                "ops_per_s": figs.throughput(side, op),
-            })
+            let mut row = samples_json(s);
+            row["ops_per_s"] = json!(figs.throughput(side, op));
+            row
         })
     };
     Value::Array(
@@ -155,7 +162,7 @@ pub fn rows_json(figs: &Figures) -> Value {
 }
 
 pub struct Verdict {
-    pub name: &'static str,
+    pub name: String,
     pub measured: String,
     pub met: Option<bool>,
     pub by: String,
@@ -165,6 +172,50 @@ pub fn mib(kib: u64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let k = kib as f64;
     k / 1024.0
+}
+
+/// `value` against `limit`: met or missed, and by how much.
+pub fn verdict(
+    name: impl Into<String>,
+    limit: f64,
+    value: Option<f64>,
+    unit: &str,
+    higher_is_better: bool,
+) -> Verdict {
+    let met = value.map(|v| {
+        if higher_is_better {
+            v >= limit
+        } else {
+            v <= limit
+        }
+    });
+    // A limit of 0 (no errors) has no percentage to be over by.
+    let share = |over: f64| {
+        if limit > 0.0 {
+            format!(
+                " ({:.0} % {})",
+                over.abs() / limit * 100.0,
+                if higher_is_better { "short" } else { "over" }
+            )
+        } else {
+            String::new()
+        }
+    };
+    let by = match (value, met) {
+        (Some(v), Some(false)) => format!(
+            "missed by {:.2}{unit}{}",
+            (v - limit).abs(),
+            share(v - limit)
+        ),
+        (Some(_), Some(true)) => "met".into(),
+        _ => "not measured".into(),
+    };
+    Verdict {
+        name: name.into(),
+        measured: value.map_or_else(|| "-".into(), |v| format!("{v:.3}{unit}")),
+        met,
+        by,
+    }
 }
 
 /// Each target of the brief, met or missed and by how much. Not asserted:
@@ -178,48 +229,15 @@ pub fn targets(
     let svc = |op| p(figs.samples(Side::Service, op), 50.0);
     let raw = |op| p(figs.samples(Side::Raw, op), 50.0);
     let mut out = Vec::new();
-    let vs = |name, limit: f64, value: Option<f64>, unit: &str, higher_is_better: bool| {
-        let met = value.map(|v| {
-            if higher_is_better {
-                v >= limit
-            } else {
-                v <= limit
-            }
-        });
-        let by = match (value, met) {
-            (Some(v), Some(false)) if higher_is_better => {
-                format!(
-                    "missed by {:.2}{unit} ({:.0} % short)",
-                    limit - v,
-                    (1.0 - v / limit) * 100.0
-                )
-            }
-            (Some(v), Some(false)) => {
-                format!(
-                    "missed by {:.2}{unit} ({:.0} % over)",
-                    v - limit,
-                    (v / limit - 1.0) * 100.0
-                )
-            }
-            (Some(_), Some(true)) => "met".into(),
-            _ => "not measured".into(),
-        };
-        Verdict {
-            name,
-            measured: value.map_or_else(|| "-".into(), |v| format!("{v:.3}{unit}")),
-            met,
-            by,
-        }
-    };
     let create = ratio(svc(CREATE), raw(RAW_CREATE));
-    out.push(vs(
+    out.push(verdict(
         "create p50 <= 1.10x raw create+start",
         TARGET_CREATE_RATIO,
         create,
         "x",
         false,
     ));
-    out.push(vs(
+    out.push(verdict(
         "reuse p50 <= 1 ms",
         TARGET_REUSE_MS,
         svc(REUSE),
@@ -227,14 +245,14 @@ pub fn targets(
         false,
     ));
     let exec = ratio(svc(EXEC_TRUE), raw(EXEC_TRUE));
-    out.push(vs(
+    out.push(verdict(
         "exec true p50 <= 1.10x raw exec",
         TARGET_EXEC_RATIO,
         exec,
         "x",
         false,
     ));
-    out.push(vs(
+    out.push(verdict(
         "cleanup >= 20 sandboxes/s",
         TARGET_CLEANUP_PER_S,
         cleanup_per_s,
@@ -243,7 +261,7 @@ pub fn targets(
     ));
     #[allow(clippy::cast_precision_loss)]
     let rss_mb = idle_rss_kib.map(|k| k as f64 * 1024.0 / 1e6);
-    let mut memory = vs(
+    let mut memory = verdict(
         "RSS < 100 MB with idle sandboxes",
         TARGET_IDLE_RSS_BYTES / 1e6,
         rss_mb,
