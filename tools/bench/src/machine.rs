@@ -89,6 +89,11 @@ pub fn process_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
     field_kib(&text, key).ok_or_else(|| anyhow::anyhow!("no {key} in /proc/{pid}/status"))
 }
 
+/// How many file descriptors a process has open.
+pub fn process_fds(pid: u32) -> anyhow::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

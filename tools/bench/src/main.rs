@@ -2,15 +2,18 @@
 //!
 //! - `run`: latency (p50 / p95 / p99) of the service's calls next to the
 //!   same work done with raw bollard calls on the same container config,
-//!   the service's memory (also with many idle sandboxes), one timed
-//!   cleanup, and what is left in Docker afterwards.
+//!   exec latency down to the agent's attach floor,
+//!   the service under concurrent load, its memory (also with many idle
+//!   sandboxes), one timed cleanup, and what is left in Docker afterwards.
 //! - `fire`: concurrent requests with a JSON summary, for the drills.
 //! - `docker-proxy`: a Docker socket proxy that signals cut and restore.
 
 mod adapter;
+mod agent_report;
 mod api;
 mod figures;
 mod fire;
+mod floor;
 mod footprint;
 mod machine;
 mod metrics;

@@ -1,6 +1,8 @@
 //! `sandboxer-bench run`: the service's latency and load figures next to the
-//! same work done with raw bollard calls, its memory (also with many idle
-//! sandboxes), one timed cleanup, and what is left in Docker afterwards.
+//! same work done with raw bollard calls, exec latency down to the agent's
+//! attach floor, the service under concurrent load, its
+//! memory (also with many idle sandboxes), one timed cleanup, and what is
+//! left in Docker afterwards.
 
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use crate::adapter::Adapter;
 use crate::api::Api;
 use crate::figures::Figures;
 use crate::footprint;
-use crate::machine::{self, loadavg, process_kib};
+use crate::machine::{self, loadavg, process_fds, process_kib};
 use crate::phases::{self, Ctx};
 use crate::raw::Raw;
 use crate::report::Memory;
@@ -56,6 +58,27 @@ pub struct RunArgs {
     /// expired and reaped by one timed `POST /v1/cleanup` (0 skips both).
     #[arg(long, default_value_t = 200)]
     pub idle: usize,
+    /// Warm execs of `true` over HTTP at concurrency 1, and as many agent
+    /// `Exec`s and `Hello`s over the attach floor (0 skips the exec latency
+    /// phase).
+    #[arg(long, default_value_t = 1000)]
+    pub exec_samples: usize,
+    /// Raw `docker exec`s of `true` in the same phase.
+    #[arg(long, default_value_t = 200)]
+    pub docker_exec_samples: usize,
+    /// Runs of the program over HTTP in the same phase, and as many timed
+    /// inside the sandbox.
+    #[arg(long, default_value_t = 40)]
+    pub program_samples: usize,
+    /// Execs sent at once into one sandbox (0 skips the burst).
+    #[arg(long, default_value_t = 100)]
+    pub burst: usize,
+    /// Sandboxes driven through a short cycle under load (0 skips).
+    #[arg(long, default_value_t = 20)]
+    pub fleet: usize,
+    /// Fleet sandboxes at a time.
+    #[arg(long, default_value_t = 8)]
+    pub fleet_concurrency: usize,
     /// Extra flag for the started service, e.g. `--serve-arg=--cleanup-concurrency=16` (repeatable).
     #[arg(long = "serve-arg", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
@@ -179,6 +202,7 @@ async fn measure(
     prefix: &str,
 ) -> anyhow::Result<Measured> {
     let rss = || pid.and_then(|p| process_kib(p, "VmRSS").ok());
+    let fds = || pid.and_then(|p| process_fds(p).ok());
     let mut memory = Memory::default();
     let program = phases::warm_up(api, adapter, raw, &format!("{prefix}-warm")).await?;
     memory.after_warm_up = rss();
@@ -203,8 +227,25 @@ async fn measure(
     phases::adapter_round(&ctx, args.chats - half, &mut figs).await?;
     phases::service_round(&ctx, &chats[half..], &mut figs).await?;
     memory.after_rounds = rss();
+    let latency = if args.exec_samples > 0 {
+        let plan = phases::LatencyPlan {
+            execs: args.exec_samples,
+            docker_execs: args.docker_exec_samples,
+            programs: args.program_samples,
+        };
+        Some(phases::exec_latency(&ctx, &format!("{prefix}-lat"), plan).await?)
+    } else {
+        None
+    };
+    let plan = phases::LoadPlan {
+        burst: args.burst,
+        fleet: args.fleet,
+        fleet_concurrency: args.fleet_concurrency,
+    };
+    let load = phases::load(&ctx, prefix, plan).await?;
     let idle = if args.idle > 0 {
-        let idle = phases::idle_and_cleanup(api, args.idle, args.concurrency, prefix, rss).await?;
+        let idle =
+            phases::idle_and_cleanup(api, args.idle, args.concurrency, prefix, rss, fds).await?;
         memory.with_idle = idle.rss_idle_kib;
         Some(idle)
     } else {
@@ -217,6 +258,8 @@ async fn measure(
         program,
         memory,
         idle,
+        latency,
+        load: Some(load),
     })
 }
 

@@ -4,10 +4,11 @@
 
 use serde_json::json;
 
+use crate::agent_report;
 use crate::figures::Figures;
 use crate::footprint::Footprint;
 use crate::machine::Machine;
-use crate::phases::{Idle, Program};
+use crate::phases::{ExecLatency, Idle, Load, Program};
 use crate::report::{self, Memory, mib};
 use crate::run::RunArgs;
 
@@ -17,6 +18,8 @@ pub struct Measured {
     pub program: Program,
     pub memory: Memory,
     pub idle: Option<Idle>,
+    pub latency: Option<ExecLatency>,
+    pub load: Option<Load>,
 }
 
 pub fn leaks(before: Option<Footprint>, after: Option<Footprint>, raw_left: Footprint) -> usize {
@@ -59,10 +62,16 @@ pub fn print_report(
     );
     print!("{}", report::table(&m.figs));
     print!("{}", report::breakdown(&m.figs));
+    if let Some(latency) = &m.latency {
+        print!("{}", agent_report::latency_text(latency, &m.program));
+    }
+    if let Some(load) = &m.load {
+        print!("{}", agent_report::load_text(load));
+    }
     if let Some(idle) = &m.idle {
         let fill = &idle.fill;
         println!(
-            "idle fill: {} creates, p50 {:.1} ms, p95 {:.1} ms, {:.1} creates/s; GET /v1/sandboxes with {} listed: {:.1} ms",
+            "idle fill: {} creates, p50 {:.1} ms, p95 {:.1} ms, {:.1} sandboxes/s (each a create and one exec); GET /v1/sandboxes with {} listed: {:.1} ms",
             idle.k,
             fill.pct(50.0).map_or(0.0, crate::stats::ms),
             fill.pct(95.0).map_or(0.0, crate::stats::ms),
@@ -74,6 +83,13 @@ pub fn print_report(
             idle.listed,
             crate::stats::ms(idle.list)
         );
+        if let (Some(before), Some(idle_fds)) = (idle.fds_before, idle.fds_idle) {
+            println!(
+                "service file descriptors: {before} before the fill, {idle_fds} with {} idle sandboxes (+{}: one attach each)",
+                idle.k,
+                idle_fds.saturating_sub(before)
+            );
+        }
         println!(
             "cleanup of {} expired sandboxes: {:.2} s = {:.1} sandboxes/s; answer {}",
             idle.k,
@@ -103,12 +119,18 @@ pub fn print_report(
     );
     println!("load average at end: {load_at_end}");
     println!("targets (reported, not asserted):");
-    for v in report::targets(
+    let mut verdicts = report::targets(
         &m.figs,
         cleanup_rate(m.idle.as_ref()),
         args.idle,
         mem.with_idle,
-    ) {
+    );
+    verdicts.extend(agent_report::targets(
+        &m.figs,
+        m.latency.as_ref(),
+        m.load.as_ref(),
+    ));
+    for v in verdicts {
         let mark = match v.met {
             Some(true) => "MET   ",
             Some(false) => "MISSED",
@@ -153,7 +175,10 @@ pub fn json_report(
             "cleanup_s": i.cleanup.as_secs_f64(),
             "cleanup_per_s": cleanup_rate(Some(i)),
             "cleanup_answer": i.answer,
+            "fds_before": i.fds_before,
+            "fds_idle": i.fds_idle,
         })),
+        "agent": agent_report::json(m.latency.as_ref(), m.load.as_ref()),
         "memory_kib": {
             "after_warm_up": m.memory.after_warm_up,
             "after_rounds": m.memory.after_rounds,

@@ -1,4 +1,6 @@
-//! Many idle sandboxes (the memory figure), then one timed cleanup of them.
+//! Many idle sandboxes (the memory figure), each with its agent's attach
+//! open (one exec after its create: the service keeps that stream while the
+//! sandbox lives), then one timed cleanup of them.
 
 use std::time::Duration;
 
@@ -6,7 +8,7 @@ use anyhow::ensure;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::each;
+use super::{each, http_exec};
 use crate::api::{Api, Body, sandbox_path};
 use crate::stats::Samples;
 
@@ -19,26 +21,35 @@ pub struct Idle {
     pub listed: usize,
     pub list: Duration,
     pub rss_idle_kib: Option<u64>,
+    /// The service's open file descriptors before the fill and with the
+    /// sandboxes idle: each open attach is one connection to the engine.
+    pub fds_before: Option<usize>,
+    pub fds_idle: Option<usize>,
     pub cleanup: Duration,
     pub answer: Value,
 }
 
-/// Creates `k` sandboxes, reads the service's memory while they idle, then
-/// gives them a 1 s TTL, lets it pass and times one `POST /v1/cleanup`,
-/// which must remove every one of them.
+/// Creates `k` sandboxes and runs `true` once in each, reads the service's
+/// memory and descriptors while they idle, then gives them a 1 s TTL, lets
+/// it pass and times one `POST /v1/cleanup`, which must remove every one.
 pub async fn idle_and_cleanup(
     api: &Api,
     k: usize,
     concurrency: usize,
     prefix: &str,
     rss: impl Fn() -> Option<u64>,
+    fds: impl Fn() -> Option<usize>,
 ) -> anyhow::Result<Idle> {
     let chats: Vec<String> = (0..k).map(|i| format!("{prefix}-idle-{i}")).collect();
+    let fds_before = fds();
+    // The fill times the create alone; the exec is what opens the attach.
     let (fill, _, fill_wall) = each(chats.clone(), concurrency, |chat| async move {
         let a = api
             .send(Method::PUT, &sandbox_path(&chat), Body::None)
             .await?;
         a.expect(201, "idle create")?;
+        let (_, v) = http_exec(api, &chat, &["true"]).await?;
+        ensure!(v["exit_code"] == 0, "idle exec in {chat}: {v}");
         Ok((a.took, ()))
     })
     .await?;
@@ -49,6 +60,7 @@ pub async fn idle_and_cleanup(
         .map_or(0, Vec::len);
     let list = a.took;
     let rss_idle_kib = rss();
+    let fds_idle = fds();
     let ttl = serde_json::to_vec(&json!({ "ttl_seconds": 1 }))?;
     each(chats, concurrency, |chat| {
         let ttl = ttl.clone();
@@ -76,6 +88,8 @@ pub async fn idle_and_cleanup(
         listed,
         list,
         rss_idle_kib,
+        fds_before,
+        fds_idle,
         cleanup: a.took,
         answer,
     })

@@ -1,10 +1,14 @@
 //! The measured phases: the service's calls over N chats (`service`), the
 //! same work through the Docker adapter alone and with raw bollard calls
 //! (`docker`), the warm-up that checks they all make the same container
-//! (`warm_up`), and the idle fill that ends in one timed cleanup (`idle`).
+//! (`warm_up`), exec latency down to the attach floor (`latency`), the
+//! service under concurrent load (`load`), and the idle fill that ends in
+//! one timed cleanup (`idle`).
 
 mod docker;
 mod idle;
+mod latency;
+mod load;
 mod service;
 mod warm_up;
 
@@ -13,14 +17,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::adapter::Adapter;
-use crate::api::Api;
+use crate::api::{Api, Body, exec_path};
 use crate::raw::Raw;
 use crate::stats::Samples;
 
 pub use docker::{adapter_round, raw_round};
 pub use idle::{Idle, idle_and_cleanup};
+pub use latency::{ExecLatency, LatencyPlan, exec_latency};
+pub use load::{Load, LoadPlan, load};
 pub use service::service_round;
 pub use warm_up::warm_up;
 
@@ -32,14 +40,12 @@ pub struct Program {
 }
 
 impl Program {
+    /// Issue 14's program: long enough (tens of ms) that what the channel
+    /// adds shows as a ratio to the program's own time.
     fn python() -> Self {
         Self {
-            argv: vec![
-                "python3",
-                "-c",
-                "import json; print(json.dumps({'sum': sum(i * i for i in range(10000))}))",
-            ],
-            expected: "{\"sum\": 333283335000}\n",
+            argv: vec!["python3", "-c", "print(sum(i*i for i in range(200000)))"],
+            expected: "2666646666700000\n",
         }
     }
 
@@ -83,6 +89,20 @@ pub fn payload() -> Bytes {
         out.extend_from_slice(&x.to_le_bytes());
     }
     Bytes::from(out)
+}
+
+/// `POST .../exec` of `argv`, timed; the answer's JSON when it is a 200.
+pub(crate) async fn http_exec(
+    api: &Api,
+    chat: &str,
+    argv: &[&str],
+) -> anyhow::Result<(Duration, Value)> {
+    let body = serde_json::to_vec(&json!({ "cmd": argv }))?;
+    let a = api
+        .send(Method::POST, &exec_path(chat), Body::Json(body))
+        .await?;
+    let v = a.expect(200, "exec")?;
+    Ok((a.took, v))
 }
 
 /// Runs `f` over `items`, `concurrency` at a time; each call times itself.

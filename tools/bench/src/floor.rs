@@ -1,0 +1,96 @@
+//! The attach-stream floor: the agent protocol spoken straight to the agent
+//! of a raw container (made with the service's own create body, so the
+//! agent is its PID 1), over one `attach` as the adapter opens it. What a
+//! call costs here is what no service on this channel can go under: the
+//! engine's attach plumbing (dockerd, containerd-shim, the pipes) and the
+//! agent itself, without HTTP, the store or the adapter.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::AttachContainerOptionsBuilder;
+use futures::StreamExt;
+use sandboxer_agent_proto::{
+    AgentClient, ExecSpec, MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request,
+};
+use sandboxer_core::domain::ExecRequest;
+use tokio_util::io::StreamReader;
+
+/// How long one call may take before the floor counts as broken.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The adapter's grace between TERM and KILL (`agent/calls.rs`), so the
+/// floor's request is byte for byte the one the service sends.
+const KILL_GRACE_MS: u64 = 500;
+
+pub struct Floor {
+    client: AgentClient,
+}
+
+impl Floor {
+    /// Attaches to `container`'s agent (stdin, stdout and stderr, stream,
+    /// no logs: the adapter's options) and checks it says hello.
+    pub async fn attach(docker: &Docker, container: &str) -> anyhow::Result<Self> {
+        let options = AttachContainerOptionsBuilder::new()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(false)
+            .build();
+        let attached = docker
+            .attach_container(container, Some(options))
+            .await
+            .context("attach to the raw container's agent")?;
+        // The agent writes frames on stdout only; stderr is its log.
+        let frames = attached.output.filter_map(|item| async move {
+            match item {
+                Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
+                Ok(_) => None,
+                Err(e) => Some(Err(std::io::Error::other(e))),
+            }
+        });
+        let reader = StreamReader::new(Box::pin(frames));
+        let client = AgentClient::new(reader, attached.input, MAX_FRAME_BYTES);
+        match client.call(&Request::Hello, CALL_TIMEOUT).await? {
+            Reply::Hello(info) if info.protocol == PROTOCOL_VERSION => Ok(Self { client }),
+            other => bail!("the raw container's agent answered hello with {other:?}"),
+        }
+    }
+
+    /// One `Hello` round trip: the channel and the agent's dispatch alone.
+    pub async fn hello(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let reply = self.client.call(&Request::Hello, CALL_TIMEOUT).await?;
+        let took = started.elapsed();
+        match reply {
+            Reply::Hello(_) => Ok(took),
+            other => bail!("hello answered {other:?}"),
+        }
+    }
+
+    /// Runs `argv` as the adapter would (the core's defaults for env,
+    /// workdir, timeout and output cap); returns the time, exit code and
+    /// stdout.
+    pub async fn exec(&self, argv: &[&str]) -> anyhow::Result<(Duration, i64, Vec<u8>)> {
+        let request = ExecRequest::new(argv.iter().map(|s| (*s).to_owned()).collect())?;
+        let spec = ExecSpec {
+            argv: request.argv,
+            env: request.env.into_iter().collect(),
+            workdir: request.workdir,
+            stdin: None,
+            timeout_ms: u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX),
+            output_limit: request.output_limit as u64,
+            kill_grace_ms: KILL_GRACE_MS,
+        };
+        let call = Request::Exec(spec);
+        let started = Instant::now();
+        let reply = self.client.call(&call, CALL_TIMEOUT).await?;
+        let took = started.elapsed();
+        match reply {
+            Reply::Exec(done) => Ok((took, done.exit_code, done.stdout.into_vec())),
+            other => bail!("exec {argv:?} answered {other:?}"),
+        }
+    }
+}
