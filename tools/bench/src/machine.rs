@@ -49,6 +49,16 @@ fn name_of<T: serde::Serialize>(value: Option<&T>) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+impl Machine {
+    /// Cores, Docker and its storage driver: a chart's caption.
+    pub fn short(&self) -> String {
+        format!(
+            "{} cores, Docker {}, {}",
+            self.cores, self.docker_version, self.storage_driver
+        )
+    }
+}
+
 impl std::fmt::Display for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

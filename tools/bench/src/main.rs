@@ -2,7 +2,7 @@
 //!
 //! - `run`: latency (p50 / p95 / p99) of the service's calls next to the
 //!   same work done with raw bollard calls on the same container config,
-//!   exec latency down to the agent's attach floor,
+//!   exec latency down to the agent's attach floor (with an SVG chart),
 //!   the service under concurrent load, its memory (also with many idle
 //!   sandboxes), one timed cleanup, and what is left in Docker afterwards.
 //! - `fire`: concurrent requests with a JSON summary, for the drills.
@@ -11,6 +11,7 @@
 mod adapter;
 mod agent_report;
 mod api;
+mod chart;
 mod figures;
 mod fire;
 mod floor;

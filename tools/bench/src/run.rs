@@ -1,6 +1,6 @@
 //! `sandboxer-bench run`: the service's latency and load figures next to the
 //! same work done with raw bollard calls, exec latency down to the agent's
-//! attach floor, the service under concurrent load, its
+//! attach floor (and its chart), the service under concurrent load, its
 //! memory (also with many idle sandboxes), one timed cleanup, and what is
 //! left in Docker afterwards.
 
@@ -15,6 +15,7 @@ use futures::FutureExt;
 
 use crate::adapter::Adapter;
 use crate::api::Api;
+use crate::chart;
 use crate::figures::Figures;
 use crate::footprint;
 use crate::machine::{self, loadavg, process_fds, process_kib};
@@ -60,7 +61,7 @@ pub struct RunArgs {
     pub idle: usize,
     /// Warm execs of `true` over HTTP at concurrency 1, and as many agent
     /// `Exec`s and `Hello`s over the attach floor (0 skips the exec latency
-    /// phase).
+    /// phase and its chart).
     #[arg(long, default_value_t = 1000)]
     pub exec_samples: usize,
     /// Raw `docker exec`s of `true` in the same phase.
@@ -79,6 +80,9 @@ pub struct RunArgs {
     /// Fleet sandboxes at a time.
     #[arg(long, default_value_t = 8)]
     pub fleet_concurrency: usize,
+    /// Where to write the exec latency chart (SVG).
+    #[arg(long, default_value = "bench-exec-latency.svg")]
+    pub chart: PathBuf,
     /// Extra flag for the started service, e.g. `--serve-arg=--cleanup-concurrency=16` (repeatable).
     #[arg(long = "serve-arg", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
@@ -168,6 +172,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         raw_left,
         removed,
     );
+    if let Some(latency) = &measured.latency {
+        chart::exec_latency_svg(&args.chart, latency, &machine.short())?;
+        println!("exec latency chart: {}", args.chart.display());
+    }
     match &stopped {
         Some(Ok(status)) if !status.success() => {
             eprintln!("warning: the service exited with {status}");
