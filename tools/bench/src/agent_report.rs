@@ -55,6 +55,12 @@ pub fn latency_text(l: &ExecLatency, program: &Program) -> String {
     row(&mut out, "raw docker exec true", &l.docker);
     row(&mut out, "attach floor: agent Exec true", &l.floor_exec);
     row(&mut out, "attach floor: agent Hello", &l.floor_hello);
+    row(
+        &mut out,
+        "agent's spawn-to-exit of that true",
+        &l.floor_in_agent,
+    );
+    row(&mut out, "true timed inside (perf_counter)", &l.true_inside);
     let _ = writeln!(
         out,
         "  x: service / floor Exec {}; service / floor Hello {}; docker exec / service {}",
@@ -198,6 +204,8 @@ pub fn json(latency: Option<&ExecLatency>, load: Option<&Load>) -> Value {
             "docker_exec_true": samples_json(&l.docker),
             "floor_agent_exec_true": samples_json(&l.floor_exec),
             "floor_agent_hello": samples_json(&l.floor_hello),
+            "floor_agent_spawn_to_exit": samples_json(&l.floor_in_agent),
+            "true_inside": samples_json(&l.true_inside),
             "program_http": samples_json(&l.program_http),
             "program_inside": samples_json(&l.program_inside),
             "program_agent_duration": samples_json(&l.program_agent),

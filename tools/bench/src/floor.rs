@@ -28,6 +28,14 @@ pub struct Floor {
     client: AgentClient,
 }
 
+/// One exec over the floor.
+pub struct FloorExec {
+    pub took: Duration,
+    pub exit_code: i64,
+    /// The agent's own spawn-to-exit time of the command (`duration_us`).
+    pub in_agent: Duration,
+}
+
 impl Floor {
     /// Attaches to `container`'s agent (stdin, stdout and stderr, stream,
     /// no logs: the adapter's options) and checks it says hello.
@@ -71,9 +79,8 @@ impl Floor {
     }
 
     /// Runs `argv` as the adapter would (the core's defaults for env,
-    /// workdir, timeout and output cap); returns the time, exit code and
-    /// stdout.
-    pub async fn exec(&self, argv: &[&str]) -> anyhow::Result<(Duration, i64, Vec<u8>)> {
+    /// workdir, timeout and output cap).
+    pub async fn exec(&self, argv: &[&str]) -> anyhow::Result<FloorExec> {
         let request = ExecRequest::new(argv.iter().map(|s| (*s).to_owned()).collect())?;
         let spec = ExecSpec {
             argv: request.argv,
@@ -89,7 +96,11 @@ impl Floor {
         let reply = self.client.call(&call, CALL_TIMEOUT).await?;
         let took = started.elapsed();
         match reply {
-            Reply::Exec(done) => Ok((took, done.exit_code, done.stdout.into_vec())),
+            Reply::Exec(done) => Ok(FloorExec {
+                took,
+                exit_code: done.exit_code,
+                in_agent: Duration::from_micros(done.duration_us),
+            }),
             other => bail!("exec {argv:?} answered {other:?}"),
         }
     }

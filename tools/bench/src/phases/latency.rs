@@ -46,6 +46,11 @@ pub struct ExecLatency {
     pub docker: Samples,
     pub floor_exec: Samples,
     pub floor_hello: Samples,
+    /// The agent's own spawn-to-exit time of the floor's `true`.
+    pub floor_in_agent: Samples,
+    /// `true` run by the timer inside the sandbox: what one process spawn
+    /// costs there, without the agent.
+    pub true_inside: Samples,
     pub program_http: Samples,
     /// The program's own time (perf_counter around a subprocess); empty
     /// when the image has no python.
@@ -109,9 +114,14 @@ async fn measure(
             out.service.push(took);
         }
         for _ in 0..share(plan.execs, block) {
-            let (took, code, _) = floor.exec(&["true"]).await?;
-            ensure!(code == 0, "floor exec true: exit {code}");
-            out.floor_exec.push(took);
+            let done = floor.exec(&["true"]).await?;
+            ensure!(
+                done.exit_code == 0,
+                "floor exec true: exit {}",
+                done.exit_code
+            );
+            out.floor_exec.push(done.took);
+            out.floor_in_agent.push(done.in_agent);
         }
         for _ in 0..share(plan.execs, block) {
             out.floor_hello.push(floor.hello().await?);
@@ -134,6 +144,11 @@ async fn measure(
             if inside {
                 out.program_inside
                     .push(timed_inside(ctx, chat, program).await?);
+                let truth = Program {
+                    argv: vec!["true"],
+                    expected: "",
+                };
+                out.true_inside.push(timed_inside(ctx, chat, &truth).await?);
             }
         }
     }
