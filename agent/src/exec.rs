@@ -1,4 +1,4 @@
-//! Running one command to completion: spawned (through `shim`) in its own
+//! Running one command to completion: spawned in its own
 //! session and process group with a marker in its environment, stdin fed from the
 //! request, stdout and stderr kept up to a cap (the rest read and dropped,
 //! so a chatty command never blocks on a full pipe), and on timeout its
@@ -6,7 +6,6 @@
 
 use std::io;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -20,8 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 
+use crate::kill;
 use crate::reap::{Exit, Reaper};
-use crate::{kill, shim};
 
 /// How long output is still read after the command's main process ended: a
 /// background child may hold the pipes open for as long as it lives.
@@ -32,8 +31,6 @@ const READ_CHUNK: usize = 32 * 1024;
 
 pub struct Executor {
     reaper: Arc<Reaper>,
-    /// This binary, run first by every command (see `shim`).
-    shim: PathBuf,
     running: AtomicU32,
     /// Makes markers unique across commands and agent restarts.
     boot: String,
@@ -58,11 +55,8 @@ impl Executor {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        // Resolved now: /proc/self/exe names the agent only in the agent.
-        let shim = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
         Self {
             reaper,
-            shim,
             running: AtomicU32::new(0),
             boot: format!("{}-{nanos}", std::process::id()),
             seq: AtomicU64::new(0),
@@ -81,7 +75,7 @@ impl Executor {
         self.running.fetch_add(1, Ordering::Relaxed);
         let _running = Running(&self.running);
         let marker = format!("{}-{}", self.boot, self.seq.fetch_add(1, Ordering::Relaxed));
-        let mut command = command(&self.shim, &spec, &marker);
+        let mut command = command(&spec, &marker);
         let reaper = Arc::clone(&self.reaper);
         let workdir = spec.workdir.clone();
         let program = spec.argv[0].clone();
@@ -120,11 +114,10 @@ impl Drop for Running<'_> {
     }
 }
 
-fn command(shim: &Path, spec: &ExecSpec, marker: &str) -> Command {
-    let mut command = Command::new(shim);
+fn command(spec: &ExecSpec, marker: &str) -> Command {
+    let mut command = Command::new(&spec.argv[0]);
     command
-        .arg(shim::FLAG)
-        .args(&spec.argv)
+        .args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         // Last: a request cannot override the marker the sweep relies on.
         .env(MARKER_VAR, marker)
@@ -143,16 +136,34 @@ fn command(shim: &Path, spec: &ExecSpec, marker: &str) -> Command {
 }
 
 /// Puts the command in a session and process group of its own before it
-/// runs anything, so a timeout can signal the group whole from the start.
+/// runs anything, so a timeout can signal the group whole from the start,
+/// and makes it the OOM killer's first pick.
+///
+/// The forked child inherits the agent's "not dumpable", which makes its
+/// /proc files root's, so it could not raise its own `oom_score_adj`: it
+/// becomes dumpable first, as the exec a moment later would make it anyway.
+/// By then its stdio are the command's pipes (std sets them up before this
+/// hook); what it still holds of the agent is a copy of memory that serves
+/// this sandbox only, and descriptors closed at the exec.
 #[allow(unsafe_code)]
 fn in_own_session(command: &mut Command) {
     // SAFETY: the hook runs in the forked child before exec, where only
-    // async-signal-safe calls are sound. It makes one system call through
-    // rustix (setsid): no allocation, no locks, no access to the parent's
-    // state. Its error converts to io::Error without allocating.
+    // async-signal-safe calls are sound. It makes plain system calls
+    // through rustix (setsid, prctl, open, write, close) on static data: no
+    // allocation, no locks, no access to the parent's state. Errors convert
+    // to io::Error without allocating.
     unsafe {
         command.pre_exec(|| {
             rustix::process::setsid()?;
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)?;
+            // Without the file (an odd /proc), the command runs anyway.
+            if let Ok(file) = rustix::fs::open(
+                c"/proc/self/oom_score_adj",
+                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            ) {
+                let _ = rustix::io::write(&file, b"1000");
+            }
             Ok(())
         });
     }

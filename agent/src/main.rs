@@ -2,7 +2,7 @@
 //!
 //! It serves the service's requests over its stdin / stdout (the container's
 //! attach stream, see `serve`), reaps every zombie (`reap`), runs commands
-//! (`exec`, `kill`, `shim`) and file operations under the workspace
+//! (`exec`, `kill`) and file operations under the workspace
 //! (`files`).
 //! As PID 1 it catches and drops SIGTERM, SIGINT, SIGHUP, SIGQUIT and the
 //! user signals, so nothing inside the sandbox stops it: Linux drops
@@ -17,7 +17,6 @@ mod files;
 mod kill;
 mod reap;
 mod serve;
-mod shim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,9 +30,6 @@ const USAGE: &str = "usage: sandboxer-agent [--root DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args.first().is_some_and(|flag| flag == shim::FLAG) {
-        shim::run(&args[1..]);
-    }
     let args = args
         .into_iter()
         .map(|arg| arg.to_string_lossy().into_owned());
