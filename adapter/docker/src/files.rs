@@ -93,26 +93,8 @@ impl DockerSandboxRuntime {
             Some(_) => {}
         }
         let limit = self.config.max_download_bytes;
-        let options = DownloadFromContainerOptionsBuilder::new()
-            .path(&absolute)
-            .build();
-        let mut stream = self
-            .engine
-            .docker
-            .download_from_container(&target, Some(options));
-        let download = async {
-            let mut archive = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                archive.extend_from_slice(&chunk?);
-                if archive.len() as u64 > limit {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(archive))
-        };
         let archive = self
-            .engine
-            .call("list archive", download)
+            .download_archive(&target, &absolute, limit, "list archive")
             .await
             .map_err(|f| f.on(Subject::File(&shown())))?
             .ok_or_else(|| {
@@ -124,6 +106,34 @@ impl DockerSandboxRuntime {
         entries_of(&archive).map_err(|e| {
             RuntimeError::Other(format!("the archive of {} does not read: {e}", shown()))
         })
+    }
+
+    /// The archive of `absolute` in memory; `None` past `limit` bytes.
+    async fn download_archive(
+        &self,
+        target: &str,
+        absolute: &str,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, Fault> {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(absolute)
+            .build();
+        let mut stream = self
+            .engine
+            .docker
+            .download_from_container(target, Some(options));
+        let download = async {
+            let mut archive = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                archive.extend_from_slice(&chunk?);
+                if archive.len() as u64 > limit {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(archive))
+        };
+        self.engine.call(what, download).await
     }
 
     pub(crate) async fn put(
@@ -188,26 +198,8 @@ impl DockerSandboxRuntime {
         // The file may grow between the stat and the download: bound the
         // archive too (tar headers and padding take a little over the file).
         let archive_limit = self.config.max_download_bytes.saturating_add(64 * 1024);
-        let options = DownloadFromContainerOptionsBuilder::new()
-            .path(&absolute)
-            .build();
-        let mut stream = self
-            .engine
-            .docker
-            .download_from_container(&target, Some(options));
-        let download = async {
-            let mut archive = Vec::new();
-            while let Some(chunk) = stream.next().await {
-                archive.extend_from_slice(&chunk?);
-                if archive.len() as u64 > archive_limit {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(archive))
-        };
         let archive = self
-            .engine
-            .call("get archive", download)
+            .download_archive(&target, &absolute, archive_limit, "get archive")
             .await
             .map_err(|f| f.on(Subject::File(path.as_str())))?
             .ok_or_else(|| too_large(path, self.config.max_download_bytes))?;
