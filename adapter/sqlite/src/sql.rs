@@ -83,5 +83,6 @@ pub(crate) const ANY_SESSION: &str = "SELECT count(*) FROM (SELECT 1 FROM sessio
 /// Reads the schema, so it fails when the file is gone or unreadable.
 pub(crate) const PING: &str = "SELECT count(*) FROM sqlite_schema";
 
-/// A write that changes nothing, for readiness.
-pub(crate) const WRITE_PROBE: &str = "UPDATE sessions SET id = id WHERE 0";
+/// The header field the readiness probe writes back unchanged: a committed
+/// write (a page in the WAL), which a write that changes no row is not.
+pub(crate) const READ_PROBE_FIELD: &str = "PRAGMA user_version";

@@ -355,10 +355,11 @@ impl SessionStore for SqliteSessionStore {
         SqliteSessionStore::close(self).await;
     }
 
-    /// Ready means reads and writes: a read, then a write transaction begun
-    /// and rolled back (an update of no row: nothing is written, but SQLite
-    /// checks the lock and that the file takes writes). A lock held
-    /// elsewhere or a file only readable fails it.
+    /// Ready means reads and writes: a read, then a committed write of a
+    /// header field with its own value. A write that changes no row would
+    /// pass on an open connection to a file that takes no writes (SQLite
+    /// writes nothing until a commit), so the probe commits one page. A lock
+    /// held elsewhere, a file only readable or a full disk fails it.
     async fn ping(&self) -> Result<(), StoreError> {
         traced(self.tracer(), op::PING, Ids::default(), async {
             sqlx::query(sql::PING)
@@ -369,8 +370,21 @@ impl SessionStore for SqliteSessionStore {
             let mut conn = self.writer().await?;
             let probed = async {
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                let wrote = sqlx::query(sql::WRITE_PROBE).execute(&mut *conn).await;
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                let wrote = async {
+                    let value: i64 = sqlx::query_scalar(sql::READ_PROBE_FIELD)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    // A pragma takes no bound parameter; the value is an integer.
+                    let write = format!("{} = {value}", sql::READ_PROBE_FIELD);
+                    sqlx::query(sqlx::AssertSqlSafe(write))
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("COMMIT").execute(&mut *conn).await
+                }
+                .await;
+                if wrote.is_err() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
                 wrote.map(drop)
             }
             .await

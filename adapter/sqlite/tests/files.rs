@@ -403,3 +403,40 @@ async fn writes_queued_behind_a_stuck_write_give_up_after_the_acquire_timeout() 
     stuck.await.unwrap().unwrap();
     assert!(store.end(&s1.id, EndReason::Stopped, at(3)).await.unwrap());
 }
+
+/// The drill's fault: the file and its WAL made immutable while the store
+/// holds an open writer. Readiness must see it (a write that changes no row
+/// would not: SQLite writes nothing before a commit), and recover after.
+#[tokio::test]
+async fn readiness_fails_when_the_open_file_stops_taking_writes() {
+    struct Mutable(Vec<std::path::PathBuf>);
+    impl Drop for Mutable {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::process::Command::new("chattr")
+                    .arg("-i")
+                    .arg(p)
+                    .status();
+            }
+        }
+    }
+    let (store, dir) = common::fresh().await;
+    store.ping().await.unwrap();
+    let db = store.path().to_path_buf();
+    let files = vec![db.clone(), db.with_extension("db-wal")];
+    let guard = Mutable(files.clone());
+    let made = std::process::Command::new("chattr")
+        .arg("+i")
+        .args(&files)
+        .status()
+        .expect("chattr runs (e2fsprogs)");
+    assert!(made.success(), "chattr +i needs root on ext4");
+    let probed = store.ping().await;
+    assert!(
+        matches!(probed, Err(StoreError::Unavailable(_))),
+        "{probed:?}"
+    );
+    drop(guard);
+    store.ping().await.unwrap();
+    drop(dir);
+}
