@@ -10,7 +10,7 @@ venv="$target/mcp-venv"
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import mcp' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet mcp pytest
+    "$venv/bin/pip" install --quiet "mcp==2.3.0" "pytest==9.2.0"
 fi
 (cd "$root" && cargo build --quiet -p sandboxer)
 export SANDBOXER_BIN="${SANDBOXER_BIN:-$target/debug/sandboxer}"
