@@ -18,10 +18,14 @@ for tool in debootstrap sqlite3; do
 done
 
 image="${SANDBOXER_IMAGE:-sandboxer-base:bookworm}"
-if docker image inspect "$image" >/dev/null 2>&1; then
+if [ "$image" = "sandboxer-base:bookworm" ]; then
+  # Built when missing or made from an older recipe (its label says which).
+  echo "setup: the default image $image (debootstrap + docker import when it is not current)"
+  cargo run -q -p sandboxer -- image build --tag "$image" --if-outdated
+elif docker image inspect "$image" >/dev/null 2>&1; then
   echo "setup: image $image is there"
 else
-  echo "setup: building the default image $image (debootstrap + docker import)"
+  echo "setup: building $image from the default recipe (debootstrap + docker import)"
   cargo run -q -p sandboxer -- image build --tag "$image"
 fi
 echo "setup: ready"

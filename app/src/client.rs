@@ -1,4 +1,5 @@
-//! The CLI clients of a running service: `exec`, `ls`, `rm`, `cleanup`.
+//! The CLI clients of a running service: `exec`, `ls`, `rm`, `cleanup`,
+//! and `mcp`, the stdio MCP server that forwards to it.
 
 use std::io::Write;
 use std::time::Duration;
@@ -201,4 +202,13 @@ pub async fn cleanup(endpoint: Endpoint) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `sandboxer mcp`: MCP on stdin/stdout, forwarded to `<url>/mcp`. Stdout
+/// carries the protocol, so nothing else is printed there.
+pub async fn mcp(endpoint: Endpoint) -> anyhow::Result<()> {
+    let url = format!("{}/mcp", endpoint.url.trim_end_matches('/'));
+    sandboxer_mcp::serve_stdio(&url, endpoint.token.as_deref())
+        .await
+        .context("sandboxer mcp")
 }

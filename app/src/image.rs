@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use sandboxer_core::trace::NoopTracer;
-use sandboxer_docker::{BaseImageRecipe, DockerConfig, DockerSandboxRuntime};
+use sandboxer_docker::{BaseImageRecipe, DEFAULT_PACKAGES, DockerConfig, DockerSandboxRuntime};
 
 use crate::config::ServeConfig;
 use crate::defaults::IMAGE as DEFAULT_IMAGE;
@@ -30,8 +30,12 @@ pub struct BuildArgs {
     #[arg(long, default_value = "http://deb.debian.org/debian")]
     pub mirror: String,
     /// Packages on top of debootstrap's minbase (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "python3,procps")]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_PACKAGES)]
     pub packages: Vec<String>,
+    /// Build only when the image is missing or was built from another
+    /// recipe (its `sandboxer.base-recipe` label); else say it is current.
+    #[arg(long)]
+    pub if_outdated: bool,
     /// Directory the rootfs is built in (needs ~500 MiB).
     #[arg(long, default_value = "/var/tmp")]
     pub scratch: PathBuf,
@@ -52,8 +56,31 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let runtime = DockerSandboxRuntime::connect(DockerConfig::default(), Arc::new(NoopTracer))
         .await
         .context("connecting to the Docker Engine")?;
+    let recipe = recipe(&args);
+    if args.if_outdated {
+        let built = runtime.image_recipe(&recipe.tag).await?;
+        if built.as_deref() == Some(recipe.fingerprint().as_str()) {
+            println!(
+                "{} is current (recipe {})",
+                recipe.tag,
+                recipe.fingerprint()
+            );
+            return Ok(());
+        }
+        match built {
+            Some(other) => println!(
+                "{} was built from recipe {other}: building recipe {}",
+                recipe.tag,
+                recipe.fingerprint()
+            ),
+            None => println!(
+                "{} is missing or was not built here: building it",
+                recipe.tag
+            ),
+        }
+    }
     let print = |line: &str| println!("{line}");
-    runtime.build_base_image(&recipe(&args), &print).await?;
+    runtime.build_base_image(&recipe, &print).await?;
     Ok(())
 }
 
@@ -61,6 +88,9 @@ pub async fn build(args: BuildArgs) -> anyhow::Result<()> {
 pub async fn ensure(runtime: &DockerSandboxRuntime, config: &ServeConfig) -> anyhow::Result<()> {
     let image = &config.image;
     if runtime.image_exists(image).await? {
+        if image == DEFAULT_IMAGE {
+            warn_if_outdated(runtime, image).await;
+        }
         return Ok(());
     }
     tracing::warn!(%image, "the sandbox image is missing; trying a registry");
@@ -81,4 +111,22 @@ pub async fn ensure(runtime: &DockerSandboxRuntime, config: &ServeConfig) -> any
         .await
         .context("building the default image failed; run `sandboxer image build` to see why")?;
     Ok(())
+}
+
+/// The default image of an older recipe still works; the operator is told
+/// how to get the current one.
+async fn warn_if_outdated(runtime: &DockerSandboxRuntime, image: &str) {
+    let current = BaseImageRecipe::default().fingerprint();
+    match runtime.image_recipe(image).await {
+        Ok(Some(built)) if built == current => {}
+        Ok(built) => tracing::warn!(
+            %image,
+            built = built.as_deref().unwrap_or("unknown"),
+            %current,
+            "the default image was built from another recipe: `sandboxer image build` makes the current one"
+        ),
+        Err(err) => {
+            tracing::warn!(%image, error = %err, "could not read the default image's recipe")
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`, `rm` and
-//! `cleanup` are clients of a running one; `image build` makes the default
+//! `cleanup` are clients of a running one, and so is `mcp` (MCP on
+//! stdin/stdout, forwarded to the service's `/mcp`); `image build` makes the default
 //! sandbox image without a registry.
 
 mod client;
@@ -58,6 +59,12 @@ enum Command {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Serve MCP on stdin/stdout for a client that spawns its tools,
+    /// forwarding to the running service's `/mcp` (SANDBOXER_URL, SANDBOXER_TOKEN).
+    Mcp {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Sandbox images.
     Image {
         #[command(subcommand)]
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
             Command::Ls { endpoint } => client::ls(endpoint).await.map(|()| 0),
             Command::Rm { endpoint, chat } => client::rm(endpoint, &chat).await.map(|()| 0),
             Command::Cleanup { endpoint } => client::cleanup(endpoint).await.map(|()| 0),
+            Command::Mcp { endpoint } => client::mcp(endpoint).await.map(|()| 0),
             Command::Image {
                 command: ImageCommand::Build(args),
             } => image::build(args).await.map(|()| 0),

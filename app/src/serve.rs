@@ -14,6 +14,9 @@ use sandboxer_core::usecase::{
 };
 use sandboxer_docker::{AgentBinary, DockerConfig, DockerSandboxRuntime};
 use sandboxer_http::{ApiConfig, ApiState, MetricsRender};
+use sandboxer_mcp::{
+    CancellationToken, McpHttpConfig, McpSettings, SandboxerMcp, allowed_hosts_for,
+};
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sandboxer_telemetry::{
     LogFormat, MetricsHandle, MetricsTracer, TelemetryConfig, init_logging, init_tracer,
@@ -94,6 +97,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     println!("sandboxer listening on http://{address}");
     tracing::info!(%address, database = %config.database, image = %config.image, "serving");
 
+    let (mcp, mcp_sessions) = mcp_router(&config, &app, &tracer);
     let (stop, stopped) = watch::channel(false);
     let cleanup = tokio::spawn(cleanup_loop(
         app.cleanup.clone(),
@@ -101,8 +105,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.cleanup_interval,
         stopped,
     ));
-    axum::serve(listener, sandboxer_http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(listener, sandboxer_http::router_with(state, mcp))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // MCP sessions hold SSE streams open; ending them lets the
+            // graceful shutdown finish.
+            mcp_sessions.cancel();
+        })
         .await
         .context("serving HTTP")?;
 
@@ -114,6 +123,35 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+/// `/mcp`: the MCP tools over the same use cases, with the `Host`
+/// allow-list that fits the listen address; the token that cancels its
+/// sessions at shutdown.
+fn mcp_router(
+    config: &ServeConfig,
+    app: &UseCases,
+    tracer: &Arc<dyn Tracer>,
+) -> (axum::Router, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let server = SandboxerMcp::new(
+        app.clone(),
+        Arc::clone(tracer),
+        McpSettings {
+            exec_output_limit: config.exec_output_bytes,
+            ..McpSettings::default()
+        },
+    );
+    let router = sandboxer_mcp::router(
+        server,
+        McpHttpConfig {
+            allowed_hosts: allowed_hosts_for(config.listen),
+            // A file in base64 is 4/3 of its size, plus the JSON around it.
+            max_request_bytes: config.max_file_bytes / 3 * 4 + 64 * 1024,
+            cancel: cancel.clone(),
+        },
+    );
+    (router, cancel)
 }
 
 /// The store and the runtime behind the ports.

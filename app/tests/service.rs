@@ -104,6 +104,63 @@ async fn the_default_image_runs_python() {
     assert_eq!(ran["stdout"], "kept");
 }
 
+/// The default image holds what a coding or data agent reaches for, user
+/// installs land on the workspace (offline: a local package), and text is
+/// UTF-8. The image must be of the current recipe (`scripts/setup.sh`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_image_has_what_an_agent_expects() {
+    // Another build of the recipe can be checked under its own tag.
+    let image = std::env::var("SANDBOXER_TEST_BASE_IMAGE")
+        .unwrap_or_else(|_| "sandboxer-base:bookworm".to_owned());
+    let image = image.as_str();
+    if support::docker_lines(&["images", "-q", image]).is_empty() {
+        assert!(std::env::var("CI").is_err(), "{image} is missing in CI");
+        eprintln!("skipped: {image} is not built here (run `sandboxer image build`)");
+        return;
+    }
+    let service = Service::start(Options::default().image(image)).await;
+    let c = chat("image");
+    let run = |script: &'static str| {
+        let service = &service;
+        let c = &c;
+        async move {
+            let (status, ran) = service
+                .exec(
+                    c,
+                    json!({"cmd": ["bash", "-c", script], "timeout_ms": 120000}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{script}: {ran}");
+            assert_eq!(ran["exit_code"], 0, "{script}: {ran}");
+            ran["stdout"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let tools = "for t in python3 pip3 git curl jq unzip xz file less ps; do \
+                 command -v $t >/dev/null || echo missing $t; done; \
+                 python3 -m pip --version >/dev/null && python3 -m venv --help >/dev/null && echo ok";
+    assert_eq!(run(tools).await, "ok\n");
+    assert_eq!(
+        run("echo $HOME; python3 -c 'import sys; print(sys.stdout.encoding)'").await,
+        "/workspace\nutf-8\n"
+    );
+    let venv = "python3 -m venv /workspace/venv && /workspace/venv/bin/python -c 'import sys; print(sys.prefix)'";
+    assert_eq!(run(venv).await, "/workspace/venv\n");
+    // `pip install --user` of a local package, with no network: it lands
+    // under /workspace/.local and is importable by the next exec.
+    let install = "mkdir -p /workspace/pkg/hello && cd /workspace/pkg && \
+                   printf 'def hi():\\n    return 42\\n' > hello/__init__.py && \
+                   printf '[project]\\nname = \"hello\"\\nversion = \"1\"\\n' > pyproject.toml && \
+                   python3 -m pip install --user --no-build-isolation --no-index -q . && echo installed";
+    assert_eq!(run(install).await, "installed\n");
+    let used = run("cd / && python3 -c 'import hello, sys; print(hello.hi(), hello.__file__.startswith(\"/workspace/.local\"))'").await;
+    assert_eq!(used, "42 True\n");
+    let git = "cd /workspace && git init -q repo && cd repo && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m x && git log --oneline | wc -l";
+    assert_eq!(run(git).await.trim(), "1");
+    service
+        .call(Method::DELETE, &format!("/v1/chats/{c}/sandbox"), None)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_service_reuses_the_chat_sandbox() {
     let mut service = Service::start(Options::default()).await;

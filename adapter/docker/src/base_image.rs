@@ -15,6 +15,19 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::errors::Subject;
 use crate::runtime::DockerSandboxRuntime;
 
+/// What a coding or data agent expects to find, on top of debootstrap's
+/// `minbase` (comma-separated, as the CLI takes them). The locale is
+/// `C.UTF-8`, which glibc carries without the `locales` package.
+pub const DEFAULT_PACKAGES: &str = "python3,python3-pip,python3-venv,git,curl,ca-certificates,\
+procps,jq,unzip,xz-utils,file,less";
+
+/// Bumped when the build changes what an image holds other than through
+/// the recipe's fields (the fitting, the import's settings).
+const RECIPE_REVISION: u32 = 2;
+
+/// On a built image: the fingerprint of the recipe it was built from.
+pub const LABEL_RECIPE: &str = "sandboxer.base-recipe";
+
 /// What goes into the base image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseImageRecipe {
@@ -38,11 +51,34 @@ impl Default for BaseImageRecipe {
             tag: "sandboxer-base:bookworm".into(),
             suite: "bookworm".into(),
             mirror: "http://deb.debian.org/debian".into(),
-            packages: vec!["python3".into(), "procps".into()],
+            packages: DEFAULT_PACKAGES.split(',').map(str::to_owned).collect(),
             uid: 1000,
             gid: 1000,
             scratch: PathBuf::from("/var/tmp"),
         }
+    }
+}
+
+impl BaseImageRecipe {
+    /// Names what the image holds: suite, packages (in any order), user,
+    /// and the build's revision; not the tag, the mirror or the scratch
+    /// directory. Stored as the image's `sandboxer.base-recipe` label.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut packages = self.packages.clone();
+        packages.sort();
+        packages.dedup();
+        let described = format!(
+            "r{RECIPE_REVISION} {} {} {}:{}",
+            self.suite,
+            packages.join(","),
+            self.uid,
+            self.gid
+        );
+        Sha256::digest(described.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -119,6 +155,27 @@ impl DockerSandboxRuntime {
         Ok(id)
     }
 
+    /// The recipe fingerprint `image` was built from (its
+    /// `sandboxer.base-recipe` label); `None` for a missing image or one
+    /// built otherwise.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`.
+    pub async fn image_recipe(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+        match self
+            .engine
+            .call("inspect image", self.engine.docker.inspect_image(image))
+            .await
+        {
+            Ok(info) => Ok(info
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(LABEL_RECIPE))),
+            Err(fault) if fault.is_not_found() => Ok(None),
+            Err(fault) => Err(fault.on(Subject::Image(image))),
+        }
+    }
+
     /// Pulls `image` when a registry answers within `limit`.
     ///
     /// # Errors
@@ -159,6 +216,7 @@ impl DockerSandboxRuntime {
             // lands in /workspace, which outlives every exec.
             "ENV PIP_BREAK_SYSTEM_PACKAGES=1".to_owned(),
             "LABEL sandboxer.base-image=true".to_owned(),
+            format!("LABEL {LABEL_RECIPE}={}", recipe.fingerprint()),
         ];
         let options = CreateImageOptionsBuilder::new()
             .from_src("-")

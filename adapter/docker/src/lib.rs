@@ -28,7 +28,7 @@ mod workspace;
 pub mod testing;
 
 pub use agent::AgentBinary;
-pub use base_image::{BaseImageRecipe, ImageBuildError, Progress};
+pub use base_image::{BaseImageRecipe, DEFAULT_PACKAGES, ImageBuildError, LABEL_RECIPE, Progress};
 pub use config::DockerConfig;
 pub use liveness::LivenessStats;
 pub use runtime::DockerSandboxRuntime;

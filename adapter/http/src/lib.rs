@@ -29,8 +29,19 @@ use routes::{files, ops, sandbox};
 /// The whole API. Every route is registered with its `#[utoipa::path]`
 /// through `routes!`, which is what puts it in `/openapi.json`.
 pub fn router(state: Arc<ApiState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API plus `protected`: more routes behind the same bearer token (the
+/// MCP endpoint, which this crate knows only as a router). They get no
+/// request span: the MCP server makes one SERVER span per tool call.
+pub fn router_with(state: Arc<ApiState>, protected: Router) -> Router {
     let (router, doc) = routes_and_document(&state);
     let doc = openapi::render(&doc);
+    let protected = protected.layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state),
+        middleware::require_token,
+    ));
     router
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
@@ -41,6 +52,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes))
         .layer(Extension(doc))
         .with_state(state)
+        .merge(protected)
 }
 
 /// The routes and the document they make, before the layers every route shares.

@@ -80,7 +80,7 @@ pub async fn trace_request(
     response
 }
 
-/// Refuses `/v1` calls without the configured bearer token (401).
+/// Refuses `/v1` and `/mcp` calls without the configured bearer token (401).
 pub async fn require_token(
     State(api): State<Arc<ApiState>>,
     request: Request,

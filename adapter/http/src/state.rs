@@ -9,7 +9,7 @@ use sandboxer_core::usecase::UseCases;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// When set, every `/v1` call needs `Authorization: Bearer <token>`.
+    /// When set, every `/v1` and `/mcp` call needs `Authorization: Bearer <token>`.
     pub token: Option<String>,
     /// Largest JSON body accepted.
     pub max_json_bytes: usize,

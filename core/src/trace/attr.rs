@@ -30,6 +30,10 @@ pub mod key {
     pub const RECONCILE_UNDONE: &str = "sandbox.reconcile.undone";
     pub const ACTIVE_SESSIONS: &str = "sandbox.active_sessions";
     pub const STOP_ERROR: &str = "sandbox.replace.stop_error";
+    /// The tool an MCP `tools/call` named (its SERVER span, adapter/mcp).
+    pub const MCP_TOOL_NAME: &str = "mcp.tool.name";
+    /// The MCP method of that span (`tools/call`).
+    pub const MCP_METHOD_NAME: &str = "mcp.method.name";
 }
 
 /// Span names of the use cases.

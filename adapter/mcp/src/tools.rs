@@ -1,0 +1,107 @@
+//! The tool router: each tool's name, description (what survives and what
+//! does not) and input schema, and the thin step from its arguments to the
+//! use case in `tools/`. Every tool takes `chat_id` as its explicit handle;
+//! MCP session ids are not used.
+
+mod exec;
+mod files;
+mod sandbox;
+
+use rmcp::handler::server::common::schema_for_type;
+use rmcp::model::CallToolResult;
+use rmcp::{tool, tool_router};
+
+use crate::error::ToolError;
+use crate::params::{Args, ChatParams, ExecParams, ListParams, PathParams, WriteFileParams};
+use crate::reply;
+use crate::server::SandboxerMcp;
+
+const EXEC: &str = "Run a command in the chat's sandbox (created on first use) and wait for it. \
+Give `argv` (no shell) or `command` (run by `sh -c`). Returns exit_code, stdout, stderr, \
+timed_out and duration_ms; a non-zero exit is a normal answer, not a tool error. Files written \
+under /workspace stay for the sandbox's life; processes started by the command end with it, and \
+/tmp is a small memory-backed scratch space that does not outlive the sandbox.";
+
+const WRITE_FILE: &str = "Write a file in the chat's workspace (/workspace; the sandbox is \
+created on first use). Parent directories are created; an existing file is replaced. Text by \
+default, or base64 bytes with encoding=\"base64\". The file stays for the sandbox's life; a \
+deleted or expired sandbox takes it with it.";
+
+const READ_FILE: &str = "Read a file from the chat's workspace. UTF-8 content comes back as \
+text, anything else as base64 (encoding says which), with the file's size; a file over the \
+read limit is cut, and `truncated` says so.";
+
+const LIST_FILES: &str = "List a directory of the chat's workspace, one level, sorted by name \
+(name, type, size, modified_at); without `path`, /workspace itself.";
+
+const SANDBOX_STATUS: &str = "The chat's sandbox: status, image, created_at, last_used_at and \
+expires_at (when it is removed if left idle), or status \"none\" when the chat has none (the \
+next exec or file call creates one, empty).";
+
+const DELETE_SANDBOX: &str = "Stop and remove the chat's sandbox with its workspace: every file \
+under /workspace is gone, and the next call starts a new, empty sandbox. Succeeds also when \
+there was none.";
+
+/// Runs a tool's body, turning its error into the tool error answer.
+async fn answer(
+    outcome: impl Future<Output = Result<CallToolResult, ToolError>>,
+) -> CallToolResult {
+    outcome.await.unwrap_or_else(|e| reply::failure(&e))
+}
+
+#[tool_router(vis = "pub(crate)")]
+impl SandboxerMcp {
+    #[tool(
+        description = EXEC,
+        input_schema = schema_for_type::<ExecParams>(),
+        annotations(title = "Run a command", destructive_hint = true, open_world_hint = false)
+    )]
+    async fn exec(&self, Args(args): Args<ExecParams>) -> CallToolResult {
+        answer(async { exec::exec(self, args?).await }).await
+    }
+
+    #[tool(
+        description = WRITE_FILE,
+        input_schema = schema_for_type::<WriteFileParams>(),
+        annotations(title = "Write a file", destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn write_file(&self, Args(args): Args<WriteFileParams>) -> CallToolResult {
+        answer(async { files::write(self, args?).await }).await
+    }
+
+    #[tool(
+        description = READ_FILE,
+        input_schema = schema_for_type::<PathParams>(),
+        annotations(title = "Read a file", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn read_file(&self, Args(args): Args<PathParams>) -> CallToolResult {
+        answer(async { files::read(self, args?).await }).await
+    }
+
+    #[tool(
+        description = LIST_FILES,
+        input_schema = schema_for_type::<ListParams>(),
+        annotations(title = "List files", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_files(&self, Args(args): Args<ListParams>) -> CallToolResult {
+        answer(async { files::list(self, args?).await }).await
+    }
+
+    #[tool(
+        description = SANDBOX_STATUS,
+        input_schema = schema_for_type::<ChatParams>(),
+        annotations(title = "Sandbox status", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn sandbox_status(&self, Args(args): Args<ChatParams>) -> CallToolResult {
+        answer(async { sandbox::status(self, args?).await }).await
+    }
+
+    #[tool(
+        description = DELETE_SANDBOX,
+        input_schema = schema_for_type::<ChatParams>(),
+        annotations(title = "Delete the sandbox", destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_sandbox(&self, Args(args): Args<ChatParams>) -> CallToolResult {
+        answer(async { sandbox::delete(self, args?).await }).await
+    }
+}
