@@ -9,14 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bollard::Docker;
-use bollard::container::LogOutput;
-use bollard::query_parameters::AttachContainerOptionsBuilder;
-use futures::StreamExt;
-use sandboxer_agent_proto::{
-    AgentClient, ExecSpec, MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request,
-};
+use sandboxer_agent_proto::{AgentClient, ExecSpec, PROTOCOL_VERSION, Reply, Request};
 use sandboxer_core::domain::ExecRequest;
-use tokio_util::io::StreamReader;
 
 /// How long one call may take before the floor counts as broken.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,27 +34,9 @@ impl Floor {
     /// Attaches to `container`'s agent (stdin, stdout and stderr, stream,
     /// no logs: the adapter's options) and checks it says hello.
     pub async fn attach(docker: &Docker, container: &str) -> anyhow::Result<Self> {
-        let options = AttachContainerOptionsBuilder::new()
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .stream(true)
-            .logs(false)
-            .build();
-        let attached = docker
-            .attach_container(container, Some(options))
+        let client = sandboxer_docker::testing::agent_channel(docker, container)
             .await
             .context("attach to the raw container's agent")?;
-        // The agent writes frames on stdout only; stderr is its log.
-        let frames = attached.output.filter_map(|item| async move {
-            match item {
-                Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
-                Ok(_) => None,
-                Err(e) => Some(Err(std::io::Error::other(e))),
-            }
-        });
-        let reader = StreamReader::new(Box::pin(frames));
-        let client = AgentClient::new(reader, attached.input, MAX_FRAME_BYTES);
         match client.call(&Request::Hello, CALL_TIMEOUT).await? {
             Reply::Hello(info) if info.protocol == PROTOCOL_VERSION => Ok(Self { client }),
             other => bail!("the raw container's agent answered hello with {other:?}"),

@@ -9,6 +9,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::AttachContainerOptionsBuilder;
 use futures::StreamExt;
@@ -100,11 +101,6 @@ impl Channels {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(slots.entry(container.to_owned()).or_default())
     }
-
-    /// Open attach streams (for tests and metrics).
-    pub(crate) fn open(&self) -> usize {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 impl DockerSandboxRuntime {
@@ -163,22 +159,15 @@ impl DockerSandboxRuntime {
     }
 
     async fn attach_agent(&self, target: &str) -> Result<Option<AgentClient>, RuntimeError> {
-        let options = AttachContainerOptionsBuilder::new()
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .stream(true)
-            .logs(false)
-            .build();
-        let attached = match self
+        let client = match self
             .engine
             .call(
                 "attach container",
-                self.engine.docker.attach_container(target, Some(options)),
+                open_channel(&self.engine.docker, target),
             )
             .await
         {
-            Ok(attached) => attached,
+            Ok(client) => client,
             Err(fault) => {
                 let err = fault.on(Subject::Container);
                 // A stopped container may refuse the attach with a conflict.
@@ -188,23 +177,6 @@ impl DockerSandboxRuntime {
                 });
             }
         };
-        let container = target.to_owned();
-        let replies = attached.output.filter_map(move |item| {
-            let container = container.clone();
-            async move {
-                match item {
-                    Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
-                    Ok(LogOutput::StdErr { message }) => {
-                        tracing::warn!(%container, agent = %String::from_utf8_lossy(&message).trim_end(), "the sandbox agent says");
-                        None
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(std::io::Error::other(e))),
-                }
-            }
-        });
-        let reader = StreamReader::new(Box::pin(replies));
-        let client = AgentClient::new(reader, attached.input, MAX_FRAME_BYTES);
         match client.call(&Request::Hello, HELLO_TIMEOUT).await {
             Ok(Reply::Hello(info)) if info.protocol == PROTOCOL_VERSION => Ok(Some(client)),
             Ok(Reply::Hello(info)) => {
@@ -243,9 +215,38 @@ impl DockerSandboxRuntime {
             Err(fault) => Err(fault.on(Subject::Container)),
         }
     }
+}
 
-    /// Open agent streams.
-    pub fn agent_streams(&self) -> usize {
-        self.channels.open()
-    }
+/// The agent protocol over an attach of `container` (stdin, stdout and
+/// stderr, streaming, no logs): stdout carries the frames, stderr is the
+/// agent's own log and is logged here. No hello yet.
+pub(crate) async fn open_channel(
+    docker: &Docker,
+    container: &str,
+) -> Result<AgentClient, bollard::errors::Error> {
+    let options = AttachContainerOptionsBuilder::new()
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .logs(false)
+        .build();
+    let attached = docker.attach_container(container, Some(options)).await?;
+    let container = container.to_owned();
+    let replies = attached.output.filter_map(move |item| {
+        let container = container.clone();
+        async move {
+            match item {
+                Ok(LogOutput::StdOut { message }) => Some(Ok(message)),
+                Ok(LogOutput::StdErr { message }) => {
+                    tracing::warn!(%container, agent = %String::from_utf8_lossy(&message).trim_end(), "the sandbox agent says");
+                    None
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(std::io::Error::other(e))),
+            }
+        }
+    });
+    let reader = StreamReader::new(Box::pin(replies));
+    Ok(AgentClient::new(reader, attached.input, MAX_FRAME_BYTES))
 }

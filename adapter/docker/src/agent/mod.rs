@@ -7,7 +7,7 @@ mod calls;
 mod channel;
 mod volume;
 
-pub(crate) use channel::{Channels, Via};
+pub(crate) use channel::{Channels, Via, open_channel};
 
 /// Where the agent's volume is mounted in a sandbox.
 pub(crate) const AGENT_DIR: &str = "/opt/sandboxer";

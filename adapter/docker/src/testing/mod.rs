@@ -58,6 +58,18 @@ pub fn test_agent() -> crate::AgentBinary {
     )
 }
 
+/// The agent protocol over an attach of `container`, opened as the adapter
+/// opens it (no hello sent): for baselines that talk to an agent directly.
+///
+/// # Errors
+/// The engine's, when the attach is refused.
+pub async fn agent_channel(
+    docker: &Docker,
+    container: &str,
+) -> Result<sandboxer_agent_proto::AgentClient, bollard::errors::Error> {
+    crate::agent::open_channel(docker, container).await
+}
+
 /// The default config with this build's agent, as the service runs it.
 pub fn test_config() -> DockerConfig {
     DockerConfig {
