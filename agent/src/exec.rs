@@ -9,8 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::pin::pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 use sandboxer_agent_proto::{AgentError, ErrorKind, ExecResult, ExecSpec, MARKER_VAR, Reply};
@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
 
-use crate::kill;
+use crate::kill::{self, Markers};
 use crate::reap::{Exit, Reaper};
 
 /// How long output is still read after the command's main process ended: a
@@ -32,9 +32,7 @@ const READ_CHUNK: usize = 32 * 1024;
 pub struct Executor {
     reaper: Arc<Reaper>,
     running: AtomicU32,
-    /// Makes markers unique across commands and agent restarts.
-    boot: String,
-    seq: AtomicU64,
+    markers: Arc<Markers>,
 }
 
 /// A command that could not be started, as a shell would report it.
@@ -44,22 +42,18 @@ pub struct Refusal {
 }
 
 /// How the command's main process ended.
-struct Ended {
-    exit: Exit,
-    timed_out: bool,
-    swept: u32,
+pub struct Ended {
+    pub exit: Exit,
+    pub timed_out: bool,
+    pub swept: u32,
 }
 
 impl Executor {
-    pub fn new(reaper: Arc<Reaper>) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+    pub fn new(reaper: Arc<Reaper>, markers: Arc<Markers>) -> Self {
         Self {
             reaper,
             running: AtomicU32::new(0),
-            boot: format!("{}-{nanos}", std::process::id()),
-            seq: AtomicU64::new(0),
+            markers,
         }
     }
 
@@ -74,7 +68,7 @@ impl Executor {
         }
         self.running.fetch_add(1, Ordering::Relaxed);
         let _running = Running(&self.running);
-        let marker = format!("{}-{}", self.boot, self.seq.fetch_add(1, Ordering::Relaxed));
+        let marker = self.markers.next();
         let mut command = command(&spec, &marker);
         let reaper = Arc::clone(&self.reaper);
         let workdir = spec.workdir.clone();
@@ -115,12 +109,9 @@ impl Drop for Running<'_> {
 }
 
 fn command(spec: &ExecSpec, marker: &str) -> Command {
-    let mut command = Command::new(&spec.argv[0]);
+    let env = spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let mut command = new_command(&spec.argv, env, &spec.workdir, marker);
     command
-        .args(&spec.argv[1..])
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        // Last: a request cannot override the marker the sweep relies on.
-        .env(MARKER_VAR, marker)
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -128,16 +119,34 @@ fn command(spec: &ExecSpec, marker: &str) -> Command {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if !spec.workdir.is_empty() {
-        command.current_dir(&spec.workdir);
+    in_own_session(&mut command, false);
+    command
+}
+
+/// `argv` (not empty) with `env` over the agent's own, in `workdir` (empty:
+/// the agent's), carrying `marker`; stdio and the session are the caller's.
+pub fn new_command<'a>(
+    argv: &[String],
+    env: impl IntoIterator<Item = (&'a str, &'a str)>,
+    workdir: &str,
+    marker: &str,
+) -> Command {
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .envs(env)
+        // Last: a request cannot override the marker the sweep relies on.
+        .env(MARKER_VAR, marker);
+    if !workdir.is_empty() {
+        command.current_dir(workdir);
     }
-    in_own_session(&mut command);
     command
 }
 
 /// Puts the command in a session and process group of its own before it
 /// runs anything, so a timeout can signal the group whole from the start,
-/// and makes it the OOM killer's first pick.
+/// and makes it the OOM killer's first pick. With `tty` its stdin is a
+/// terminal's slave, which becomes its controlling terminal.
 ///
 /// The forked child inherits the agent's "not dumpable", which makes its
 /// /proc files root's, so it could not raise its own `oom_score_adj`: it
@@ -146,15 +155,19 @@ fn command(spec: &ExecSpec, marker: &str) -> Command {
 /// hook); what it still holds of the agent is a copy of memory that serves
 /// this sandbox only, and descriptors closed at the exec.
 #[allow(unsafe_code)]
-fn in_own_session(command: &mut Command) {
+pub fn in_own_session(command: &mut Command, tty: bool) {
     // SAFETY: the hook runs in the forked child before exec, where only
     // async-signal-safe calls are sound. It makes plain system calls
-    // through rustix (setsid, prctl, open, write, close) on static data: no
-    // allocation, no locks, no access to the parent's state. Errors convert
-    // to io::Error without allocating.
+    // through rustix (setsid, ioctl, prctl, open, write, close) on static
+    // data: no allocation, no locks, no access to the parent's state.
+    // Errors convert to io::Error without allocating.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             rustix::process::setsid()?;
+            if tty {
+                // A session leader without a terminal takes this one.
+                rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
+            }
             rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)?;
             // Without the file (an odd /proc), the command runs anyway.
             if let Ok(file) = rustix::fs::open(
@@ -170,7 +183,7 @@ fn in_own_session(command: &mut Command) {
 }
 
 /// A missing workdir is refused before the fork, with its own message.
-fn check_workdir(workdir: &str) -> Result<(), Refusal> {
+pub fn check_workdir(workdir: &str) -> Result<(), Refusal> {
     if workdir.is_empty() {
         return Ok(());
     }
@@ -240,7 +253,12 @@ async fn supervise(
         let mut pumps = pin!(async {
             tokio::join!(pump(out, &mut stdout), pump(err, &mut stderr));
         });
-        let mut life = pin!(wait_or_kill(&mut exit, group, spec, marker));
+        let mut life = pin!(wait_or_kill(
+            &mut exit,
+            group,
+            (spec.timeout_ms, spec.kill_grace_ms),
+            marker
+        ));
         let mut drained = false;
         let ended = loop {
             tokio::select! {
@@ -277,14 +295,14 @@ async fn supervise(
 
 /// Waits for the main process; past the timeout signals its group (TERM,
 /// the grace, KILL) and sweeps what escaped it. A zero timeout is none.
-async fn wait_or_kill(
+pub async fn wait_or_kill(
     exit: &mut oneshot::Receiver<Exit>,
     group: Pid,
-    spec: &ExecSpec,
+    (timeout_ms, kill_grace_ms): (u64, u64),
     marker: &str,
 ) -> Result<Ended, oneshot::error::RecvError> {
-    let limit = Duration::from_millis(spec.timeout_ms);
-    if spec.timeout_ms == 0 {
+    let limit = Duration::from_millis(timeout_ms);
+    if timeout_ms == 0 {
         return exit.await.map(|exit| Ended {
             exit,
             timed_out: false,
@@ -299,7 +317,7 @@ async fn wait_or_kill(
         });
     }
     kill::signal_group(group, Signal::TERM);
-    let grace = Duration::from_millis(spec.kill_grace_ms);
+    let grace = Duration::from_millis(kill_grace_ms);
     let exit = match tokio::time::timeout(grace, &mut *exit).await {
         Ok(exit) => exit?,
         Err(_) => {

@@ -6,7 +6,8 @@
 //! group kill is the main tool, the sweep catches the usual escapes).
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::process::{Pid, Signal};
 use sandboxer_agent_proto::MARKER_VAR;
@@ -15,6 +16,29 @@ use sandboxer_agent_proto::MARKER_VAR;
 const SWEEP_TRIES: usize = 50;
 /// Time for killed processes to leave /proc's view before the next scan.
 const SWEEP_PAUSE: Duration = Duration::from_millis(10);
+
+/// Marker values, unique across commands, live processes and agent
+/// restarts (the agent's pid and start time, then a sequence number).
+pub struct Markers {
+    boot: String,
+    seq: AtomicU64,
+}
+
+impl Markers {
+    pub fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            boot: format!("{}-{nanos}", std::process::id()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    pub fn next(&self) -> String {
+        format!("{}-{}", self.boot, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+}
 
 /// Signals the process group `pgid`; a group already gone is fine.
 pub fn signal_group(pgid: Pid, signal: Signal) {

@@ -2,8 +2,8 @@
 //!
 //! It serves the service's requests over its stdin / stdout (the container's
 //! attach stream, see `serve`), reaps every zombie (`reap`), runs commands
-//! (`exec`, `kill`) and file operations under the workspace
-//! (`files`).
+//! (`exec`, `kill`), keeps live processes (`process`) and runs file
+//! operations under the workspace (`files`).
 //! As PID 1 it catches and drops SIGTERM, SIGINT, SIGHUP, SIGQUIT and the
 //! user signals, so nothing inside the sandbox stops it: Linux drops
 //! handler-less signals to a namespace's init by itself, but gVisor does
@@ -15,6 +15,7 @@
 mod exec;
 mod files;
 mod kill;
+mod process;
 mod reap;
 mod serve;
 

@@ -31,6 +31,8 @@ use tokio_util::codec::FramedRead;
 
 use crate::exec::Executor;
 use crate::files::Workspace;
+use crate::kill::Markers;
+use crate::process::Processes;
 use crate::reap::Reaper;
 
 /// Silence after which a partial frame is given up.
@@ -40,6 +42,7 @@ const WRITE_QUEUE: usize = 64;
 
 struct Agent {
     exec: Executor,
+    processes: Processes,
     files: Arc<Workspace>,
 }
 
@@ -50,8 +53,10 @@ type Output = Box<dyn AsyncWrite + Send + Unpin>;
 /// flight has been answered.
 pub async fn run(root: PathBuf) -> io::Result<()> {
     let reaper = Reaper::start()?;
+    let markers = Arc::new(Markers::new());
     let agent = Arc::new(Agent {
-        exec: Executor::new(reaper),
+        exec: Executor::new(Arc::clone(&reaper), Arc::clone(&markers)),
+        processes: Processes::new(reaper, markers),
         files: Arc::new(Workspace::new(root)),
     });
     let (input, output) = stdio()?;
@@ -183,7 +188,8 @@ async fn handle(agent: &Agent, request: Request) -> Reply {
             protocol: PROTOCOL_VERSION,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
-            running: agent.exec.running(),
+            // Commands and live processes alike.
+            running: agent.exec.running() + agent.processes.running(),
         }),
         Request::Exec(spec) => agent.exec.run(spec).await,
         Request::WriteFile { path, data } => file_op(files, move |ws| ws.write(&path, &data)).await,
@@ -192,6 +198,14 @@ async fn handle(agent: &Agent, request: Request) -> Reply {
         Request::List { path } => file_op(files, move |ws| ws.list(&path)).await,
         Request::Mkdir { path } => file_op(files, move |ws| ws.mkdir(&path)).await,
         Request::Remove { path } => file_op(files, move |ws| ws.remove(&path)).await,
+        Request::Start(spec) => agent.processes.start(spec).await,
+        Request::ListProcesses => agent.processes.list(),
+        Request::ProcessStatus { id } => agent.processes.status(&id),
+        Request::ReadOutput(spec) => agent.processes.read(spec).await,
+        Request::WriteStdin(write) => agent.processes.write_stdin(write).await,
+        Request::Signal { id, signal } => agent.processes.signal(&id, signal).await,
+        Request::Kill { id } => agent.processes.kill(&id).await,
+        Request::Resize { id, size } => agent.processes.resize(&id, size).await,
     }
 }
 

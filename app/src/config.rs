@@ -62,6 +62,10 @@ pub struct ServeSettings {
     pub max_file_bytes: Option<usize>,
     #[arg(long, env = "SANDBOXER_EXEC_OUTPUT_BYTES", help = help("Output kept per stream of an exec, in bytes", default::EXEC_OUTPUT_BYTES))]
     pub exec_output_bytes: Option<usize>,
+    #[arg(long, env = "SANDBOXER_MAX_PROCESSES", help = help("Live processes running at once per sandbox", default::MAX_PROCESSES))]
+    pub max_processes: Option<u32>,
+    #[arg(long, env = "SANDBOXER_PROCESS_BUFFER_BYTES", help = help("Output buffered per stream of a live process, in bytes", default::PROCESS_BUFFER_BYTES))]
+    pub process_buffer_bytes: Option<u64>,
     #[arg(long, env = "SANDBOXER_ORPHAN_GRACE_SECONDS", help = help("Seconds a container without a session is spared by cleanup", default::ORPHAN_GRACE_SECONDS))]
     pub orphan_grace_seconds: Option<u64>,
     #[arg(long, env = "SANDBOXER_CLEANUP_CONCURRENCY", help = help("Sandboxes stopped at once by cleanup", default::CLEANUP_CONCURRENCY))]
@@ -100,6 +104,8 @@ pub struct ServeConfig {
     pub network: String,
     pub max_file_bytes: usize,
     pub exec_output_bytes: usize,
+    pub max_processes: u32,
+    pub process_buffer_bytes: u64,
     pub orphan_grace: Duration,
     pub cleanup_concurrency: usize,
     pub docker_timeout: Duration,
@@ -169,6 +175,15 @@ pub(crate) fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Resu
         network: pick!(flags, file, network, default::NETWORK.to_owned()),
         max_file_bytes: pick!(flags, file, max_file_bytes, default::MAX_FILE_BYTES),
         exec_output_bytes: pick!(flags, file, exec_output_bytes, default::EXEC_OUTPUT_BYTES),
+        max_processes: pick!(flags, file, max_processes, default::MAX_PROCESSES).max(1),
+        // At least a page: a smaller ring would expire cursors at once.
+        process_buffer_bytes: pick!(
+            flags,
+            file,
+            process_buffer_bytes,
+            default::PROCESS_BUFFER_BYTES
+        )
+        .max(4096),
         orphan_grace: secs(pick!(
             flags,
             file,

@@ -8,9 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use sandboxer_core::port::{Clock, SandboxRuntime, SessionStore, SystemClock, Tracer};
+use sandboxer_core::port::{
+    Clock, ProcessLimits, SandboxRuntime, SessionStore, SystemClock, Tracer,
+};
 use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, Ports, ReconcileMode, ReconcileSettings, Settings, UseCases,
+    CleanupExpiredSandboxes, Ports, ProcessSettings, ReconcileMode, ReconcileSettings, Settings,
+    UseCases,
 };
 use sandboxer_docker::{AgentBinary, DockerConfig, DockerSandboxRuntime};
 use sandboxer_http::{ApiConfig, ApiState, MetricsRender};
@@ -225,6 +228,13 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
             reconcile: ReconcileSettings {
                 orphan_grace: config.orphan_grace,
                 creating_timeout: config.docker_timeout * 4,
+            },
+            processes: ProcessSettings {
+                limits: ProcessLimits {
+                    max_running: config.max_processes,
+                    buffer_bytes: config.process_buffer_bytes,
+                },
+                ..ProcessSettings::default()
             },
         },
     ))

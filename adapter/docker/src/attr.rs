@@ -12,6 +12,13 @@ pub mod span {
     pub const PUT_FILE: &str = "DockerSandboxRuntime.put_file";
     pub const GET_FILE: &str = "DockerSandboxRuntime.get_file";
     pub const LIST_FILES: &str = "DockerSandboxRuntime.list_files";
+    pub const START_PROCESS: &str = "DockerSandboxRuntime.start_process";
+    pub const LIST_PROCESSES: &str = "DockerSandboxRuntime.list_processes";
+    pub const PROCESS_STATUS: &str = "DockerSandboxRuntime.process_status";
+    pub const WRITE_STDIN: &str = "DockerSandboxRuntime.write_stdin";
+    pub const SIGNAL_PROCESS: &str = "DockerSandboxRuntime.signal_process";
+    pub const KILL_PROCESS: &str = "DockerSandboxRuntime.kill_process";
+    pub const RESIZE_PTY: &str = "DockerSandboxRuntime.resize_pty";
 }
 
 /// Docker-specific attribute keys.
@@ -44,6 +51,13 @@ pub mod op {
     pub const PUT_FILE: &str = "docker.put_file";
     pub const GET_FILE: &str = "docker.get_file";
     pub const LIST_FILES: &str = "docker.list_files";
+    pub const START_PROCESS: &str = "docker.start_process";
+    pub const LIST_PROCESSES: &str = "docker.list_processes";
+    pub const PROCESS_STATUS: &str = "docker.process_status";
+    pub const WRITE_STDIN: &str = "docker.write_stdin";
+    pub const SIGNAL_PROCESS: &str = "docker.signal_process";
+    pub const KILL_PROCESS: &str = "docker.kill_process";
+    pub const RESIZE_PTY: &str = "docker.resize_pty";
 }
 
 /// `sandbox.result` value of a create that found the session's container

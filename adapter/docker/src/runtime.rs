@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use lru::LruCache;
 use sandboxer_core::domain::{
-    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, WorkspacePath,
+    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor, OutputRead,
+    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, Signal, Started, StdinState,
+    StdinWrite, WorkspacePath,
 };
 use sandboxer_core::port::{
-    AttributeValue, CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, Span,
-    StopOutcome, Tracer,
+    AttributeValue, CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, SandboxRef,
+    SandboxRuntime, Span, StopOutcome, Tracer,
 };
 use sandboxer_core::trace::attr::{key, result};
 use sandboxer_core::trace::{Step, record_ok, record_sandbox};
@@ -330,6 +332,111 @@ impl SandboxRuntime for DockerSandboxRuntime {
             )
             .await
             .map(|(entries, _)| entries)
+    }
+
+    async fn start_process(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ProcessRequest,
+        limits: ProcessLimits,
+    ) -> Result<Started, RuntimeError> {
+        self.call(span::START_PROCESS, op::START_PROCESS)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, request.id.to_string())
+            .run(
+                |_| self.start_via_agent(sandbox, request, limits),
+                |started, span| {
+                    let made = if started.created {
+                        result::CREATED
+                    } else {
+                        result::REUSED
+                    };
+                    set(span, key::RESULT, made);
+                },
+            )
+            .await
+    }
+
+    async fn list_processes(&self, sandbox: &SandboxRef) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        self.call(span::LIST_PROCESSES, op::LIST_PROCESSES)
+            .with(|span| record_sandbox(span, sandbox))
+            .run(|_| self.processes_via_agent(sandbox), record_ok)
+            .await
+    }
+
+    async fn process_status(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        self.call(span::PROCESS_STATUS, op::PROCESS_STATUS)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, id.to_string())
+            .run(|_| self.status_via_agent(sandbox, id), record_ok)
+            .await
+    }
+
+    /// No span: a follow stream reads often (its use case's span covers it).
+    async fn read_output(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        from: OutputCursor,
+        options: ReadOptions,
+    ) -> Result<OutputRead, RuntimeError> {
+        self.read_via_agent(sandbox, id, from, options).await
+    }
+
+    async fn write_stdin(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        write: &StdinWrite,
+    ) -> Result<StdinState, RuntimeError> {
+        self.call(span::WRITE_STDIN, op::WRITE_STDIN)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, id.to_string())
+            .run(|_| self.stdin_via_agent(sandbox, id, write), record_ok)
+            .await
+    }
+
+    async fn signal_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        signal: Signal,
+    ) -> Result<(), RuntimeError> {
+        self.call(span::SIGNAL_PROCESS, op::SIGNAL_PROCESS)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, id.to_string())
+            .attr(key::PROCESS_SIGNAL, signal.name())
+            .run(|_| self.signal_via_agent(sandbox, id, signal), record_ok)
+            .await
+    }
+
+    async fn kill_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        self.call(span::KILL_PROCESS, op::KILL_PROCESS)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, id.to_string())
+            .run(|_| self.kill_via_agent(sandbox, id), record_ok)
+            .await
+    }
+
+    async fn resize_pty(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        size: PtySize,
+    ) -> Result<(), RuntimeError> {
+        self.call(span::RESIZE_PTY, op::RESIZE_PTY)
+            .with(|span| record_sandbox(span, sandbox))
+            .attr(key::PROCESS_ID, id.to_string())
+            .run(|_| self.resize_via_agent(sandbox, id, size), record_ok)
+            .await
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

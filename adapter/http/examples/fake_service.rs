@@ -52,6 +52,7 @@ async fn main() -> std::io::Result<()> {
             orphan_grace: Duration::from_secs(60),
             creating_timeout: Duration::from_secs(60),
         },
+        processes: sandboxer_core::usecase::ProcessSettings::default(),
     };
     let state = Arc::new(ApiState {
         services: UseCases::new(ports, settings),

@@ -33,7 +33,9 @@ pub struct PutSandboxBody {
 /// An unsigned integer as JSON Schema reads `integer`: any number without a
 /// fractional part, so `60.0` is 60 (serde alone refuses it, and the
 /// document would then allow what the server refuses).
-fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
@@ -126,6 +128,9 @@ pub struct ExecBody {
     #[schema(minimum = 1, maximum = 3_600_000)]
     #[serde(default, deserialize_with = "whole_number")]
     pub timeout_ms: Option<u64>,
+    /// Answer NDJSON: output events as they come (`OutputEvent`), then an
+    /// `ExecStreamResult` line. The command is killed if the reader leaves.
+    pub stream: Option<bool>,
 }
 
 /// Answer of `POST /v1/chats/{chat_id}/exec`.

@@ -8,8 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use sandboxer_core::domain::{InvalidChatId, InvalidExecRequest, InvalidWorkspacePath};
+use sandboxer_core::port::RuntimeError;
 use sandboxer_core::trace::attr::ErrorClass;
 use sandboxer_core::trace::{ErrorType, error_chain};
+use sandboxer_core::usecase::ExecError;
+
+use crate::process_dto::Offsets;
 
 /// An answer that went wrong.
 #[derive(Debug, Clone)]
@@ -17,6 +21,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorClass,
     pub message: String,
+    /// With `cursor_expired`: the oldest offsets still buffered.
+    pub oldest: Option<Offsets>,
 }
 
 /// Put on every error response so the request span can tell what failed.
@@ -36,6 +42,9 @@ pub struct ErrorDetail {
     /// A stable, documented code (`invalid_chat_id`, `runtime_unavailable`, ...).
     pub code: String,
     pub message: String,
+    /// With `cursor_expired`: the oldest offsets the process still buffers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<Offsets>,
 }
 
 /// Status and `Retry-After` seconds for each `error.type`: every class
@@ -47,6 +56,7 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
         | C::InvalidPath
         | C::InvalidRequest
         | C::InvalidJson
+        | C::InvalidOffset
         | C::ImageNotFound
         | C::NotAFile
         | C::NotADirectory => (StatusCode::BAD_REQUEST, None),
@@ -54,6 +64,10 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
         C::NoSandbox | C::FileNotFound | C::RouteNotFound => (StatusCode::NOT_FOUND, None),
         C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
         C::Conflict => (StatusCode::CONFLICT, None),
+        C::ProcessNotFound => (StatusCode::NOT_FOUND, None),
+        C::CursorExpired => (StatusCode::GONE, None),
+        C::TooManyProcesses => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
+        C::UpgradeRequired => (StatusCode::UPGRADE_REQUIRED, None),
         C::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, None),
         C::RuntimeUnavailable => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
         C::StoreUnavailable | C::Busy | C::ContainerGone | C::StoreConflict => {
@@ -70,6 +84,7 @@ impl ApiError {
             status: status_of(code).0,
             code,
             message: message.into(),
+            oldest: None,
         }
     }
 
@@ -97,6 +112,7 @@ impl ApiError {
             status,
             code,
             message,
+            oldest: None,
         }
     }
 }
@@ -107,6 +123,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.as_str().to_owned(),
                 message: self.message.clone(),
+                oldest: self.oldest,
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -140,11 +157,20 @@ macro_rules! from_use_case_error {
 
 from_use_case_error!(
     sandboxer_core::usecase::CreateSandboxError,
-    sandboxer_core::usecase::ExecError,
     sandboxer_core::usecase::StopSandboxError,
     sandboxer_core::usecase::CleanupError,
     sandboxer_core::usecase::QueryError,
 );
+
+impl From<ExecError> for ApiError {
+    fn from(err: ExecError) -> Self {
+        let mut api = Self::from_error(&err);
+        if let ExecError::Runtime(RuntimeError::CursorExpired { oldest }) = err {
+            api.oldest = Some(oldest.into());
+        }
+        api
+    }
+}
 
 impl From<InvalidChatId> for ApiError {
     fn from(err: InvalidChatId) -> Self {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use sandboxer_core::domain::{ChatId, WorkspacePath};
+use sandboxer_core::domain::{ChatId, ProcessId, WorkspacePath};
 use sandboxer_core::trace::attr::ErrorClass;
 
 use crate::error::ApiError;
@@ -48,6 +48,82 @@ impl<S: Send + Sync> FromRequestParts<S> for FilePath {
         let chat = ChatId::parse(params.get("chat_id").map_or("", String::as_str))?;
         let path = WorkspacePath::parse(params.get("path").map_or("", String::as_str))?;
         Ok(Self(chat, path))
+    }
+}
+
+/// The `{chat_id}` and `{process_id}` of a process route, validated.
+pub struct ProcessPath(pub ChatId, pub ProcessId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProcessPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = path_params(parts, state).await?;
+        let chat = ChatId::parse(params.get("chat_id").map_or("", String::as_str))?;
+        let id = ProcessId::parse(params.get("process_id").map_or("", String::as_str))
+            .map_err(|e| ApiError::new(ErrorClass::InvalidRequest, e.to_string()))?;
+        Ok(Self(chat, id))
+    }
+}
+
+/// The query string's pairs; each parameter read through it is given at
+/// most once and parsed strictly (`invalid_request` otherwise). Parameters
+/// nobody reads are ignored.
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    /// # Errors
+    /// `invalid_request` when `name` is given more than once.
+    pub fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut values = self.0.iter().filter(|(n, _)| n == name);
+        match (values.next(), values.next()) {
+            (None, _) => Ok(None),
+            (Some((_, v)), None) => Ok(Some(v.as_str())),
+            (Some(_), Some(_)) => Err(ApiError::new(
+                ErrorClass::InvalidRequest,
+                format!("the query parameter `{name}` is given more than once"),
+            )),
+        }
+    }
+
+    /// # Errors
+    /// `invalid_request` unless a whole number of at least 0.
+    pub fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.one(name)?
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        ErrorClass::InvalidRequest,
+                        format!("the query parameter `{name}` is a whole number of at least 0, got {v:?}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// # Errors
+    /// `invalid_request` unless `true` or `false`.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.one(name)?
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::new(
+                    ErrorClass::InvalidRequest,
+                    format!("the query parameter `{name}` is `true` or `false`, got {v:?}"),
+                )),
+            })
+            .transpose()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map(|Query(pairs)| Self(pairs))
+            .map_err(|rejection| ApiError::new(ErrorClass::InvalidRequest, rejection.body_text()))
     }
 }
 

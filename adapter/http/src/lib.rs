@@ -7,9 +7,11 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod process_dto;
 pub mod routes;
 pub mod schema;
 pub mod state;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use sandboxer_core::trace::attr::ErrorClass;
 pub use error::ApiError;
 pub use state::{ApiConfig, ApiState, MetricsRender};
 
-use routes::{files, ops, sandbox};
+use routes::{files, ops, processes, pty, sandbox};
 
 /// The whole API. Every route is registered with its `#[utoipa::path]`
 /// through `routes!`, which is what puts it in `/openapi.json`.
@@ -68,6 +70,12 @@ fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa:
         .routes(routes!(files::put_file).layer(file_limit))
         .routes(routes!(files::get_file))
         .routes(routes!(files::list_workspace))
+        .routes(routes!(processes::start_process, processes::list_processes))
+        .routes(routes!(processes::get_process, processes::kill_process))
+        .routes(routes!(processes::process_output))
+        .routes(routes!(processes::write_stdin).layer(file_limit))
+        .routes(routes!(processes::signal_process))
+        .routes(routes!(pty::pty))
         .routes(routes!(ops::list_sandboxes))
         .routes(routes!(ops::cleanup))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -171,3 +171,14 @@ named_schema!(
         .enum_values(Some([true]))
         .into()
 );
+
+named_schema!(
+    /// `ProcessId::parse`: 1 to 64 bytes of `[A-Za-z0-9_.:-]`.
+    ProcessId,
+    string()
+        .description(Some("1 to 64 bytes of [A-Za-z0-9_.:-]"))
+        .pattern(Some(r"^[A-Za-z0-9_.:-]+$"))
+        .min_length(Some(1))
+        .max_length(Some(sandboxer_core::domain::process::PROCESS_ID_MAX_LEN))
+        .into()
+);

@@ -105,7 +105,12 @@ pub fn hint(class: ErrorClass) -> &'static str {
         | C::Busy
         | C::ContainerGone
         | C::StoreConflict => "a passing condition; retry in a few seconds",
-        C::Conflict => "the name is taken; pick another",
+        C::Conflict => "the name is taken or the state does not allow it; pick another name",
+        C::ProcessNotFound => "no such process in this chat's sandbox; it may have ended long ago",
+        C::TooManyProcesses => "the sandbox runs its limit of processes; kill one first",
+        C::CursorExpired => "that output is no longer buffered; read from the oldest offset",
+        C::InvalidOffset => "the offset is past what the stream holds; read its status first",
+        C::UpgradeRequired => "that route is a WebSocket",
         C::Unauthorized => "the service needs its bearer token",
         C::RuntimeError | C::StoreError | C::Internal | C::RouteNotFound | C::MethodNotAllowed => {
             "the service failed; retrying may help, the service log has the details"

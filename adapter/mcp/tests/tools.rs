@@ -48,6 +48,7 @@ async fn service() -> Service {
                 orphan_grace: Duration::from_secs(60),
                 creating_timeout: Duration::from_secs(60),
             },
+            processes: sandboxer_core::usecase::ProcessSettings::default(),
         },
     );
     let mcp = sandboxer_mcp::router(

@@ -244,6 +244,40 @@ async fn the_wrapped_tracer_sees_everything() {
     assert_eq!(child.status, SpanStatus::Error("it broke".into()));
 }
 
+/// Processes: a start that made one counts it started and running, its
+/// end takes it off the running gauge, a kill counts killed; a repeated
+/// start counts nothing.
+#[test]
+fn process_spans_feed_the_process_metrics() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        for _ in 0..3 {
+            ended(
+                &tracer,
+                span::START_PROCESS,
+                &[(key::RESULT, result::CREATED)],
+            );
+        }
+        ended(
+            &tracer,
+            span::START_PROCESS,
+            &[(key::RESULT, result::REUSED)],
+        );
+        ended(&tracer, span::PROCESS_EXITED, &[]);
+        ended(&tracer, span::KILL_PROCESS, &[(key::RESULT, result::OK)]);
+        failed(
+            &tracer,
+            span::KILL_PROCESS,
+            ErrorClass::ProcessNotFound.as_str(),
+        );
+    });
+    let text = metrics.handle().render();
+    assert_eq!(sample(&text, names::PROCESSES_STARTED), 3.0);
+    assert_eq!(sample(&text, names::PROCESSES_RUNNING), 2.0);
+    assert_eq!(sample(&text, names::PROCESSES_KILLED), 1.0);
+}
+
 #[test]
 fn the_active_sandboxes_gauge_is_settable() {
     let metrics = LocalMetrics::new();
@@ -283,6 +317,13 @@ fn every_family_is_listed_described_and_typed() {
         );
         ended(&tracer, span::EXEC, &[]);
         ended(&tracer, span::CLEANUP, &[]);
+        ended(
+            &tracer,
+            span::START_PROCESS,
+            &[(key::RESULT, result::CREATED)],
+        );
+        ended(&tracer, span::KILL_PROCESS, &[(key::RESULT, result::OK)]);
+        ended(&tracer, span::PROCESS_EXITED, &[]);
         let mut http = tracer.start_span(
             Cow::Borrowed("PUT /v1/chats/{chat_id}/sandbox"),
             SpanKind::Server,

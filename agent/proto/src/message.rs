@@ -42,6 +42,35 @@ pub enum Request {
     Remove {
         path: String,
     },
+    /// Starts a live process, or (same id, same spec) answers the one that
+    /// exists: `Reply::Process` with `created` telling which.
+    Start(ProcessSpec),
+    /// Every process the agent remembers: `Reply::Processes`.
+    ListProcesses,
+    /// One process: `Reply::Process`.
+    ProcessStatus {
+        id: String,
+    },
+    /// Output from offsets: `Reply::Output`, or `Reply::CursorExpired`
+    /// when an offset is older than what the buffer still holds.
+    ReadOutput(ReadSpec),
+    /// Bytes for the process's stdin: `Reply::Stdin`.
+    WriteStdin(StdinWrite),
+    /// A signal to the process's group: `Reply::Done`.
+    Signal {
+        id: String,
+        signal: i32,
+    },
+    /// Kills the whole tree (group, then the marker sweep) and answers once
+    /// the main process is reaped: `Reply::Process`.
+    Kill {
+        id: String,
+    },
+    /// A terminal's new size: `Reply::Done`.
+    Resize {
+        id: String,
+        size: PtySize,
+    },
 }
 
 /// One command to run to completion. Paths of files are relative to the
@@ -69,6 +98,131 @@ pub enum Reply {
     Stat(Entry),
     List(Vec<Entry>),
     Error(AgentError),
+    Process(ProcessInfo),
+    Processes(Vec<ProcessInfo>),
+    Output(OutputChunk),
+    /// A read offset is older than the buffer's start; the info has the
+    /// oldest offsets still held.
+    CursorExpired(ProcessInfo),
+    Stdin(StdinState),
+}
+
+/// A live process to start. It outlives every connection: the agent keeps
+/// it, its output and, after it ends, its exit status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    /// Chosen by the caller; a second start with the same id and spec
+    /// answers the first process, with another spec it is `Conflict`.
+    pub id: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: String,
+    /// First bytes of stdin.
+    pub stdin: Option<ByteBuf>,
+    /// Stdin stays open for `WriteStdin` (after `stdin`, if any); else it
+    /// is closed once `stdin` is written (`/dev/null` without it).
+    pub keep_stdin_open: bool,
+    /// Runs on a terminal of this size: stdout and stderr are the
+    /// terminal's output (all on stdout), stdin its input.
+    pub pty: Option<PtySize>,
+    /// Past this the tree is killed as an exec's is; 0 is no limit.
+    pub timeout_ms: u64,
+    pub kill_grace_ms: u64,
+    /// Ring buffer bytes per stream.
+    pub buffer_bytes: u64,
+    /// Running processes the agent may hold, this one included:
+    /// `TooMany` past it.
+    pub max_running: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PtySize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Reads both streams from the given offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadSpec {
+    pub id: String,
+    pub stdout_offset: u64,
+    pub stderr_offset: u64,
+    /// Bytes per stream at most in the reply.
+    pub max_bytes: u64,
+    /// Waits up to this long for a byte past the offsets or the end of the
+    /// process; 0 answers at once.
+    pub wait_ms: u64,
+    /// A follower's token: while it reads on, the process's output waits
+    /// (a bounded time) for it rather than overwrite what it has not read.
+    pub follower: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputChunk {
+    /// From `stdout_offset` (the info's offsets say where it ends).
+    pub stdout: ByteBuf,
+    pub stderr: ByteBuf,
+    /// The process after the read: offsets and state.
+    pub info: ProcessInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdinWrite {
+    pub id: String,
+    /// Where `data` starts in the stdin stream: bytes already written are
+    /// skipped (a retried write), a gap is `BadRequest`. `None` appends.
+    pub offset: Option<u64>,
+    pub data: ByteBuf,
+    /// Closes stdin after `data` (on a terminal: sends end-of-file).
+    pub close: bool,
+    /// How long to wait for a process that is not reading; what did not
+    /// fit by then is not written (the reply's offset says how far it got).
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdinState {
+    /// Bytes written to stdin so far.
+    pub offset: u64,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRange {
+    /// The oldest offset still in the buffer.
+    pub start: u64,
+    /// Bytes the stream has produced in all.
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcessState {
+    Running,
+    Exited {
+        /// As an exec's: the code, or 128 + the signal.
+        exit_code: i64,
+        /// Ended by its timeout.
+        timed_out: bool,
+        /// Ended by `Kill`.
+        killed: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub id: String,
+    pub argv: Vec<String>,
+    pub pty: bool,
+    pub pid: u32,
+    pub state: ProcessState,
+    /// Milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    pub stdout: StreamRange,
+    pub stderr: StreamRange,
+    pub stdin: StdinState,
+    /// This `Start` made the process (false: it was there).
+    pub created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +285,11 @@ pub enum ErrorKind {
     Io,
     /// The disk (or the workspace's quota) is full.
     NoSpace,
+    /// The state does not allow it: a process id taken by another spec,
+    /// stdin already closed, a resize of a process without a terminal.
+    Conflict,
+    /// The running-process limit is reached.
+    TooMany,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sandboxer_agent_proto::{
-    AgentClient, Decoded, ExecResult, ExecSpec, FrameCodec, MARKER_VAR, MAX_FRAME_BYTES, Reply,
-    Request,
+    AgentClient, Decoded, ExecResult, ExecSpec, FrameCodec, MARKER_VAR, MAX_FRAME_BYTES,
+    ProcessInfo, ProcessSpec, ProcessState, ReadSpec, Reply, Request,
 };
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
@@ -73,6 +73,107 @@ impl Agent {
     pub async fn run(&self, argv: &[&str]) -> ExecResult {
         self.exec(spec(argv)).await
     }
+}
+
+impl Agent {
+    /// Starts a live process; panics unless the agent answers one.
+    pub async fn start_process(&self, spec: ProcessSpec) -> ProcessInfo {
+        match self.call(Request::Start(spec)).await {
+            Reply::Process(info) => info,
+            other => panic!("not a process: {other:?}"),
+        }
+    }
+
+    pub async fn read_output(
+        &self,
+        id: &str,
+        (stdout_offset, stderr_offset): (u64, u64),
+        wait_ms: u64,
+        follower: Option<u64>,
+    ) -> Reply {
+        self.call(Request::ReadOutput(ReadSpec {
+            id: id.to_owned(),
+            stdout_offset,
+            stderr_offset,
+            max_bytes: 1 << 20,
+            wait_ms,
+            follower,
+        }))
+        .await
+    }
+
+    /// Long polls at the ends of the streams until the process has ended.
+    pub async fn wait_ended(&self, id: &str) -> ProcessInfo {
+        let mut offsets = (0, 0);
+        loop {
+            let info = match self.read_output(id, offsets, 5_000, None).await {
+                Reply::Output(chunk) => chunk.info,
+                Reply::CursorExpired(info) => info,
+                other => panic!("not output: {other:?}"),
+            };
+            if matches!(info.state, ProcessState::Exited { .. }) {
+                return info;
+            }
+            offsets = (info.stdout.end, info.stderr.end);
+        }
+    }
+
+    /// Follows the process from offset 0 to its end: (stdout, stderr, the
+    /// last info). Panics on a gap.
+    pub async fn follow(&self, id: &str, token: u64) -> (Vec<u8>, Vec<u8>, ProcessInfo) {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        loop {
+            let offsets = (stdout.len() as u64, stderr.len() as u64);
+            let chunk = match self.read_output(id, offsets, 10_000, Some(token)).await {
+                Reply::Output(chunk) => chunk,
+                other => panic!("a gap at {offsets:?}: {other:?}"),
+            };
+            stdout.extend_from_slice(&chunk.stdout);
+            stderr.extend_from_slice(&chunk.stderr);
+            let info = chunk.info;
+            let at_end =
+                (info.stdout.end, info.stderr.end) == (stdout.len() as u64, stderr.len() as u64);
+            if at_end && matches!(info.state, ProcessState::Exited { .. }) {
+                return (stdout, stderr, info);
+            }
+        }
+    }
+
+    pub async fn kill_process(&self, id: &str) -> ProcessInfo {
+        match self.call(Request::Kill { id: id.to_owned() }).await {
+            Reply::Process(info) => info,
+            other => panic!("not a process: {other:?}"),
+        }
+    }
+}
+
+/// A live process with no stdin, no timeout, 1 MiB per stream and room
+/// for 64 running.
+pub fn process(id: &str, argv: &[&str]) -> ProcessSpec {
+    ProcessSpec {
+        id: id.to_owned(),
+        argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+        env: Vec::new(),
+        workdir: String::new(),
+        stdin: None,
+        keep_stdin_open: false,
+        pty: None,
+        timeout_ms: 0,
+        kill_grace_ms: 200,
+        buffer_bytes: 1 << 20,
+        max_running: 64,
+    }
+}
+
+/// The marker in a process's environment (readable: it is dumpable).
+pub fn marker_of(pid: u32) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("its environment");
+    let prefix = format!("{MARKER_VAR}=");
+    environ
+        .split(|b| *b == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(text)
+        .expect("a marker")
 }
 
 /// A command with no stdin, a 60 s timeout and 1 MiB per stream.

@@ -7,6 +7,7 @@ pub mod files;
 pub mod ids;
 pub mod path;
 pub mod policy;
+pub mod process;
 pub mod session;
 pub mod spec;
 
@@ -17,5 +18,10 @@ pub use files::{FileEntry, FileKind};
 pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
 pub use policy::{InvalidPolicy, Policy};
+pub use process::{
+    InvalidProcessId, InvalidProcessRequest, InvalidSignal, OutputCursor, OutputRead, ProcessId,
+    ProcessInfo, ProcessRequest, ProcessState, PtySize, ReadOptions, Signal, Started, StdinState,
+    StdinWrite, StreamRange,
+};
 pub use session::{EndReason, NewSession, Session, SessionStatus, Timestamp, rfc3339};
 pub use spec::{InvalidSpec, ResourceLimits, SandboxSpec, SpecHash, SpecOverrides};

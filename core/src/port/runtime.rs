@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, SandboxSpec, Session,
-    SessionId, Timestamp, WorkspacePath,
+    ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor,
+    OutputRead, ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SandboxSpec, Session,
+    SessionId, Signal, Started, StdinState, StdinWrite, Timestamp, WorkspacePath,
 };
 use crate::trace::{ErrorType, attr::ErrorClass};
 
@@ -59,6 +60,15 @@ impl RuntimeSandbox {
     }
 }
 
+/// The service's bounds on a sandbox's live processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessLimits {
+    /// Running processes per sandbox.
+    pub max_running: u32,
+    /// Output kept per stream of each process.
+    pub buffer_bytes: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopOutcome {
     Stopped,
@@ -87,6 +97,20 @@ pub enum RuntimeError {
     Rejected(String),
     #[error("container runtime error: {0}")]
     Other(String),
+    #[error("no process {0:?} in this sandbox")]
+    ProcessNotFound(String),
+    #[error("this sandbox already runs {0} processes, its limit")]
+    TooManyProcesses(u32),
+    /// A read offset is older than the buffer; `oldest` is what it holds.
+    #[error(
+        "the output before offset {} (stdout) / {} (stderr) is no longer buffered",
+        oldest.stdout, oldest.stderr
+    )]
+    CursorExpired { oldest: OutputCursor },
+    /// An output offset past a stream's end, or a stdin offset past what
+    /// was written.
+    #[error("{0}")]
+    InvalidOffset(String),
 }
 
 impl ErrorType for RuntimeError {
@@ -102,6 +126,10 @@ impl ErrorType for RuntimeError {
             Self::Timeout(_) => ErrorClass::Timeout,
             Self::Rejected(_) => ErrorClass::InvalidRequest,
             Self::Other(_) => ErrorClass::RuntimeError,
+            Self::ProcessNotFound(_) => ErrorClass::ProcessNotFound,
+            Self::TooManyProcesses(_) => ErrorClass::TooManyProcesses,
+            Self::CursorExpired { .. } => ErrorClass::CursorExpired,
+            Self::InvalidOffset(_) => ErrorClass::InvalidOffset,
         }
     }
 }
@@ -196,6 +224,97 @@ pub trait SandboxRuntime: Send + Sync {
         sandbox: &SandboxRef,
         dir: Option<&WorkspacePath>,
     ) -> Result<Vec<FileEntry>, RuntimeError>;
+
+    /// Starts a live process (DESIGN section 10) that outlives this call
+    /// and every connection; the same id with the same request answers the
+    /// process already there (`created: false`).
+    ///
+    /// # Errors
+    /// `Conflict` (the id is taken by another request, or the sandbox
+    /// cannot run live processes), `TooManyProcesses`, `ContainerGone`,
+    /// `Unavailable`, `Timeout`, `Other`. A program that cannot run is a
+    /// process that ended with 127 or 126.
+    async fn start_process(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ProcessRequest,
+        limits: ProcessLimits,
+    ) -> Result<Started, RuntimeError>;
+
+    /// The sandbox's processes, running and recently ended, by start time.
+    ///
+    /// # Errors
+    /// `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn list_processes(&self, sandbox: &SandboxRef) -> Result<Vec<ProcessInfo>, RuntimeError>;
+
+    /// # Errors
+    /// `ProcessNotFound`, `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn process_status(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError>;
+
+    /// Output from `from`, up to `options.max_bytes` per stream; with
+    /// nothing new and the process running, waits up to `options.wait`.
+    ///
+    /// # Errors
+    /// `CursorExpired` (an offset older than the buffer), `InvalidOffset`
+    /// (an offset past the end), `ProcessNotFound`, `ContainerGone`,
+    /// `Unavailable`, `Timeout`, `Other`.
+    async fn read_output(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        from: OutputCursor,
+        options: ReadOptions,
+    ) -> Result<OutputRead, RuntimeError>;
+
+    /// Writes to the process's stdin; answers how far the stream got (a
+    /// process that does not read takes less than was sent).
+    ///
+    /// # Errors
+    /// `InvalidOffset` (an offset past what was written), `Conflict` (stdin is
+    /// closed), `ProcessNotFound`, `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn write_stdin(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        write: &StdinWrite,
+    ) -> Result<StdinState, RuntimeError>;
+
+    /// Signals the process's group; a process that ended is left as it is.
+    ///
+    /// # Errors
+    /// `ProcessNotFound`, `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn signal_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        signal: Signal,
+    ) -> Result<(), RuntimeError>;
+
+    /// Kills the process's whole tree and answers once it is gone.
+    ///
+    /// # Errors
+    /// `ProcessNotFound`, `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn kill_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError>;
+
+    /// A terminal's new size.
+    ///
+    /// # Errors
+    /// `Conflict` (the process has no terminal), `ProcessNotFound`,
+    /// `ContainerGone`, `Unavailable`, `Timeout`, `Other`.
+    async fn resize_pty(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        size: PtySize,
+    ) -> Result<(), RuntimeError>;
 
     /// Whether the runtime answers (readiness).
     ///

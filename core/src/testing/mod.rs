@@ -21,6 +21,7 @@ macro_rules! check_eq {
 }
 
 mod clock;
+mod fake_processes;
 mod fake_userland;
 mod fake_workspace;
 mod memory_store;

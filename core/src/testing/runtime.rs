@@ -14,14 +14,18 @@ use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
 use crate::domain::{
-    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, SessionId, WorkspacePath,
+    ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor, OutputRead,
+    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SessionId, Signal, Started,
+    StdinState, StdinWrite, WorkspacePath,
 };
 use crate::port::runtime::{
-    CreateRequest, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime, StopOutcome,
+    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime,
+    StopOutcome,
 };
 use crate::port::tracer::{self, Span, SpanKind, Tracer};
 use crate::trace::{NoopTracer, attr::key, mark_failed};
 
+use super::fake_processes::{self as procs, Tables};
 use super::fake_userland::{self, Programs, echo_argv};
 use super::fake_workspace::{self, FakeFiles};
 use super::runtime_op::RuntimeOp;
@@ -46,6 +50,7 @@ pub struct FakeRuntime {
     exec_gate: Mutex<Option<Arc<Semaphore>>>,
     execs_running: AtomicUsize,
     programs: Mutex<Programs>,
+    processes: Tables,
     tracer: Arc<dyn Tracer>,
     next_id: AtomicUsize,
 }
@@ -69,6 +74,7 @@ impl FakeRuntime {
             exec_gate: Mutex::default(),
             execs_running: AtomicUsize::new(0),
             programs: Mutex::new(Programs::Scripted(Arc::new(echo_argv))),
+            processes: Tables::default(),
             tracer,
             next_id: AtomicUsize::new(0),
         }
@@ -151,11 +157,49 @@ impl FakeRuntime {
             c.running = false;
             c.sandbox.running = false;
         }
+        self.end_processes(session);
     }
 
     /// The container is removed behind the service's back.
     pub fn remove_container(&self, session: SessionId) {
         self.containers.lock().unwrap().remove(&session);
+        self.end_processes(session);
+    }
+
+    /// A sandbox's processes end with its container.
+    fn end_processes(&self, session: SessionId) {
+        if let Some(mut table) = self.processes.lock().unwrap().remove(&session) {
+            table.end_all();
+        }
+    }
+
+    /// Runs `f` on the processes of a running sandbox.
+    fn with_processes<T>(
+        &self,
+        sandbox: &SandboxRef,
+        f: impl FnOnce(&mut procs::Table) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        self.running_container(sandbox, |_| Ok(()))?;
+        let mut tables = self.processes.lock().unwrap();
+        f(tables.entry(sandbox.session_id).or_default())
+    }
+
+    /// What a program of `request` does when it runs now.
+    fn run_program(&self, sandbox: &SandboxRef, request: &ExecRequest) -> ExecOutcome {
+        let programs = self.programs.lock().unwrap().clone();
+        match programs {
+            Programs::Scripted(handler) => handler(request),
+            // A sandbox removed while the exec was held leaves its programs
+            // an empty workspace, as a process would keep running.
+            Programs::Userland => {
+                let mut containers = self.containers.lock().unwrap();
+                let mut gone = FakeFiles::new();
+                let files = containers
+                    .get_mut(&sandbox.session_id)
+                    .map_or(&mut gone, |c| &mut c.files);
+                fake_userland::run(request, files)
+            }
+        }
     }
 
     /// A container labelled as ours that no session row knows (an orphan).
@@ -278,12 +322,14 @@ impl SandboxRuntime for FakeRuntime {
             .cloned();
         let result = match scripted {
             Some(err) => Err(err),
-            None => Ok(
-                match self.containers.lock().unwrap().remove(&sandbox.session_id) {
+            None => {
+                let removed = self.containers.lock().unwrap().remove(&sandbox.session_id);
+                self.end_processes(sandbox.session_id);
+                Ok(match removed {
                     Some(_) => StopOutcome::Stopped,
                     None => StopOutcome::AlreadyGone,
-                },
-            ),
+                })
+            }
         };
         Self::finish(span.as_mut(), result)
     }
@@ -336,20 +382,7 @@ impl SandboxRuntime for FakeRuntime {
         if let Some(gate) = gate {
             let _permit = gate.acquire().await;
         }
-        let programs = self.programs.lock().unwrap().clone();
-        let outcome = match programs {
-            Programs::Scripted(handler) => handler(request),
-            // A sandbox removed while the exec was held leaves its programs
-            // an empty workspace, as a process would keep running.
-            Programs::Userland => {
-                let mut containers = self.containers.lock().unwrap();
-                let mut gone = FakeFiles::new();
-                let files = containers
-                    .get_mut(&sandbox.session_id)
-                    .map_or(&mut gone, |c| &mut c.files);
-                fake_userland::run(request, files)
-            }
-        };
+        let outcome = self.run_program(sandbox, request);
         let outcome = fake_userland::as_a_runtime_would(request, outcome);
         if outcome.timed_out {
             tokio::time::sleep(request.timeout).await;
@@ -391,6 +424,136 @@ impl SandboxRuntime for FakeRuntime {
         let mut span = self.span(RuntimeOp::ListFiles, Some(sandbox));
         self.enter(RuntimeOp::ListFiles, span.as_mut()).await?;
         let result = self.running_container(sandbox, |c| fake_workspace::list(&c.files, dir));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn start_process(
+        &self,
+        sandbox: &SandboxRef,
+        request: &ProcessRequest,
+        limits: ProcessLimits,
+    ) -> Result<Started, RuntimeError> {
+        let mut span = self.span(RuntimeOp::StartProcess, Some(sandbox));
+        self.enter(RuntimeOp::StartProcess, span.as_mut()).await?;
+        let exec = ExecRequest {
+            argv: request.argv.clone(),
+            stdin: request.stdin.clone(),
+            env: request.env.clone(),
+            workdir: request.workdir.clone(),
+            timeout: request.timeout,
+            output_limit: usize::MAX,
+        };
+        let started = self.with_processes(sandbox, |table| {
+            procs::start(table, request, limits, || self.run_program(sandbox, &exec))
+        });
+        let result = started.map(|(info, created, ending)| {
+            if let Some(ending) = ending {
+                let tables = Arc::clone(&self.processes);
+                let (session, id) = (sandbox.session_id, request.id.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(ending.after).await;
+                    procs::run_out(&tables, session, &id, ending);
+                });
+            }
+            Started { info, created }
+        });
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn list_processes(&self, sandbox: &SandboxRef) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| Ok(procs::list(table)));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn process_status(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| procs::status(table, id));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn read_output(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        from: OutputCursor,
+        options: ReadOptions,
+    ) -> Result<OutputRead, RuntimeError> {
+        // No span: a follow stream reads often, as the Docker adapter's do.
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(RuntimeOp::ReadOutput)
+            .or_default() += 1;
+        let deadline = tokio::time::Instant::now() + options.wait;
+        loop {
+            let changes = self.with_processes(sandbox, |t| Ok(procs::changes(t)))?;
+            let notified = changes.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let may_wait = tokio::time::Instant::now() < deadline;
+            let read = self.with_processes(sandbox, |table| {
+                procs::read(table, id, from, options.max_bytes, may_wait)
+            })?;
+            if let Some(read) = read {
+                return Ok(read);
+            }
+            // Woken by any change, or the wait runs out (then read once more).
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    async fn write_stdin(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        write: &StdinWrite,
+    ) -> Result<StdinState, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| procs::write_stdin(table, id, write));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn signal_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        signal: Signal,
+    ) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| procs::signal(table, id, signal));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn kill_process(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+    ) -> Result<ProcessInfo, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| procs::kill(table, id));
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn resize_pty(
+        &self,
+        sandbox: &SandboxRef,
+        id: &ProcessId,
+        _size: PtySize,
+    ) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, |table| procs::resize(table, id));
         Self::finish(span.as_mut(), result)
     }
 

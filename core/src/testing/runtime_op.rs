@@ -12,6 +12,11 @@ pub enum RuntimeOp {
     GetFile,
     ListFiles,
     Ping,
+    StartProcess,
+    /// Reads of a process's output (counted, no span).
+    ReadOutput,
+    /// Every other process call.
+    ProcessCall,
 }
 
 impl RuntimeOp {
@@ -26,6 +31,9 @@ impl RuntimeOp {
             Self::GetFile => "FakeSandboxRuntime.get_file",
             Self::ListFiles => "FakeSandboxRuntime.list_files",
             Self::Ping => "FakeSandboxRuntime.ping",
+            Self::StartProcess => "FakeSandboxRuntime.start_process",
+            Self::ReadOutput => "FakeSandboxRuntime.read_output",
+            Self::ProcessCall => "FakeSandboxRuntime.process",
         }
     }
 }

@@ -14,6 +14,16 @@ pub mod key {
     pub const ERROR_TYPE: &str = "error.type";
     pub const GENERATION: &str = "sandbox.generation";
     pub const EXIT_CODE: &str = "process.exit.code";
+    /// A live process's id within its sandbox (DESIGN section 10).
+    pub const PROCESS_ID: &str = "sandbox.process.id";
+    pub const PROCESS_SIGNAL: &str = "sandbox.process.signal";
+    pub const PROCESS_PTY: &str = "sandbox.process.pty";
+    /// Bytes a follow stream delivered.
+    pub const PROCESS_BYTES: &str = "sandbox.process.output_bytes";
+    /// Bytes a process's stdin has taken in all.
+    pub const STDIN_OFFSET: &str = "sandbox.process.stdin_offset";
+    /// The process was ended by a kill.
+    pub const PROCESS_KILLED: &str = "sandbox.process.killed";
     pub const EXEC_TIMED_OUT: &str = "sandbox.exec.timed_out";
     pub const EXEC_TRUNCATED: &str = "sandbox.exec.truncated";
     pub const FILE_PATH: &str = "sandbox.file.path";
@@ -47,6 +57,18 @@ pub mod span {
     pub const GET_FILE: &str = "GetFile.execute";
     pub const LIST_FILES: &str = "ListFiles.execute";
     pub const STOP_SANDBOX: &str = "StopSandbox.execute";
+    pub const START_PROCESS: &str = "StartProcess.execute";
+    /// A background process's end, seen by the service's watcher: a child
+    /// of the start's span, ended when the process did.
+    pub const PROCESS_EXITED: &str = "StartProcess.exited";
+    pub const SIGNAL_PROCESS: &str = "SignalProcess.execute";
+    pub const KILL_PROCESS: &str = "KillProcess.execute";
+    /// One follow stream, from its first read to its end.
+    pub const FOLLOW_OUTPUT: &str = "FollowProcessOutput.execute";
+    pub const LIST_PROCESSES: &str = "ListProcesses.execute";
+    pub const PROCESS_STATUS: &str = "ProcessStatus.execute";
+    pub const WRITE_STDIN: &str = "WriteProcessStdin.execute";
+    pub const RESIZE_PTY: &str = "ResizeProcessPty.execute";
 }
 
 /// `sandbox.operation` values.
@@ -60,6 +82,15 @@ pub mod op {
     pub const GET_FILE: &str = "get_file";
     pub const LIST_FILES: &str = "list_files";
     pub const STOP: &str = "stop";
+    pub const START_PROCESS: &str = "start_process";
+    pub const PROCESS_EXITED: &str = "process_exited";
+    pub const SIGNAL_PROCESS: &str = "signal_process";
+    pub const KILL_PROCESS: &str = "kill_process";
+    pub const FOLLOW_OUTPUT: &str = "follow_output";
+    pub const LIST_PROCESSES: &str = "list_processes";
+    pub const PROCESS_STATUS: &str = "process_status";
+    pub const WRITE_STDIN: &str = "write_stdin";
+    pub const RESIZE_PTY: &str = "resize_pty";
 }
 
 /// `sandbox.result` values.
@@ -73,6 +104,10 @@ pub mod result {
     pub const SKIPPED: &str = "skipped";
     pub const OK: &str = "ok";
     pub const FAILED: &str = "failed";
+    /// A process ended (its exit code is `process.exit.code`).
+    pub const EXITED: &str = "exited";
+    /// A follow stream whose reader left before the process ended.
+    pub const DETACHED: &str = "detached";
 }
 
 /// `error.type` values: short, low-cardinality, the same on spans and
@@ -97,6 +132,11 @@ pub enum ErrorClass {
     StoreError,
     Busy,
     Internal,
+    ProcessNotFound,
+    TooManyProcesses,
+    CursorExpired,
+    /// An output or stdin offset the stream has not reached.
+    InvalidOffset,
     // Refused at the HTTP edge, before any use case runs.
     InvalidJson,
     BodyTooLarge,
@@ -104,11 +144,13 @@ pub enum ErrorClass {
     NoSandbox,
     RouteNotFound,
     MethodNotAllowed,
+    /// A WebSocket route called without the upgrade.
+    UpgradeRequired,
 }
 
 impl ErrorClass {
     /// Every class, for documentation and exhaustive tests.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 28] = [
         Self::InvalidChatId,
         Self::InvalidPath,
         Self::InvalidRequest,
@@ -126,12 +168,17 @@ impl ErrorClass {
         Self::StoreError,
         Self::Busy,
         Self::Internal,
+        Self::ProcessNotFound,
+        Self::TooManyProcesses,
+        Self::CursorExpired,
+        Self::InvalidOffset,
         Self::InvalidJson,
         Self::BodyTooLarge,
         Self::Unauthorized,
         Self::NoSandbox,
         Self::RouteNotFound,
         Self::MethodNotAllowed,
+        Self::UpgradeRequired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -153,12 +200,17 @@ impl ErrorClass {
             Self::StoreError => "store_error",
             Self::Busy => "busy",
             Self::Internal => "internal",
+            Self::ProcessNotFound => "process_not_found",
+            Self::TooManyProcesses => "too_many_processes",
+            Self::CursorExpired => "cursor_expired",
+            Self::InvalidOffset => "invalid_offset",
             Self::InvalidJson => "invalid_json",
             Self::BodyTooLarge => "body_too_large",
             Self::Unauthorized => "unauthorized",
             Self::NoSandbox => "no_sandbox",
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::UpgradeRequired => "upgrade_required",
         }
     }
 }

@@ -53,8 +53,9 @@ impl SandboxAccess {
                         .await
                 },
                 |(value, _), span| {
-                    on_ok(value, span);
+                    // First: `on_ok` may say more than `ok`.
                     span.set_attribute(key::RESULT, result::OK.into());
+                    on_ok(value, span);
                 },
             )
             .await

@@ -9,6 +9,7 @@ mod exec_in_sandbox;
 mod files;
 pub mod guards;
 mod in_sandbox;
+mod processes;
 mod query_sandboxes;
 mod reconcile;
 mod stop_sandbox;
@@ -27,6 +28,11 @@ pub use errors::{
 pub use exec_in_sandbox::{ExecInSandbox, ExecResult};
 pub use files::{GetFile, ListFiles, PutFile};
 pub use guards::SessionGuards;
+pub use processes::{
+    DEFAULT_MAX_PROCESSES, DEFAULT_PROCESS_BUFFER_BYTES, FollowEvent, FollowMode,
+    FollowProcessOutput, KillProcess, OutputFollower, OutputStream, ProcessIo, ProcessSettings,
+    SignalProcess, StartProcess,
+};
 pub use query_sandboxes::QuerySandboxes;
 pub use reconcile::{Reconcile, ReconcileMode, ReconcileReport, ReconcileSettings};
 pub use stop_sandbox::{StopResult, StopSandbox};

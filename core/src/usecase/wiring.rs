@@ -9,8 +9,9 @@ use crate::domain::{Policy, SandboxSpec};
 
 use super::{
     CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
-    GetFile, ListFiles, Ports, PutFile, QuerySandboxes, Reconcile, ReconcileSettings,
-    SessionGuards, StopSandbox,
+    FollowProcessOutput, GetFile, KillProcess, ListFiles, Ports, ProcessIo, ProcessSettings,
+    PutFile, QuerySandboxes, Reconcile, ReconcileSettings, SessionGuards, SignalProcess,
+    StartProcess, StopSandbox,
 };
 
 /// What the use cases are tuned by.
@@ -24,6 +25,7 @@ pub struct Settings {
     /// Sandboxes cleanup stops at once.
     pub cleanup_concurrency: usize,
     pub reconcile: ReconcileSettings,
+    pub processes: ProcessSettings,
 }
 
 #[derive(Clone)]
@@ -33,6 +35,11 @@ pub struct UseCases {
     pub put_file: PutFile,
     pub get_file: GetFile,
     pub list_files: ListFiles,
+    pub start_process: StartProcess,
+    pub signal_process: SignalProcess,
+    pub kill_process: KillProcess,
+    pub process_io: ProcessIo,
+    pub follow_output: FollowProcessOutput,
     pub stop: StopSandbox,
     pub cleanup: CleanupExpiredSandboxes,
     pub reconcile: Reconcile,
@@ -58,6 +65,11 @@ impl UseCases {
             put_file: PutFile::new(create.clone()),
             get_file: GetFile::new(create.clone()),
             list_files: ListFiles::new(create.clone()),
+            start_process: StartProcess::new(create.clone(), settings.processes),
+            signal_process: SignalProcess::new(create.clone()),
+            kill_process: KillProcess::new(create.clone()),
+            process_io: ProcessIo::new(create.clone()),
+            follow_output: FollowProcessOutput::new(create.clone(), settings.processes),
             stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
             cleanup: CleanupExpiredSandboxes::new(
                 ports.clone(),

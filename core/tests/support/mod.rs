@@ -61,6 +61,7 @@ impl World {
                 orphan_grace: Duration::from_secs(60),
                 creating_timeout: Duration::from_secs(120),
             },
+            processes: sandboxer_core::usecase::ProcessSettings::default(),
         };
         Self {
             use_cases: UseCases::new(ports, settings),

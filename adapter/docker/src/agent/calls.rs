@@ -13,7 +13,7 @@ use serde_bytes::ByteBuf;
 use crate::runtime::DockerSandboxRuntime;
 
 /// Between TERM and KILL of a timed-out command's process group.
-const TERM_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const TERM_GRACE: Duration = Duration::from_millis(500);
 /// Added to a call's own time for the round trip and a loaded agent.
 const CALL_MARGIN: Duration = Duration::from_secs(5);
 
@@ -116,7 +116,7 @@ impl DockerSandboxRuntime {
     /// One request; a stream that closed under it is a container that died
     /// (`ContainerGone`) or a broken attach (`Other`; the next call opens
     /// another).
-    async fn ask(
+    pub(crate) async fn ask(
         &self,
         agent: &AgentClient,
         target: &str,
@@ -155,6 +155,8 @@ fn refusal(e: AgentError, path: Option<&WorkspacePath>) -> RuntimeError {
             RuntimeError::NotAFile(named())
         }
         ErrorKind::BadRequest
+        | ErrorKind::Conflict
+        | ErrorKind::TooMany
         | ErrorKind::OutsideWorkspace
         | ErrorKind::TooLarge
         | ErrorKind::NotFound
@@ -169,7 +171,7 @@ fn refusal(e: AgentError, path: Option<&WorkspacePath>) -> RuntimeError {
     }
 }
 
-fn unexpected(reply: &Reply) -> RuntimeError {
+pub(crate) fn unexpected(reply: &Reply) -> RuntimeError {
     let kind = match reply {
         Reply::Hello(_) => "hello",
         Reply::Exec(_) => "exec",
@@ -178,6 +180,11 @@ fn unexpected(reply: &Reply) -> RuntimeError {
         Reply::Stat(_) => "stat",
         Reply::List(_) => "list",
         Reply::Error(_) => "error",
+        Reply::Process(_) => "process",
+        Reply::Processes(_) => "processes",
+        Reply::Output(_) => "output",
+        Reply::CursorExpired(_) => "cursor expired",
+        Reply::Stdin(_) => "stdin",
     };
     RuntimeError::Other(format!(
         "the sandbox agent answered out of turn: a {kind} reply"

@@ -1,10 +1,11 @@
 //! The sandbox agent (DESIGN section 9) on Docker: its binary in one
 //! read-only named volume per agent build (`volume`), one attach stream per
 //! sandbox carrying the agent protocol (`channel`), and the port's exec and
-//! file calls over it (`calls`).
+//! file calls over it (`calls`), and its live processes (`processes`).
 
 mod calls;
 mod channel;
+mod processes;
 mod volume;
 
 pub(crate) use channel::{Channels, Via, open_channel};

@@ -2,6 +2,8 @@
 
 pub mod files;
 pub mod ops;
+pub mod processes;
+pub mod pty;
 pub mod sandbox;
 
 use std::sync::Arc;

@@ -95,8 +95,10 @@ pub async fn delete_sandbox(
     params(("chat_id" = schema::ChatId, Path)),
     request_body = ExecBody,
     responses(
-        (status = 200, body = ExecResponse),
+        (status = 200, description = "the result; with `\"stream\": true` NDJSON `OutputEvent` lines, then an `ExecStreamResult` line",
+            content((ExecResponse = "application/json"), (crate::process_dto::ExecStreamResult = "application/x-ndjson"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, description = "too_many_processes (a streamed exec is a process)", body = ErrorBody),
         (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
     )
 )]
@@ -104,7 +106,7 @@ pub async fn exec(
     state: ApiStateRef,
     ChatPath(chat): ChatPath,
     JsonBody(body): JsonBody<ExecBody>,
-) -> Result<Json<ExecResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut request = ExecRequest::new(body.cmd)?
         .with_output_limit(state.config.exec_output_limit)
         .with_env(body.env.unwrap_or_default())?;
@@ -117,6 +119,10 @@ pub async fn exec(
     if let Some(stdin) = body.stdin {
         request = request.with_stdin(stdin.into_bytes());
     }
+    if body.stream == Some(true) {
+        let follower = state.services.follow_output.exec(&chat, &request).await?;
+        return Ok(crate::stream::exec_lines(follower));
+    }
     let ran = state.services.exec.execute(&chat, &request).await?;
-    Ok(Json(ExecResponse::new(&ran.outcome, &ran.session)))
+    Ok(Json(ExecResponse::new(&ran.outcome, &ran.session)).into_response())
 }

@@ -40,6 +40,7 @@ pub fn api(config: ApiConfig) -> Api {
             orphan_grace: Duration::from_secs(60),
             creating_timeout: Duration::from_secs(60),
         },
+        processes: sandboxer_core::usecase::ProcessSettings::default(),
     };
     let state = Arc::new(ApiState {
         services: UseCases::new(ports.clone(), settings),

@@ -6,4 +6,5 @@ mod harness;
 mod lifecycle;
 mod listing;
 mod openapi;
+mod processes;
 mod refusals;

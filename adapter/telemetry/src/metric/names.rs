@@ -20,6 +20,15 @@ pub const FAILURES: &str = "sandboxer_failures_total";
 /// Gauge of active sandboxes, set by the app.
 pub const ACTIVE_SANDBOXES: &str = "sandboxer_active_sandboxes";
 
+/// Counter of live processes started (a repeated start of the same id
+/// counts once).
+pub const PROCESSES_STARTED: &str = "sandboxer_processes_started_total";
+/// Counter of live processes killed through the API.
+pub const PROCESSES_KILLED: &str = "sandboxer_processes_killed_total";
+/// Gauge of live processes this service started that have not ended yet
+/// (processes of an earlier run of the service are not counted).
+pub const PROCESSES_RUNNING: &str = "sandboxer_processes_running";
+
 /// Every family above with its type and HELP text: `describe` registers
 /// these, and a test checks the rendered registry holds no other family.
 pub const ALL: &[(&str, Kind, &str)] = &[
@@ -52,6 +61,17 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         ACTIVE_SANDBOXES,
         Kind::Gauge,
         "Sandboxes currently active (creating or running).",
+    ),
+    (PROCESSES_STARTED, Kind::Counter, "Live processes started."),
+    (
+        PROCESSES_KILLED,
+        Kind::Counter,
+        "Live processes killed through the API.",
+    ),
+    (
+        PROCESSES_RUNNING,
+        Kind::Gauge,
+        "Live processes this service started that have not ended yet.",
     ),
 ];
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 use sandboxer_core::port::tracer::{AttributeValue, Parent, Span, SpanKind, Tracer};
 use sandboxer_core::trace::SpanContext;
 use sandboxer_core::trace::attr::{key, span};
@@ -59,6 +59,7 @@ impl MetricsSpan {
                 .clone()
                 .unwrap_or(Cow::Borrowed(names::RESULT_OK))
         };
+        self.record_process(&result);
         let use_case_histogram = match &*self.name {
             span::CREATE_SANDBOX => Some(names::CREATE_DURATION),
             span::EXEC => Some(names::EXEC_DURATION),
@@ -81,6 +82,24 @@ impl MetricsSpan {
                 label::ERROR_TYPE => error_type.clone()
             )
             .increment(1);
+        }
+    }
+}
+
+impl MetricsSpan {
+    /// Live processes: started and killed, and running (up at a start
+    /// that made one, down when its watcher saw it end).
+    fn record_process(&self, result: &str) {
+        match &*self.name {
+            span::START_PROCESS if result == sandboxer_core::trace::attr::result::CREATED => {
+                counter!(names::PROCESSES_STARTED).increment(1);
+                gauge!(names::PROCESSES_RUNNING).increment(1.0);
+            }
+            span::PROCESS_EXITED => gauge!(names::PROCESSES_RUNNING).decrement(1.0),
+            span::KILL_PROCESS if self.error_type.is_none() => {
+                counter!(names::PROCESSES_KILLED).increment(1);
+            }
+            _ => {}
         }
     }
 }

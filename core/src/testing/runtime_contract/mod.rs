@@ -18,6 +18,7 @@ mod exec;
 mod files;
 mod lifecycle;
 mod listing;
+mod processes;
 
 use async_trait::async_trait;
 
@@ -35,6 +36,10 @@ pub use lifecycle::{
     ping_answers,
 };
 pub use listing::{list_files_missing_or_not_a_directory, list_files_shows_one_level_sorted};
+pub use processes::{
+    processes_cursor_expired_and_bad_offsets, processes_signal_kill_and_limit,
+    processes_start_read_and_end, processes_stdin_round_trip,
+};
 
 /// What a property returns: `Err` says what the runtime did wrong.
 pub type Outcome = Result<(), String>;
@@ -80,6 +85,10 @@ macro_rules! runtime_contract_properties {
             files_missing_or_in_the_way,
             list_files_shows_one_level_sorted,
             list_files_missing_or_not_a_directory,
+            processes_start_read_and_end,
+            processes_stdin_round_trip,
+            processes_signal_kill_and_limit,
+            processes_cursor_expired_and_bad_offsets,
         );
     };
 }
@@ -132,6 +141,18 @@ pub async fn run_all(fixture: &dyn RuntimeFixture) -> Outcome {
     list_files_missing_or_not_a_directory(f)
         .await
         .map_err(named("list_files_missing_or_not_a_directory"))?;
+    processes_start_read_and_end(f)
+        .await
+        .map_err(named("processes_start_read_and_end"))?;
+    processes_stdin_round_trip(f)
+        .await
+        .map_err(named("processes_stdin_round_trip"))?;
+    processes_signal_kill_and_limit(f)
+        .await
+        .map_err(named("processes_signal_kill_and_limit"))?;
+    processes_cursor_expired_and_bad_offsets(f)
+        .await
+        .map_err(named("processes_cursor_expired_and_bad_offsets"))?;
     Ok(())
 }
 
