@@ -86,17 +86,23 @@ impl QueryPairs {
         }
     }
 
+    /// A byte offset: a whole number from 0 to 2^63 - 1 (the document's
+    /// `int64`).
+    ///
     /// # Errors
-    /// `invalid_request` unless a whole number of at least 0.
-    pub fn u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
+    /// `invalid_request` for anything else.
+    pub fn offset(&self, name: &str) -> Result<Option<u64>, ApiError> {
         self.one(name)?
             .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    ApiError::new(
-                        ErrorClass::InvalidRequest,
-                        format!("the query parameter `{name}` is a whole number of at least 0, got {v:?}"),
-                    )
-                })
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorClass::InvalidRequest,
+                            format!("the query parameter `{name}` is a whole number from 0 to 2^63 - 1, got {v:?}"),
+                        )
+                    })
             })
             .transpose()
     }

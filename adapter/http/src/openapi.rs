@@ -23,6 +23,7 @@ use crate::schema;
     // (utoipa collects schemas from bodies only); a test checks every `$ref` resolves.
     components(schemas(
         ErrorBody, ErrorDetail, schema::ChatId, schema::WorkspacePath, schema::ListTrue,
+        schema::ProcessId, schema::Offset, schema::OutputEncoding,
     )),
     modifiers(&BearerAuth),
 )]

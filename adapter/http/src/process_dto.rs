@@ -48,10 +48,19 @@ pub struct StartProcessBody {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PtyBody {
-    #[schema(minimum = 1, maximum = 1000)]
-    pub cols: u16,
-    #[schema(minimum = 1, maximum = 1000)]
-    pub rows: u16,
+    #[schema(value_type = u16, minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "whole_side")]
+    pub cols: u64,
+    #[schema(value_type = u16, minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "whole_side")]
+    pub rows: u64,
+}
+
+/// A terminal side as JSON Schema reads `integer` (`80.0` is 80); the
+/// range is `PtySize::new`'s to check.
+fn whole_side<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    whole_number(deserializer)?
+        .ok_or_else(|| serde::de::Error::custom("a whole number is required"))
 }
 
 /// One stream's offsets.
@@ -161,8 +170,9 @@ pub struct ProcessList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalBody {
-    /// `TERM`, `SIGTERM`, or the number; one of HUP, INT, QUIT, KILL, USR1,
-    /// USR2, PIPE, ALRM, TERM, CONT, STOP, TSTP, WINCH.
+    /// One of HUP, INT, QUIT, KILL, USR1, USR2, PIPE, ALRM, TERM, CONT,
+    /// STOP, TSTP, WINCH, with or without `SIG`.
+    #[schema(value_type = schema::SignalName)]
     pub signal: String,
 }
 

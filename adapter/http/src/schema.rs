@@ -182,3 +182,31 @@ named_schema!(
         .max_length(Some(sandboxer_core::domain::process::PROCESS_ID_MAX_LEN))
         .into()
 );
+
+named_schema!(
+    /// `Signal::parse`: a name, with or without `SIG`.
+    SignalName,
+    string()
+        .enum_values(Some(
+            sandboxer_core::domain::Signal::ALL
+                .iter()
+                .flat_map(|s| [s.name().to_owned(), format!("SIG{}", s.name())]),
+        ))
+        .into()
+);
+
+named_schema!(
+    /// How output bytes are put in JSON (`stream::Encoding`).
+    OutputEncoding,
+    string().enum_values(Some(["auto", "base64"])).into()
+);
+
+named_schema!(
+    /// A byte offset in a stream: what `QueryPairs::offset` takes.
+    Offset,
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .into()
+);

@@ -311,16 +311,15 @@ impl Signal {
         Self::Winch,
     ];
 
-    /// `TERM`, `SIGTERM` (any case) or the number.
+    /// `TERM` or `SIGTERM`: the names of `ALL`, with or without `SIG`.
     ///
     /// # Errors
     /// `InvalidSignal` for anything else.
     pub fn parse(raw: &str) -> Result<Self, InvalidSignal> {
-        let upper = raw.trim().to_ascii_uppercase();
-        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        let name = raw.strip_prefix("SIG").unwrap_or(raw);
         Self::ALL
             .into_iter()
-            .find(|s| s.name() == name || name.parse::<i32>().ok() == Some(s.number()))
+            .find(|s| s.name() == name)
             .ok_or_else(|| InvalidSignal(raw.to_owned()))
     }
 
@@ -377,12 +376,13 @@ mod tests {
     }
 
     #[test]
-    fn signals_by_name_prefix_or_number() {
+    fn signals_by_name_with_or_without_sig() {
         assert_eq!(Signal::parse("TERM"), Ok(Signal::Term));
-        assert_eq!(Signal::parse("sigint"), Ok(Signal::Int));
-        assert_eq!(Signal::parse("9"), Ok(Signal::Kill));
+        assert_eq!(Signal::parse("SIGINT"), Ok(Signal::Int));
+        assert!(Signal::parse("sigint").is_err());
+        assert!(Signal::parse("9").is_err());
         assert!(Signal::parse("NOPE").is_err());
-        assert!(Signal::parse("64").is_err());
+        assert!(Signal::parse("").is_err());
         for s in Signal::ALL {
             assert_eq!(Signal::parse(s.name()), Ok(s));
         }

@@ -83,7 +83,8 @@ fn process_request(body: StartProcessBody) -> Result<ProcessRequest, ApiError> {
             .map_err(|e| invalid(&e))?;
     }
     if let Some(pty) = body.pty {
-        let size = PtySize::new(pty.cols, pty.rows).map_err(|e| invalid(&e))?;
+        let side = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        let size = PtySize::new(side(pty.cols), side(pty.rows)).map_err(|e| invalid(&e))?;
         request = request.with_pty(size);
     }
     Ok(request)
@@ -136,10 +137,10 @@ pub async fn get_process(
     get, path = "/v1/chats/{chat_id}/processes/{process_id}/output", tag = "processes",
     params(
         ("chat_id" = schema::ChatId, Path), ("process_id" = schema::ProcessId, Path),
-        ("stdout_offset" = Option<u64>, Query, minimum = 0, description = "where stdout starts (default 0)"),
-        ("stderr_offset" = Option<u64>, Query, minimum = 0, description = "where stderr starts (default 0)"),
+        ("stdout_offset" = Option<schema::Offset>, Query, description = "where stdout starts (default 0)"),
+        ("stderr_offset" = Option<schema::Offset>, Query, description = "where stderr starts (default 0)"),
         ("follow" = Option<bool>, Query, description = "stream until the process ends"),
-        ("encoding" = Option<String>, Query, description = "`auto` (default: text when UTF-8, else base64) or `base64`"),
+        ("encoding" = Option<schema::OutputEncoding>, Query, description = "`auto` (default: text when UTF-8, else base64) or `base64`"),
     ),
     responses(
         (status = 200, description = "NDJSON output events, the last an `exit` or `position` line",
@@ -160,8 +161,8 @@ pub async fn process_output(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut from = OutputCursor {
-        stdout: query.u64("stdout_offset")?.unwrap_or(0),
-        stderr: query.u64("stderr_offset")?.unwrap_or(0),
+        stdout: query.offset("stdout_offset")?.unwrap_or(0),
+        stderr: query.offset("stderr_offset")?.unwrap_or(0),
     };
     if let Some(resume) = last_event_id(&headers) {
         from = resume;
@@ -214,7 +215,7 @@ fn last_event_id(headers: &HeaderMap) -> Option<OutputCursor> {
     post, path = "/v1/chats/{chat_id}/processes/{process_id}/stdin", tag = "processes",
     params(
         ("chat_id" = schema::ChatId, Path), ("process_id" = schema::ProcessId, Path),
-        ("offset" = Option<u64>, Query, minimum = 0, description = "where the body starts in stdin; bytes already written are skipped"),
+        ("offset" = Option<schema::Offset>, Query, description = "where the body starts in stdin; bytes already written are skipped"),
         ("close" = Option<bool>, Query, description = "close stdin after the body"),
     ),
     request_body(content = Option<schema::FileBytes>, content_type = "application/octet-stream"),
@@ -232,7 +233,7 @@ pub async fn write_stdin(
     Body(bytes): Body,
 ) -> Result<Json<StdinWritten>, ApiError> {
     let write = StdinWrite {
-        offset: query.u64("offset")?,
+        offset: query.offset("offset")?,
         close: query.bool("close")?.unwrap_or(false),
         data: bytes.to_vec(),
     };

@@ -48,7 +48,7 @@ pub enum PtyControl {
     get, path = "/v1/chats/{chat_id}/processes/{process_id}/pty", tag = "processes",
     params(
         ("chat_id" = schema::ChatId, Path), ("process_id" = schema::ProcessId, Path),
-        ("offset" = Option<u64>, Query, minimum = 0, description = "where the terminal output starts (default: the oldest buffered)"),
+        ("offset" = Option<schema::Offset>, Query, description = "where the terminal output starts (default: the oldest buffered)"),
     ),
     responses(
         (status = 101, description = "switching to the WebSocket", body = PtyControl),
@@ -64,6 +64,7 @@ pub async fn pty(
     query: QueryPairs,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let offset = query.offset("offset")?;
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(
             sandboxer_core::trace::attr::ErrorClass::UpgradeRequired,
@@ -72,8 +73,7 @@ pub async fn pty(
     })?;
     let (info, _) = state.services.process_io.status(&chat, &id).await?;
     let from = OutputCursor {
-        stdout: query
-            .u64("offset")?
+        stdout: offset
             .unwrap_or(info.stdout.start)
             .clamp(info.stdout.start, info.stdout.end),
         stderr: info.stderr.start,
