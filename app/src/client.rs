@@ -1,13 +1,24 @@
-//! The CLI clients of a running service: `exec`, `ls`, `rm`, `cleanup`,
-//! and `mcp`, the stdio MCP server that forwards to it.
+//! The CLI clients of a running service: what they share (where the
+//! service is, its answers and refusals), `ls`, `rm`, `cleanup`, and `mcp`,
+//! the stdio MCP server that forwards to it. `exec`, the live-process
+//! commands and `shell` are in the submodules.
 
-use std::io::Write;
+mod exec;
+mod output;
+mod processes;
+mod shell;
+mod terminal;
+
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+pub use exec::{ExecArgs, exec};
+pub use processes::{KillArgs, LogsArgs, kill, logs, ps};
+pub use shell::{ShellArgs, shell};
 
 /// Where the service is and how to talk to it.
 #[derive(Debug, Clone, Args)]
@@ -20,30 +31,23 @@ pub struct Endpoint {
     pub token: Option<String>,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
-    #[command(flatten)]
-    pub endpoint: Endpoint,
-    /// The chat whose sandbox runs the command.
-    #[arg(long)]
-    pub chat: String,
-    /// Kill the command after this many milliseconds.
-    #[arg(long)]
-    pub timeout_ms: Option<u64>,
-    /// Working directory inside the sandbox.
-    #[arg(long)]
-    pub workdir: Option<String>,
-    /// The command and its arguments (after `--`).
-    #[arg(last = true, required = true)]
-    pub cmd: Vec<String>,
-}
-
 impl Endpoint {
     fn client(&self) -> anyhow::Result<Client> {
         Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .context("building the HTTP client")
+    }
+
+    /// The URL of the path made of `segments`, each percent-encoded.
+    fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&self.url)
+            .with_context(|| format!("service URL {:?}", self.url))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("service URL {:?} cannot take a path", self.url))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
     /// A request to the path made of `segments`, each percent-encoded.
@@ -53,12 +57,21 @@ impl Endpoint {
         method: reqwest::Method,
         segments: &[&str],
     ) -> anyhow::Result<RequestBuilder> {
-        let mut url = reqwest::Url::parse(&self.url)
-            .with_context(|| format!("service URL {:?}", self.url))?;
-        url.path_segments_mut()
-            .map_err(|()| anyhow::anyhow!("service URL {:?} cannot take a path", self.url))?
-            .pop_if_empty()
-            .extend(segments);
+        self.request_with_query(client, method, segments, &[])
+    }
+
+    /// A request to the path made of `segments`, with the `query` pairs.
+    fn request_with_query(
+        &self,
+        client: &Client,
+        method: reqwest::Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<RequestBuilder> {
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let builder = client.request(method, url);
         Ok(match &self.token {
             Some(token) => builder.bearer_auth(token),
@@ -86,43 +99,6 @@ fn refuse(status: StatusCode, body: &Value) -> anyhow::Error {
     let code = body["error"]["code"].as_str().unwrap_or("unknown");
     let message = body["error"]["message"].as_str().unwrap_or("");
     anyhow::anyhow!("{status}: {code}: {message}")
-}
-
-/// Prints the command's output and returns its exit code.
-pub async fn exec(args: ExecArgs) -> anyhow::Result<i32> {
-    let client = args.endpoint.client()?;
-    let mut body = json!({ "cmd": args.cmd });
-    if let Some(ms) = args.timeout_ms {
-        body["timeout_ms"] = json!(ms);
-    }
-    if let Some(dir) = args.workdir {
-        body["workdir"] = json!(dir);
-    }
-    let sent = args
-        .endpoint
-        .request(
-            &client,
-            reqwest::Method::POST,
-            &["v1", "chats", &args.chat, "exec"],
-        )?
-        .json(&body)
-        .send()
-        .await;
-    let (status, answer) = answer(sent, &args.endpoint.url).await?;
-    if !status.is_success() {
-        return Err(refuse(status, &answer));
-    }
-    std::io::stdout().write_all(answer["stdout"].as_str().unwrap_or("").as_bytes())?;
-    std::io::stderr().write_all(answer["stderr"].as_str().unwrap_or("").as_bytes())?;
-    if answer["truncated"] == json!(true) {
-        eprintln!("sandboxer: output was truncated");
-    }
-    if answer["timed_out"] == json!(true) {
-        eprintln!("sandboxer: the command timed out and was killed");
-        return Ok(124);
-    }
-    let code = answer["exit_code"].as_i64().unwrap_or(1);
-    Ok(i32::try_from(code).unwrap_or(1))
 }
 
 /// Lists the active sandboxes, one per line.

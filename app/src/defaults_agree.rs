@@ -149,6 +149,8 @@ fn serve_help_shows_what_the_config_resolves_to_with_nothing_set() {
         ("--network", c.network.clone()),
         ("--max-file-bytes", c.max_file_bytes.to_string()),
         ("--exec-output-bytes", c.exec_output_bytes.to_string()),
+        ("--max-processes", c.max_processes.to_string()),
+        ("--process-buffer-bytes", c.process_buffer_bytes.to_string()),
         (
             "--orphan-grace-seconds",
             c.orphan_grace.as_secs().to_string(),
@@ -192,5 +194,10 @@ fn the_binarys_defaults_are_the_cores() {
     assert_eq!(
         c.exec_output_bytes,
         sandboxer_core::domain::exec::DEFAULT_OUTPUT_LIMIT
+    );
+    let processes = sandboxer_core::usecase::ProcessSettings::default().limits;
+    assert_eq!(
+        (c.max_processes, c.process_buffer_bytes),
+        (processes.max_running, processes.buffer_bytes)
     );
 }

@@ -1,6 +1,7 @@
-//! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`, `rm` and
-//! `cleanup` are clients of a running one, and so is `mcp` (MCP on
-//! stdin/stdout, forwarded to the service's `/mcp`); `image build` makes the default
+//! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`, `rm`,
+//! `cleanup`, the live-process commands (`ps`, `logs`, `kill`) and `shell`
+//! are clients of a running one, and so is `mcp` (MCP on stdin/stdout,
+//! forwarded to the service's `/mcp`); `image build` makes the default
 //! sandbox image without a registry.
 
 mod client;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::{Endpoint, ExecArgs};
+use crate::client::{Endpoint, ExecArgs, KillArgs, LogsArgs, ShellArgs};
 use crate::config::{ConfigFile, ServeSettings};
 
 #[derive(Debug, Parser)]
@@ -39,8 +40,25 @@ enum Command {
         #[command(flatten)]
         settings: Box<ServeSettings>,
     },
-    /// Run a command in a chat's sandbox; exits with the command's code.
+    /// Run a command in a chat's sandbox, its output written as it comes;
+    /// exits with the command's code (124 when it timed out).
     Exec(ExecArgs),
+    /// List a chat's live processes, running and recently ended.
+    Ps {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// The chat whose processes are listed.
+        #[arg(long)]
+        chat: String,
+    },
+    /// Print a process's output (stdout to stdout, stderr to stderr); with
+    /// -f, as it comes until the process ends.
+    Logs(LogsArgs),
+    /// Kill a process's whole tree, or send it a signal.
+    Kill(KillArgs),
+    /// Run a shell (or --cmd PROGRAM...) on a terminal in a chat's sandbox
+    /// and attach this terminal to it; exits with the process's code.
+    Shell(ShellArgs),
     /// List the active sandboxes.
     Ls {
         #[command(flatten)]
@@ -98,6 +116,10 @@ fn main() -> ExitCode {
                 serve::run(config).await.map(|()| 0)
             }
             Command::Exec(args) => client::exec(args).await,
+            Command::Ps { endpoint, chat } => client::ps(endpoint, &chat).await.map(|()| 0),
+            Command::Logs(args) => client::logs(args).await.map(|()| 0),
+            Command::Kill(args) => client::kill(args).await.map(|()| 0),
+            Command::Shell(args) => client::shell(args).await,
             Command::Ls { endpoint } => client::ls(endpoint).await.map(|()| 0),
             Command::Rm { endpoint, chat } => client::rm(endpoint, &chat).await.map(|()| 0),
             Command::Cleanup { endpoint } => client::cleanup(endpoint).await.map(|()| 0),
