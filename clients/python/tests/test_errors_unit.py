@@ -39,6 +39,11 @@ TABLE: dict[str, tuple[int, type[sandboxer.SandboxerError], str | None]] = {
     "runtime_error": (500, sandboxer.SandboxRuntimeError, None),
     "store_error": (500, sandboxer.StoreError, None),
     "internal": (500, sandboxer.InternalError, None),
+    "process_not_found": (404, sandboxer.ProcessNotFound, None),
+    "invalid_offset": (400, sandboxer.InvalidOffset, None),
+    "cursor_expired": (410, sandboxer.CursorExpired, None),
+    "upgrade_required": (426, sandboxer.UpgradeRequired, None),
+    "too_many_processes": (429, sandboxer.TooManyProcesses, "1"),
 }
 
 

@@ -141,6 +141,30 @@ class RouteNotFound(NotFound):
     default_code = "route_not_found"
 
 
+class ProcessNotFound(NotFound):
+    """404 ``process_not_found``: no such live process in the chat's sandbox."""
+
+    default_code = "process_not_found"
+
+
+class InvalidOffset(InvalidRequest):
+    """400 ``invalid_offset``: an output or stdin offset past what the stream holds."""
+
+    default_code = "invalid_offset"
+
+
+class CursorExpired(SandboxerError):
+    """410 ``cursor_expired``: that output is no longer buffered; read from the oldest offset."""
+
+    default_code = "cursor_expired"
+
+
+class UpgradeRequired(SandboxerError):
+    """426 ``upgrade_required``: the terminal route is a WebSocket."""
+
+    default_code = "upgrade_required"
+
+
 # 405, 409, 413
 class MethodNotAllowed(SandboxerError):
     """405 ``method_not_allowed``."""
@@ -198,6 +222,12 @@ class ServiceUnavailable(SandboxerError):
     ) -> None:
         super().__init__(code, message, status)
         self.retry_after = retry_after
+
+
+class TooManyProcesses(ServiceUnavailable):
+    """429 ``too_many_processes`` (``Retry-After: 1``): the sandbox runs its limit of processes."""
+
+    default_code = "too_many_processes"
 
 
 class RuntimeUnavailable(ServiceUnavailable):
@@ -287,6 +317,11 @@ _BY_CODE: dict[str, type[SandboxerError]] = {
         SandboxNotFound,
         FileNotFound,
         RouteNotFound,
+        ProcessNotFound,
+        InvalidOffset,
+        CursorExpired,
+        UpgradeRequired,
+        TooManyProcesses,
         MethodNotAllowed,
         Conflict,
         PayloadTooLarge,
