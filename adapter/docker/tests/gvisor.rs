@@ -111,3 +111,24 @@ async fn one_agent_volume_per_build() {
         suite::one_agent_volume_per_build("runsc").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_on_a_terminal() {
+    if suite::runtime_ready("runsc").await {
+        suite::a_shell_on_a_terminal("runsc").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_takes_the_whole_tree() {
+    if suite::runtime_ready("runsc").await {
+        suite::a_kill_takes_the_whole_tree("runsc").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_agent_there_are_no_processes() {
+    if suite::runtime_ready("runsc").await {
+        suite::without_the_agent_there_are_no_processes("runsc").await;
+    }
+}

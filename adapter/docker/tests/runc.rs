@@ -156,3 +156,18 @@ async fn symlinks_out_of_the_workspace_are_refused() {
 async fn one_agent_volume_per_build() {
     suite::one_agent_volume_per_build("runc").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shell_on_a_terminal() {
+    suite::a_shell_on_a_terminal("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_takes_the_whole_tree() {
+    suite::a_kill_takes_the_whole_tree("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_agent_there_are_no_processes() {
+    suite::without_the_agent_there_are_no_processes("runc").await;
+}

@@ -9,6 +9,7 @@
 
 mod agent;
 mod hardening;
+mod live;
 mod processes;
 mod workspace;
 
@@ -35,6 +36,9 @@ pub use agent::{
     without_the_agent_docker_exec_serves,
 };
 pub use hardening::hardening;
+pub use live::{
+    a_kill_takes_the_whole_tree, a_shell_on_a_terminal, without_the_agent_there_are_no_processes,
+};
 pub use processes::{exec_io, exec_timeout, fork_bomb};
 pub use workspace::{lifecycle, workspace_owner};
 
