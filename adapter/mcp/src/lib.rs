@@ -25,11 +25,15 @@ pub use stdio::{StdioError, serve_stdio};
 pub use tokio_util::sync::CancellationToken;
 
 /// The tools this server registers, in the order `tools/list` gives them.
-pub const TOOL_NAMES: [&str; 6] = [
+pub const TOOL_NAMES: [&str; 10] = [
     "delete_sandbox",
     "exec",
+    "kill_process",
     "list_files",
     "read_file",
+    "read_process_output",
     "sandbox_status",
+    "start_process",
     "write_file",
+    "write_process_stdin",
 ];

@@ -100,3 +100,63 @@ pub struct ChatParams {
     /// The conversation whose sandbox is meant.
     pub chat_id: String,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartProcessParams {
+    /// The conversation whose sandbox runs the process.
+    pub chat_id: String,
+    /// The program and its arguments, run without a shell. Give this or `command`, not both.
+    pub argv: Option<Vec<String>>,
+    /// A shell command line, run by `sh -c`. Give this or `argv`, not both.
+    pub command: Option<String>,
+    /// Your name for the process (1 to 64 of A-Z a-z 0-9 _ . : -); starting the same id with the
+    /// same arguments again answers the same process. Generated when absent.
+    pub process_id: Option<String>,
+    /// How long the process may live, in milliseconds (default 3600000, at most 86400000).
+    pub timeout_ms: Option<u64>,
+    /// Working directory, absolute (default /workspace).
+    pub workdir: Option<String>,
+    /// Extra environment variables.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Text given first to the process's standard input.
+    pub stdin: Option<String>,
+    /// Keep standard input open for write_process_stdin (default false: closed after `stdin`).
+    pub keep_stdin_open: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadProcessParams {
+    /// The conversation whose sandbox runs the process.
+    pub chat_id: String,
+    pub process_id: String,
+    /// Where to start reading stdout (default 0; pass the `next_stdout_offset` of the last read).
+    pub stdout_offset: Option<u64>,
+    /// Where to start reading stderr (default 0; pass the `next_stderr_offset` of the last read).
+    pub stderr_offset: Option<u64>,
+    /// How long to wait for new output when there is none yet, in milliseconds (default 0, at most 30000).
+    pub wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteStdinParams {
+    /// The conversation whose sandbox runs the process.
+    pub chat_id: String,
+    pub process_id: String,
+    /// Text for the process's standard input.
+    pub data: String,
+    /// Close standard input after `data` (default false).
+    pub close: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillProcessParams {
+    /// The conversation whose sandbox runs the process.
+    pub chat_id: String,
+    pub process_id: String,
+    /// Send this signal (e.g. "INT", "TERM") instead of killing the whole tree.
+    pub signal: Option<String>,
+}

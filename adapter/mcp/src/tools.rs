@@ -5,6 +5,7 @@
 
 mod exec;
 mod files;
+mod processes;
 mod sandbox;
 
 use rmcp::handler::server::common::schema_for_type;
@@ -12,7 +13,10 @@ use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 
 use crate::error::ToolError;
-use crate::params::{Args, ChatParams, ExecParams, ListParams, PathParams, WriteFileParams};
+use crate::params::{
+    Args, ChatParams, ExecParams, KillProcessParams, ListParams, PathParams, ReadProcessParams,
+    StartProcessParams, WriteFileParams, WriteStdinParams,
+};
 use crate::reply;
 use crate::server::SandboxerMcp;
 
@@ -41,6 +45,23 @@ next exec or file call creates one, empty).";
 const DELETE_SANDBOX: &str = "Stop and remove the chat's sandbox with its workspace: every file \
 under /workspace is gone, and the next call starts a new, empty sandbox. Succeeds also when \
 there was none.";
+
+const START_PROCESS: &str = "Start a long-running command in the chat's sandbox (created on \
+first use) and return at once: a dev server, a build, a watcher. Give `argv` or `command`. It runs \
+on after this call, until it ends, is killed, or its timeout (1 h by default) passes; it ends with \
+the sandbox. Read its output with read_process_output, feed it with write_process_stdin (start it \
+with keep_stdin_open), stop it with kill_process.";
+
+const READ_PROCESS_OUTPUT: &str = "Read a process's output from offsets (0 the first time, then \
+the `next_*_offset` values the last read returned), up to 64 KiB per stream, with its status and \
+exit code once it ended. `wait_ms` waits for new output when there is none yet. Output older than \
+the buffer (4 MiB per stream) is gone: the error says the oldest offsets still there.";
+
+const WRITE_PROCESS_STDIN: &str = "Write text to a process's standard input (start it with \
+keep_stdin_open); `close` ends the input, as end-of-file.";
+
+const KILL_PROCESS: &str = "Kill a process and everything it started; or, with `signal` \
+(INT, TERM, HUP, ...), send that signal instead. An ended process stays readable for 10 minutes.";
 
 /// Runs a tool's body, turning its error into the tool error answer.
 async fn answer(
@@ -103,5 +124,41 @@ impl SandboxerMcp {
     )]
     async fn delete_sandbox(&self, Args(args): Args<ChatParams>) -> CallToolResult {
         answer(async { sandbox::delete(self, args?).await }).await
+    }
+
+    #[tool(
+        description = START_PROCESS,
+        input_schema = schema_for_type::<StartProcessParams>(),
+        annotations(title = "Start a process", destructive_hint = true, open_world_hint = false)
+    )]
+    async fn start_process(&self, Args(args): Args<StartProcessParams>) -> CallToolResult {
+        answer(async { processes::start(self, args?).await }).await
+    }
+
+    #[tool(
+        description = READ_PROCESS_OUTPUT,
+        input_schema = schema_for_type::<ReadProcessParams>(),
+        annotations(title = "Read a process's output", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn read_process_output(&self, Args(args): Args<ReadProcessParams>) -> CallToolResult {
+        answer(async { processes::read(self, args?).await }).await
+    }
+
+    #[tool(
+        description = WRITE_PROCESS_STDIN,
+        input_schema = schema_for_type::<WriteStdinParams>(),
+        annotations(title = "Write to a process's stdin", destructive_hint = false, open_world_hint = false)
+    )]
+    async fn write_process_stdin(&self, Args(args): Args<WriteStdinParams>) -> CallToolResult {
+        answer(async { processes::write_stdin(self, args?).await }).await
+    }
+
+    #[tool(
+        description = KILL_PROCESS,
+        input_schema = schema_for_type::<KillProcessParams>(),
+        annotations(title = "Kill a process", destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn kill_process(&self, Args(args): Args<KillProcessParams>) -> CallToolResult {
+        answer(async { processes::kill(self, args?).await }).await
     }
 }

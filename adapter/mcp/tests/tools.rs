@@ -262,3 +262,95 @@ async fn reqwest_post(url: &str) -> u16 {
     stream.read_to_string(&mut answer).await.unwrap();
     answer.split(' ').nth(1).unwrap().parse().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processes_start_read_write_and_kill() {
+    let service = service().await;
+    let client = client(&service.url).await;
+    let chat = "mcp-proc";
+    let started = call(
+        &client,
+        "start_process",
+        json!({"chat_id": chat, "argv": ["cat"], "process_id": "cat", "keep_stdin_open": true}),
+    )
+    .await;
+    assert_eq!(started.is_error, Some(false), "{started:?}");
+    let s = started.structured_content.unwrap();
+    assert_eq!(s["process"]["status"], "running");
+    assert_eq!(s["created"], true);
+
+    let wrote = call(
+        &client,
+        "write_process_stdin",
+        json!({"chat_id": chat, "process_id": "cat", "data": "hello\n"}),
+    )
+    .await;
+    assert_eq!(wrote.structured_content.unwrap()["stdin_offset"], 6);
+    let read = call(
+        &client,
+        "read_process_output",
+        json!({"chat_id": chat, "process_id": "cat"}),
+    )
+    .await;
+    let r = read.structured_content.unwrap();
+    assert_eq!(
+        (r["stdout"].clone(), r["status"].clone()),
+        (json!("hello\n"), json!("running"))
+    );
+    assert_eq!(r["next_stdout_offset"], 6);
+
+    // Nothing new yet: a read with a wait gets what comes meanwhile.
+    let second = self::client(&service.url).await;
+    let waiting = {
+        tokio::spawn(async move {
+            call(
+                &second,
+                "read_process_output",
+                json!({"chat_id": chat, "process_id": "cat", "stdout_offset": 6, "wait_ms": 10000}),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    call(
+        &client,
+        "write_process_stdin",
+        json!({"chat_id": chat, "process_id": "cat", "data": "more\n", "close": true}),
+    )
+    .await;
+    let more = waiting.await.unwrap().structured_content.unwrap();
+    assert_eq!(more["stdout"], "more\n");
+    let end = call(
+        &client,
+        "read_process_output",
+        json!({"chat_id": chat, "process_id": "cat", "stdout_offset": 11}),
+    )
+    .await
+    .structured_content
+    .unwrap();
+    assert_eq!(
+        (end["status"].clone(), end["exit_code"].clone()),
+        (json!("exited"), json!(0))
+    );
+
+    let killed = call(
+        &client,
+        "kill_process",
+        json!({"chat_id": chat, "process_id": "nope"}),
+    )
+    .await;
+    assert_eq!(killed.is_error, Some(true));
+    assert_eq!(
+        killed.structured_content.unwrap()["error"]["code"],
+        "process_not_found"
+    );
+    let bad = call(
+        &client,
+        "kill_process",
+        json!({"chat_id": chat, "process_id": "cat", "signal": "NOPE"}),
+    )
+    .await;
+    assert_eq!(bad.is_error, Some(true));
+    let spans = service.tracer.named("StartProcess.execute");
+    assert_eq!(spans.len(), 1);
+}

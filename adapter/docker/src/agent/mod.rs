@@ -8,7 +8,9 @@ mod channel;
 mod processes;
 mod volume;
 
-pub(crate) use channel::{Channels, Via, open_channel};
+#[cfg(feature = "testing")]
+pub(crate) use channel::open_channel;
+pub(crate) use channel::{Channels, Via};
 
 /// Where the agent's volume is mounted in a sandbox.
 pub(crate) const AGENT_DIR: &str = "/opt/sandboxer";

@@ -12,26 +12,30 @@ use crate::params::ExecParams;
 use crate::reply;
 use crate::server::SandboxerMcp;
 
+/// `argv` as given, or `command` run by `sh -c`; exactly one of them.
+pub(super) fn argv(
+    argv: Option<Vec<String>>,
+    command: Option<String>,
+) -> Result<Vec<String>, ToolError> {
+    match (argv, command) {
+        (Some(argv), None) => Ok(argv),
+        (None, Some(command)) => Ok(vec!["sh".to_owned(), "-c".to_owned(), command]),
+        (Some(_), Some(_)) => Err(ToolError::Input(
+            "give `argv` or `command`, not both".to_owned(),
+        )),
+        (None, None) => Err(ToolError::Input(
+            "give `argv` (the program and its arguments) or `command` (a shell command line)"
+                .to_owned(),
+        )),
+    }
+}
+
 pub(super) async fn exec(
     server: &SandboxerMcp,
     args: ExecParams,
 ) -> Result<CallToolResult, ToolError> {
     let chat = ChatId::parse(&args.chat_id)?;
-    let argv = match (args.argv, args.command) {
-        (Some(argv), None) => argv,
-        (None, Some(command)) => vec!["sh".to_owned(), "-c".to_owned(), command],
-        (Some(_), Some(_)) => {
-            return Err(ToolError::Input(
-                "give `argv` or `command`, not both".to_owned(),
-            ));
-        }
-        (None, None) => {
-            return Err(ToolError::Input(
-                "give `argv` (the program and its arguments) or `command` (a shell command line)"
-                    .to_owned(),
-            ));
-        }
-    };
+    let argv = argv(args.argv, args.command)?;
     let mut request = ExecRequest::new(argv)?
         .with_output_limit(server.settings.exec_output_limit)
         .with_env(args.env.unwrap_or_default())?;

@@ -20,7 +20,18 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 BIN = os.environ.get("SANDBOXER_BIN", "sandboxer")
 IMAGE = os.environ.get("SANDBOXER_TEST_IMAGE", "sandboxer-base:bookworm")
 TOKEN = "mcp-test-" + uuid.uuid4().hex
-TOOLS = {"exec", "write_file", "read_file", "list_files", "sandbox_status", "delete_sandbox"}
+TOOLS = {
+    "exec",
+    "write_file",
+    "read_file",
+    "list_files",
+    "sandbox_status",
+    "delete_sandbox",
+    "start_process",
+    "read_process_output",
+    "write_process_stdin",
+    "kill_process",
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +125,29 @@ async def test_streamable_http_tools(service):
 
             status = await session.call_tool("sandbox_status", {"chat_id": chat})
             assert structured(status)["status"] == "running"
+
+            started = await session.call_tool(
+                "start_process", {"chat_id": chat, "command": "read line; echo got $line; exit 4",
+                                  "process_id": "reader", "keep_stdin_open": True})
+            assert not started.is_error and structured(started)["process"]["status"] == "running"
+            fed = await session.call_tool(
+                "write_process_stdin", {"chat_id": chat, "process_id": "reader", "data": "x\n"})
+            assert structured(fed)["stdin_offset"] == 2
+            out, offset = "", 0
+            for _ in range(20):
+                read = await session.call_tool(
+                    "read_process_output", {"chat_id": chat, "process_id": "reader",
+                                            "stdout_offset": offset, "wait_ms": 2000})
+                out += structured(read)["stdout"]
+                offset = structured(read)["next_stdout_offset"]
+                if structured(read)["status"] == "exited":
+                    break
+            assert out == "got x\n" and structured(read)["exit_code"] == 4
+            sleeper = await session.call_tool(
+                "start_process", {"chat_id": chat, "argv": ["sleep", "1000"], "process_id": "s"})
+            assert not sleeper.is_error
+            killed = await session.call_tool("kill_process", {"chat_id": chat, "process_id": "s"})
+            assert structured(killed)["process"]["exit_code"] == 137
 
             bad = await session.call_tool("exec", {"chat_id": "not a chat id", "argv": ["true"]})
             assert bad.is_error and structured(bad)["error"]["code"] == "invalid_chat_id"

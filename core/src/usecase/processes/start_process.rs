@@ -84,11 +84,16 @@ impl StartProcess {
         let context = watch.into_inner().unwrap_or_else(|e| e.into_inner());
         if let Some(context) = context {
             let ports = self.access.sandboxes.ports();
+            let info = &started.0.info;
             let watcher = ExitWatcher {
                 runtime: Arc::clone(&ports.runtime),
                 tracer: Arc::clone(&ports.tracer),
                 sandbox: SandboxRef::from(&started.1),
                 id: request.id.clone(),
+                from: OutputCursor {
+                    stdout: info.stdout.end,
+                    stderr: info.stderr.end,
+                },
             };
             tokio::spawn(trace::in_context(context, watcher.run()));
         }
@@ -102,6 +107,8 @@ struct ExitWatcher {
     tracer: Arc<dyn Tracer>,
     sandbox: SandboxRef,
     id: ProcessId,
+    /// Where the output stood at the start: waits begin there.
+    from: OutputCursor,
 }
 
 impl ExitWatcher {
@@ -142,7 +149,7 @@ impl ExitWatcher {
     /// The process's info once it ended.
     async fn wait(&self) -> Result<crate::domain::ProcessInfo, RuntimeError> {
         let mut failures = 0;
-        let mut cursor = None::<OutputCursor>;
+        let mut cursor = Some(self.from);
         loop {
             let from = match cursor {
                 Some(c) => c,
