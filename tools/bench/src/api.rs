@@ -93,6 +93,15 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Sends a GET and returns the response once its head is in, for a
+    /// body read as it streams (`Response::chunk`).
+    pub async fn open(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        Ok(self.client.get(url).send().await?)
+    }
+}
+
 pub fn sandbox_path(chat: &str) -> String {
     format!("/v1/chats/{chat}/sandbox")
 }
@@ -103,4 +112,8 @@ pub fn exec_path(chat: &str) -> String {
 
 pub fn file_path(chat: &str, file: &str) -> String {
     format!("/v1/chats/{chat}/files/{file}")
+}
+
+pub fn processes_path(chat: &str) -> String {
+    format!("/v1/chats/{chat}/processes")
 }

@@ -3,8 +3,10 @@
 //! - `run`: latency (p50 / p95 / p99) of the service's calls next to the
 //!   same work done with raw bollard calls on the same container config,
 //!   exec latency down to the agent's attach floor (with an SVG chart),
-//!   the service under concurrent load, its memory (also with many idle
-//!   sandboxes), one timed cleanup, and what is left in Docker afterwards.
+//!   the service under concurrent load, live processes (line latency to a
+//!   follower, stream throughput, starts; alone with `--only processes`),
+//!   its memory (also with many idle sandboxes), one timed cleanup, and
+//!   what is left in Docker afterwards.
 //! - `fire`: concurrent requests with a JSON summary, for the drills.
 //! - `docker-proxy`: a Docker socket proxy that signals cut and restore.
 

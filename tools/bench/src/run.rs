@@ -1,6 +1,7 @@
 //! `sandboxer-bench run`: the service's latency and load figures next to the
 //! same work done with raw bollard calls, exec latency down to the agent's
-//! attach floor (and its chart), the service under concurrent load, its
+//! attach floor (and its chart), the service under concurrent load, live
+//! processes (line latency, stream throughput, starts), its
 //! memory (also with many idle sandboxes), one timed cleanup, and what is
 //! left in Docker afterwards.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bollard::Docker;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use futures::FutureExt;
 
 use crate::adapter::Adapter;
@@ -83,12 +84,35 @@ pub struct RunArgs {
     /// Where to write the exec latency chart (SVG).
     #[arg(long, default_value = "bench-exec-latency.svg")]
     pub chart: PathBuf,
+    /// Timestamped lines a process prints (one each 20 ms) for the
+    /// write-to-follower latency (0 skips).
+    #[arg(long, default_value_t = 200)]
+    pub process_lines: usize,
+    /// MiB a process writes to stdout, followed to its end (0 skips).
+    #[arg(long, default_value_t = 200)]
+    pub process_stream_mib: u64,
+    /// Follow that stream in base64 only, not also in the default encoding.
+    #[arg(long)]
+    pub no_process_stream_auto: bool,
+    /// Background process starts (`true`) at concurrency 1 (0 skips).
+    #[arg(long, default_value_t = 200)]
+    pub process_starts: usize,
+    /// Run only this phase (after the warm-up).
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
     /// Extra flag for the started service, e.g. `--serve-arg=--cleanup-concurrency=16` (repeatable).
     #[arg(long = "serve-arg", allow_hyphen_values = true)]
     pub serve_args: Vec<String>,
     /// Also write the figures here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+/// A phase run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Only {
+    /// Live processes: line latency, stream throughput, starts.
+    Processes,
 }
 
 /// Runs everything; `Ok(false)` when something was left behind in Docker.
@@ -223,6 +247,30 @@ async fn measure(
         program: program.clone(),
         payload: phases::payload(),
     };
+    let process_plan = phases::ProcessPlan {
+        lines: args.process_lines,
+        stream_mib: args.process_stream_mib,
+        stream_auto: !args.no_process_stream_auto,
+        starts: args.process_starts,
+    };
+    let live = move |chat: String| async move {
+        let rss = move || pid.and_then(|p| process_kib(p, "VmRSS").ok());
+        phases::processes::processes(api, &chat, process_plan, rss).await
+    };
+    if args.only == Some(Only::Processes) {
+        let processes = Some(live(format!("{prefix}-proc")).await?);
+        memory.after_cleanup = rss();
+        memory.peak = pid.and_then(|p| process_kib(p, "VmHWM").ok());
+        return Ok(Measured {
+            figs: Figures::default(),
+            program,
+            memory,
+            idle: None,
+            latency: None,
+            load: None,
+            processes,
+        });
+    }
     let chats: Vec<String> = (0..args.chats).map(|i| format!("{prefix}-c{i}")).collect();
     let half = args.chats / 2;
     let mut figs = Figures::default();
@@ -251,6 +299,7 @@ async fn measure(
         fleet_concurrency: args.fleet_concurrency,
     };
     let load = phases::load(&ctx, prefix, plan).await?;
+    let processes = Some(live(format!("{prefix}-proc")).await?);
     let idle = if args.idle > 0 {
         let idle =
             phases::idle_and_cleanup(api, args.idle, args.concurrency, prefix, rss, fds).await?;
@@ -268,6 +317,7 @@ async fn measure(
         idle,
         latency,
         load: Some(load),
+        processes,
     })
 }
 

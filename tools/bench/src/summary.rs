@@ -8,7 +8,7 @@ use crate::agent_report;
 use crate::figures::Figures;
 use crate::footprint::Footprint;
 use crate::machine::Machine;
-use crate::phases::{ExecLatency, Idle, Load, Program};
+use crate::phases::{ExecLatency, Idle, Load, Processes, Program, processes};
 use crate::report::{self, Memory, mib};
 use crate::run::RunArgs;
 
@@ -20,6 +20,7 @@ pub struct Measured {
     pub idle: Option<Idle>,
     pub latency: Option<ExecLatency>,
     pub load: Option<Load>,
+    pub processes: Option<Processes>,
 }
 
 pub fn leaks(before: Option<Footprint>, after: Option<Footprint>, raw_left: Footprint) -> usize {
@@ -55,7 +56,67 @@ pub fn print_report(
     raw_left: Footprint,
     removed: Footprint,
 ) {
+    let all = args.only.is_none();
     println!("program: {}", m.program.describe());
+    if all {
+        print_phases(args, m);
+    }
+    if let Some(live) = &m.processes {
+        print!("{}", processes::text(live));
+    }
+    let mem = &m.memory;
+    println!(
+        "service memory (VmRSS): after warm-up {}, after the rounds {}, with {} idle sandboxes {}, after cleanup {}; peak (VmHWM) {}",
+        kib_text(mem.after_warm_up),
+        kib_text(mem.after_rounds),
+        args.idle,
+        kib_text(mem.with_idle),
+        kib_text(mem.after_cleanup),
+        kib_text(mem.peak)
+    );
+    match (before, after) {
+        (Some(b), Some(a)) => println!("service footprint (ours, by label): before {b}; after {a}"),
+        _ => println!("service footprint: not counted (pass --instance with --url)"),
+    }
+    println!("adapter and raw baseline footprint after: {raw_left}");
+    println!(
+        "leaks: {} (removed at the end by label: {removed})",
+        leaks(before, after, raw_left)
+    );
+    println!("load average at end: {load_at_end}");
+    println!("targets (reported, not asserted):");
+    let mut verdicts = Vec::new();
+    if all {
+        verdicts.extend(report::targets(
+            &m.figs,
+            cleanup_rate(m.idle.as_ref()),
+            args.idle,
+            mem.with_idle,
+        ));
+        verdicts.extend(agent_report::targets(
+            &m.figs,
+            m.latency.as_ref(),
+            m.load.as_ref(),
+        ));
+    }
+    if all || m.processes.is_some() {
+        verdicts.extend(processes::targets(m.processes.as_ref()));
+    }
+    for v in verdicts {
+        let mark = match v.met {
+            Some(true) => "MET   ",
+            Some(false) => "MISSED",
+            None => "-     ",
+        };
+        println!(
+            "  {mark} {:<40} measured {:<22} {}",
+            v.name, v.measured, v.by
+        );
+    }
+}
+
+/// The table, the breakdown and the agent's, load and idle figures.
+fn print_phases(args: &RunArgs, m: &Measured) {
     println!(
         "{} chats through the service, {} sandboxes through the adapter alone, {} raw containers; concurrency {}, reuses per chat {}",
         args.chats, args.chats, args.chats, args.concurrency, args.reuse_rounds
@@ -98,49 +159,6 @@ pub fn print_report(
             idle.answer
         );
     }
-    let mem = &m.memory;
-    println!(
-        "service memory (VmRSS): after warm-up {}, after the rounds {}, with {} idle sandboxes {}, after cleanup {}; peak (VmHWM) {}",
-        kib_text(mem.after_warm_up),
-        kib_text(mem.after_rounds),
-        args.idle,
-        kib_text(mem.with_idle),
-        kib_text(mem.after_cleanup),
-        kib_text(mem.peak)
-    );
-    match (before, after) {
-        (Some(b), Some(a)) => println!("service footprint (ours, by label): before {b}; after {a}"),
-        _ => println!("service footprint: not counted (pass --instance with --url)"),
-    }
-    println!("adapter and raw baseline footprint after: {raw_left}");
-    println!(
-        "leaks: {} (removed at the end by label: {removed})",
-        leaks(before, after, raw_left)
-    );
-    println!("load average at end: {load_at_end}");
-    println!("targets (reported, not asserted):");
-    let mut verdicts = report::targets(
-        &m.figs,
-        cleanup_rate(m.idle.as_ref()),
-        args.idle,
-        mem.with_idle,
-    );
-    verdicts.extend(agent_report::targets(
-        &m.figs,
-        m.latency.as_ref(),
-        m.load.as_ref(),
-    ));
-    for v in verdicts {
-        let mark = match v.met {
-            Some(true) => "MET   ",
-            Some(false) => "MISSED",
-            None => "-     ",
-        };
-        println!(
-            "  {mark} {:<40} measured {:<22} {}",
-            v.name, v.measured, v.by
-        );
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -179,6 +197,7 @@ pub fn json_report(
             "fds_idle": i.fds_idle,
         })),
         "agent": agent_report::json(m.latency.as_ref(), m.load.as_ref()),
+        "processes": processes::json(m.processes.as_ref()),
         "memory_kib": {
             "after_warm_up": m.memory.after_warm_up,
             "after_rounds": m.memory.after_rounds,

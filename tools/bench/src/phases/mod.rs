@@ -2,13 +2,14 @@
 //! same work through the Docker adapter alone and with raw bollard calls
 //! (`docker`), the warm-up that checks they all make the same container
 //! (`warm_up`), exec latency down to the attach floor (`latency`), the
-//! service under concurrent load (`load`), and the idle fill that ends in
-//! one timed cleanup (`idle`).
+//! service under concurrent load (`load`), live processes (`processes`),
+//! and the idle fill that ends in one timed cleanup (`idle`).
 
 mod docker;
 mod idle;
 mod latency;
 mod load;
+pub mod processes;
 mod service;
 mod warm_up;
 
@@ -29,6 +30,7 @@ pub use docker::{adapter_round, raw_round};
 pub use idle::{Idle, idle_and_cleanup};
 pub use latency::{ExecLatency, LatencyPlan, exec_latency};
 pub use load::{Load, LoadPlan, load};
+pub use processes::{ProcessPlan, Processes};
 pub use service::service_round;
 pub use warm_up::warm_up;
 
