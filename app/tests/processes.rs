@@ -280,3 +280,42 @@ async fn a_service_sigkilled_and_restarted_still_has_the_output_and_the_exit() {
     assert_eq!(text_of(&events), "before\nafter\n");
     assert_eq!(events.last().unwrap()["exit_code"], 7);
 }
+
+/// A WebSocket that sends a large write and closes at once harms nothing:
+/// the process runs on, and a new socket attaches and sees the terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_closed_mid_write_leaves_the_terminal_usable() {
+    let service = Service::start(Options::default()).await;
+    let c = chat("wsclose");
+    let body = json!({"cmd": ["sh", "-i"], "process_id": "t", "pty": {"cols": 80, "rows": 24}});
+    start(&service, &c, body).await;
+    let url = format!(
+        "{}/v1/chats/{c}/processes/t/pty",
+        service.url.replacen("http://", "ws://", 1)
+    );
+    let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let junk = format!("# {}\n", "x".repeat(256 * 1024));
+    first
+        .send(Message::Binary(junk.into_bytes().into()))
+        .await
+        .unwrap();
+    drop(first);
+    let (mut second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    type_in(&mut second, "echo still-$((1+1))\n").await;
+    let mut screen = String::new();
+    while !screen.contains("still-2") {
+        let next = tokio::time::timeout(Duration::from_secs(30), second.next())
+            .await
+            .expect("the terminal answers")
+            .expect("the socket stays open")
+            .unwrap();
+        if let Message::Binary(bytes) = next {
+            screen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    assert_eq!(status(&service, &c, "t").await["status"], "running");
+    let (code, _) = service
+        .call(Method::DELETE, &format!("/v1/chats/{c}/processes/t"), None)
+        .await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+}
