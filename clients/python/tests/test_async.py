@@ -98,7 +98,3 @@ async def test_async_features_waiting_for_the_service(aclient: sandboxer.AsyncCl
     sbx = AsyncSandbox("pytest-never-made", client=aclient)
     with pytest.raises(NotImplementedError, match="hibernation"):
         await sbx.hibernate()
-    with pytest.raises(NotImplementedError, match="live processes"):
-        sbx.processes  # noqa: B018
-    with pytest.raises(NotImplementedError, match="stream"):
-        await sbx.exec("true", on_stderr=print)

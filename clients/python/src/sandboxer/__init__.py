@@ -6,8 +6,15 @@
 '42\\n'
 """
 
-from ._async import AsyncClient, AsyncFiles, AsyncSandbox, default_async_client
-from ._sync import Client, Files, Sandbox, default_client
+from ._async import (
+    AsyncClient,
+    AsyncFiles,
+    AsyncProcess,
+    AsyncProcesses,
+    AsyncSandbox,
+    default_async_client,
+)
+from ._sync import Client, Files, Process, Processes, Sandbox, default_client
 from .errors import (
     Busy,
     CommandFailed,
@@ -44,13 +51,28 @@ from .errors import (
     TransportError,
     Unauthorized,
 )
-from .models import ExecResult, FileEntry, FileWritten, SandboxInfo
+from .models import (
+    ExecResult,
+    FileEntry,
+    FileWritten,
+    Offsets,
+    OutputChunk,
+    OutputEvent,
+    OutputPosition,
+    ProcessInfo,
+    ProcessOutput,
+    SandboxInfo,
+    StdinState,
+    StreamRange,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
     "AsyncFiles",
+    "AsyncProcess",
+    "AsyncProcesses",
     "AsyncSandbox",
     "Busy",
     "Client",
@@ -77,7 +99,15 @@ __all__ = [
     "NotADirectory",
     "NotAFile",
     "NotFound",
+    "Offsets",
+    "OutputChunk",
+    "OutputEvent",
+    "OutputPosition",
     "PayloadTooLarge",
+    "Process",
+    "ProcessInfo",
+    "ProcessOutput",
+    "Processes",
     "RouteNotFound",
     "RuntimeUnavailable",
     "Sandbox",
@@ -87,9 +117,11 @@ __all__ = [
     "SandboxerError",
     "ServerError",
     "ServiceUnavailable",
+    "StdinState",
     "StoreConflict",
     "StoreError",
     "StoreUnavailable",
+    "StreamRange",
     "Timeout",
     "TransportError",
     "Unauthorized",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import weakref
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn
@@ -12,11 +14,28 @@ from typing import Any, NoReturn
 import httpx
 
 from . import _core
-from ._core import Command, FileData, OutputCallback
-from .errors import CommandFailed
-from .models import ExecResult, FileEntry, FileWritten, SandboxInfo
+from ._core import Command, FileData, OutputCallback, SignalName
+from .errors import CommandFailed, CursorExpired, TransportError
+from .models import (
+    ExecResult,
+    FileEntry,
+    FileWritten,
+    OutputChunk,
+    OutputPosition,
+    ProcessInfo,
+    ProcessOutput,
+    SandboxInfo,
+    StdinState,
+)
 
-__all__ = ["AsyncClient", "AsyncSandbox", "AsyncFiles", "default_async_client"]
+__all__ = [
+    "AsyncClient",
+    "AsyncSandbox",
+    "AsyncFiles",
+    "AsyncProcesses",
+    "AsyncProcess",
+    "default_async_client",
+]
 
 
 class AsyncClient:
@@ -84,6 +103,34 @@ class AsyncClient:
         except httpx.TransportError as exc:
             raise _core.transport_error(exc, method, url) from exc
         return _core.check_response(response)
+
+    async def stream_lines(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """One streamed call of the API: its lines as they arrive (an error
+        answer raises its :class:`SandboxerError`, a cut :class:`TransportError`).
+        Closing the generator (``aclose()``) closes the connection."""
+        try:
+            async with self._http.stream(
+                method,
+                url,
+                json=json,
+                params=params,
+                timeout=timeout if timeout is not None else self.request_timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _core.check_response(response)
+                async for line in response.aiter_lines():
+                    yield line
+        except httpx.TransportError as exc:
+            raise _core.transport_error(exc, method, url) from exc
 
     async def sandbox(
         self,
@@ -164,6 +211,7 @@ class AsyncSandbox:
         self.client = client if client is not None else default_async_client()
         self.info = info
         self.files = AsyncFiles(self)
+        self.processes = AsyncProcesses(self)
 
     @classmethod
     async def for_chat(
@@ -216,21 +264,52 @@ class AsyncSandbox:
         on_stderr: OutputCallback | None = None,
     ) -> ExecResult:
         """Run a command and wait for it; see :meth:`sandboxer.Sandbox.exec`."""
-        if on_stdout is not None or on_stderr is not None:
-            raise _core.not_yet("exec streaming (on_stdout / on_stderr)", "streamed exec output")
         argv = _core.argv(cmd)
         seconds = timeout if timeout is not None else self.client.exec_timeout
         body = _core.exec_body(argv, seconds, workdir, env, stdin)
-        response = await self.client.request(
-            "POST",
-            _core.chat_url(self.chat_id, "exec"),
-            json=body,
-            timeout=_core.exec_http_timeout(self.client.request_timeout, seconds),
-        )
-        result = _core.exec_result(response)
+        http_timeout = _core.exec_http_timeout(self.client.request_timeout, seconds)
+        url = _core.chat_url(self.chat_id, "exec")
+        if on_stdout is not None or on_stderr is not None:
+            result = await self._exec_streamed(argv, url, body, http_timeout, on_stdout, on_stderr)
+        else:
+            response = await self.client.request("POST", url, json=body, timeout=http_timeout)
+            result = _core.exec_result(response)
         if check and not result.ok:
             raise CommandFailed(argv, result)
         return result
+
+    async def _exec_streamed(
+        self,
+        argv: list[str],
+        url: str,
+        body: dict[str, Any],
+        http_timeout: httpx.Timeout,
+        on_stdout: OutputCallback | None,
+        on_stderr: OutputCallback | None,
+    ) -> ExecResult:
+        callbacks = {"stdout": on_stdout, "stderr": on_stderr}
+
+        async def call(name: str, text: str) -> None:
+            callback = callbacks[name]
+            if callback is not None:
+                returned = callback(text)
+                if inspect.isawaitable(returned):
+                    await returned
+
+        reading = _core.ExecStream(argv)
+        lines = self.client.stream_lines(
+            "POST", url, json={**body, "stream": True}, timeout=http_timeout
+        )
+        async with aclosing(lines):  # also when a callback raised: the service kills the command
+            async for line in lines:
+                piece = reading.feed(line)
+                if piece is not None:
+                    await call(*piece)
+                if reading.result is not None:
+                    break
+        for name, text in reading.flush():
+            await call(name, text)
+        return reading.exec_result()
 
     async def status(self) -> SandboxInfo:
         """``GET .../sandbox``: the chat's sandbox now, or :class:`SandboxNotFound`."""
@@ -246,7 +325,187 @@ class AsyncSandbox:
         """Not yet: needs the service's hibernation."""
         raise _core.not_yet("AsyncSandbox.hibernate()", "hibernation")
 
+
+class AsyncProcesses:
+    """The async twin of :class:`sandboxer.Processes`."""
+
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._sandbox = sandbox
+
+    async def start(
+        self,
+        cmd: Command,
+        *,
+        process_id: str | None = None,
+        stdin: str | bytes | None = None,
+        keep_stdin_open: bool = False,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+        pty: tuple[int, int] | None = None,
+    ) -> AsyncProcess:
+        """Start a process in the background; see :meth:`sandboxer.Processes.start`."""
+        sbx = self._sandbox
+        body = _core.process_body(
+            _core.argv(cmd),
+            process_id=process_id,
+            stdin=stdin,
+            keep_stdin_open=keep_stdin_open,
+            env=env,
+            workdir=workdir,
+            timeout=timeout,
+            pty=pty,
+        )
+        response = await sbx.client.request("POST", _core.process_url(sbx.chat_id), json=body)
+        info = ProcessInfo.from_json(_core.json_object(response))
+        return AsyncProcess(sbx, info.process_id, info=info)
+
+    async def list(self) -> list[AsyncProcess]:
+        """The sandbox's processes, running and recently ended, by start time."""
+        sbx = self._sandbox
+        data = _core.json_object(await sbx.client.request("GET", _core.process_url(sbx.chat_id)))
+        infos = [ProcessInfo.from_json(p) for p in data.get("processes", [])]
+        return [AsyncProcess(sbx, i.process_id, info=i) for i in infos]
+
+    async def get(self, process_id: str) -> AsyncProcess:
+        """One process (its ``info`` fresh), or :class:`ProcessNotFound`."""
+        process = AsyncProcess(self._sandbox, process_id)
+        await process.status()
+        return process
+
+
+class AsyncProcess:
+    """The async twin of :class:`sandboxer.Process`. :meth:`output` is an async
+    generator: leave it early inside ``contextlib.aclosing(...)`` to close its
+    connection at once."""
+
+    def __init__(
+        self, sandbox: AsyncSandbox, process_id: str, *, info: ProcessInfo | None = None
+    ) -> None:
+        self.sandbox = sandbox
+        self.process_id = process_id
+        self.info = info
+
+    def __repr__(self) -> str:
+        status = self.info.status if self.info is not None else "?"
+        return (
+            f"AsyncProcess(chat_id={self.sandbox.chat_id!r}, "
+            f"process_id={self.process_id!r}, status={status!r})"
+        )
+
     @property
-    def processes(self) -> NoReturn:
-        """Not yet: needs the service's live processes."""
-        raise _core.not_yet("AsyncSandbox.processes (start / get / output / stdin / kill)")
+    def created(self) -> bool | None:
+        """From :meth:`AsyncProcesses.start`: whether that call made the process."""
+        return self.info.created if self.info is not None else None
+
+    def _url(self, *rest: str) -> str:
+        return _core.process_url(self.sandbox.chat_id, self.process_id, *rest)
+
+    async def status(self) -> ProcessInfo:
+        """``GET``: the process now (status, exit code, offsets), or :class:`ProcessNotFound`."""
+        response = await self.sandbox.client.request("GET", self._url())
+        self.info = ProcessInfo.from_json(_core.json_object(response))
+        return self.info
+
+    def output(
+        self,
+        stdout_offset: int = 0,
+        stderr_offset: int = 0,
+        *,
+        follow: bool = False,
+        reconnect: bool = True,
+    ) -> AsyncGenerator[OutputChunk | OutputPosition, None]:
+        """The process's output from the offsets, as events (``async for``);
+        see :meth:`sandboxer.Process.output`."""
+        return self._events(_core.Cursor(stdout_offset, stderr_offset), follow, reconnect)
+
+    async def _events(
+        self, cursor: _core.Cursor, follow: bool, reconnect: bool
+    ) -> AsyncGenerator[OutputChunk | OutputPosition, None]:
+        client = self.sandbox.client
+        base = client.request_timeout
+        if follow:
+            base = _core.stream_http_timeout(base)
+        failures = 0
+        while True:
+            params = _core.output_params(cursor.stdout, cursor.stderr, follow)
+            lines = client.stream_lines("GET", self._url("output"), params=params, timeout=base)
+            try:
+                async with aclosing(lines):
+                    async for line in lines:
+                        data = _core.parse_line(line)
+                        if data is None:
+                            continue
+                        event = _core.output_event(data)
+                        cursor.advance(event)
+                        failures = 0
+                        yield event
+                        if isinstance(event, OutputPosition) and (event.exited or not follow):
+                            return
+                raise TransportError("the output stream ended before its last event")
+            except TransportError:
+                if not (follow and reconnect) or failures >= _core.FOLLOW_RECONNECTS:
+                    raise
+                failures += 1
+                await asyncio.sleep(0.5 * 2 ** (failures - 1))
+
+    async def read_output(
+        self, stdout_offset: int = 0, stderr_offset: int = 0, *, follow: bool = False
+    ) -> ProcessOutput:
+        """:meth:`output` gathered; see :meth:`sandboxer.Process.read_output`."""
+        out, err = bytearray(), bytearray()
+        end: OutputPosition | None = None
+        async with aclosing(self.output(stdout_offset, stderr_offset, follow=follow)) as events:
+            async for event in events:
+                if isinstance(event, OutputChunk):
+                    (err if event.stream == "stderr" else out).extend(event.data)
+                else:
+                    end = event
+        assert end is not None  # output() ends with a position, or raises
+        return ProcessOutput(stdout=bytes(out), stderr=bytes(err), end=end)
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to end and return its exit code; past ``timeout``
+        seconds ``TimeoutError`` (the process runs on). See :meth:`sandboxer.Process.wait`."""
+        try:
+            return await asyncio.wait_for(self._wait(), timeout)
+        except asyncio.TimeoutError:  # not the builtin before Python 3.11
+            raise TimeoutError(f"process {self.process_id!r} still running") from None
+
+    async def _wait(self) -> int:
+        while True:
+            info = await self.status()
+            if info.exited:
+                return _core.exit_code_of(info.exit_code)
+            cursor = _core.Cursor(info.stdout.end, info.stderr.end)
+            try:
+                async with aclosing(self._events(cursor, True, True)) as events:
+                    async for event in events:
+                        if isinstance(event, OutputPosition) and event.exited:
+                            return _core.exit_code_of(event.exit_code)
+            except CursorExpired:
+                continue  # fell behind the buffer: start again from where it ends now
+
+    async def write_stdin(
+        self, data: str | bytes, offset: int | None = None, close: bool = False
+    ) -> StdinState:
+        """Bytes to the process's stdin; see :meth:`sandboxer.Process.write_stdin`."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        response = await self.sandbox.client.request(
+            "POST", self._url("stdin"), content=payload, params=_core.stdin_params(offset, close)
+        )
+        return _core.stdin_state(response)
+
+    async def close_stdin(self) -> StdinState:
+        """``write_stdin(b"", close=True)``: end of input."""
+        return await self.write_stdin(b"", close=True)
+
+    async def signal(self, sig: SignalName) -> None:
+        """Send a signal (``"TERM"``, ``"INT"``, ``signal.SIGHUP``, ...) to the process's group."""
+        await self.sandbox.client.request(
+            "POST", self._url("signal"), json={"signal": _core.signal_name(sig)}
+        )
+
+    async def kill(self) -> None:
+        """Kill the process's whole tree (``DELETE``); returns once it is gone."""
+        await self.sandbox.client.request("DELETE", self._url())

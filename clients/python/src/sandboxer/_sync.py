@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime
-from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
 import httpx
 
 from . import _core
-from ._core import Command, FileData, OutputCallback
-from .errors import CommandFailed
-from .models import ExecResult, FileEntry, FileWritten, SandboxInfo
+from ._core import Command, FileData, OutputCallback, SignalName
+from .errors import CommandFailed, CursorExpired, TransportError
+from .models import (
+    ExecResult,
+    FileEntry,
+    FileWritten,
+    OutputChunk,
+    OutputPosition,
+    ProcessInfo,
+    ProcessOutput,
+    SandboxInfo,
+    StdinState,
+)
 
-__all__ = ["Client", "Sandbox", "Files", "default_client"]
+__all__ = ["Client", "Sandbox", "Files", "Processes", "Process", "default_client"]
 
 
 class Client:
@@ -89,6 +100,33 @@ class Client:
         except httpx.TransportError as exc:
             raise _core.transport_error(exc, method, url) from exc
         return _core.check_response(response)
+
+    def stream_lines(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Generator[str, None, None]:
+        """One streamed call of the API: its lines as they arrive (an error
+        answer raises its :class:`SandboxerError`, a cut :class:`TransportError`).
+        Closing the iterator closes the connection."""
+        try:
+            with self._http.stream(
+                method,
+                url,
+                json=json,
+                params=params,
+                timeout=timeout if timeout is not None else self.request_timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _core.check_response(response)
+                yield from response.iter_lines()
+        except httpx.TransportError as exc:
+            raise _core.transport_error(exc, method, url) from exc
 
     def sandbox(
         self,
@@ -164,6 +202,7 @@ class Sandbox:
         self.client = client if client is not None else default_client()
         self.info = info
         self.files = Files(self)
+        self.processes = Processes(self)
 
     @classmethod
     def for_chat(
@@ -228,21 +267,50 @@ class Sandbox:
         process tree is killed and ``timed_out`` is true. A non-zero exit is not
         an error unless ``check=True`` (then :class:`CommandFailed`).
         """
-        if on_stdout is not None or on_stderr is not None:
-            raise _core.not_yet("exec streaming (on_stdout / on_stderr)", "streamed exec output")
         argv = _core.argv(cmd)
         seconds = timeout if timeout is not None else self.client.exec_timeout
         body = _core.exec_body(argv, seconds, workdir, env, stdin)
-        response = self.client.request(
-            "POST",
-            _core.chat_url(self.chat_id, "exec"),
-            json=body,
-            timeout=_core.exec_http_timeout(self.client.request_timeout, seconds),
-        )
-        result = _core.exec_result(response)
+        http_timeout = _core.exec_http_timeout(self.client.request_timeout, seconds)
+        url = _core.chat_url(self.chat_id, "exec")
+        if on_stdout is not None or on_stderr is not None:
+            result = self._exec_streamed(argv, url, body, http_timeout, on_stdout, on_stderr)
+        else:
+            response = self.client.request("POST", url, json=body, timeout=http_timeout)
+            result = _core.exec_result(response)
         if check and not result.ok:
             raise CommandFailed(argv, result)
         return result
+
+    def _exec_streamed(
+        self,
+        argv: list[str],
+        url: str,
+        body: dict[str, Any],
+        http_timeout: httpx.Timeout,
+        on_stdout: OutputCallback | None,
+        on_stderr: OutputCallback | None,
+    ) -> ExecResult:
+        callbacks = {"stdout": on_stdout, "stderr": on_stderr}
+        reading = _core.ExecStream(argv)
+        lines = self.client.stream_lines(
+            "POST", url, json={**body, "stream": True}, timeout=http_timeout
+        )
+        try:
+            for line in lines:
+                piece = reading.feed(line)
+                if piece is not None:
+                    callback = callbacks[piece[0]]
+                    if callback is not None:
+                        callback(piece[1])
+                if reading.result is not None:
+                    break
+        finally:
+            lines.close()  # also when a callback raised: the service then kills the command
+        for name, text in reading.flush():
+            callback = callbacks[name]
+            if callback is not None:
+                callback(text)
+        return reading.exec_result()
 
     def status(self) -> SandboxInfo:
         """``GET .../sandbox``: the chat's sandbox now, or :class:`SandboxNotFound`."""
@@ -258,7 +326,230 @@ class Sandbox:
         """Not yet: needs the service's hibernation."""
         raise _core.not_yet("Sandbox.hibernate()", "hibernation")
 
+
+class Processes:
+    """The live processes of a sandbox (``/v1/chats/{chat_id}/processes``):
+    started in the background, they outlive every connection; their output is
+    kept per stream (the service's ``--process-buffer-bytes``, 4 MiB) with
+    absolute byte offsets."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def start(
+        self,
+        cmd: Command,
+        *,
+        process_id: str | None = None,
+        stdin: str | bytes | None = None,
+        keep_stdin_open: bool = False,
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+        pty: tuple[int, int] | None = None,
+    ) -> Process:
+        """Start a process in the background (the sandbox is created if needed).
+
+        ``cmd`` is an argv list, or a string run by ``sh -c``. ``process_id`` is
+        yours to choose (else the service makes one): a repeat with the same id
+        and the same arguments is the same process (``info.created`` false), with
+        other arguments :class:`Conflict`. ``stdin`` is its first input (text);
+        stdin is then closed unless ``keep_stdin_open`` (for :meth:`Process.write_stdin`).
+        ``timeout`` is the process's lifetime in seconds (the API's ``timeout_ms``;
+        default the service's 1 h, at most 24 h): past it its tree is killed.
+        ``pty=(cols, rows)`` runs it on a terminal (output all on stdout).
+        """
+        sbx = self._sandbox
+        body = _core.process_body(
+            _core.argv(cmd),
+            process_id=process_id,
+            stdin=stdin,
+            keep_stdin_open=keep_stdin_open,
+            env=env,
+            workdir=workdir,
+            timeout=timeout,
+            pty=pty,
+        )
+        response = sbx.client.request("POST", _core.process_url(sbx.chat_id), json=body)
+        info = ProcessInfo.from_json(_core.json_object(response))
+        return Process(sbx, info.process_id, info=info)
+
+    def list(self) -> list[Process]:
+        """The sandbox's processes, running and recently ended, by start time."""
+        sbx = self._sandbox
+        data = _core.json_object(sbx.client.request("GET", _core.process_url(sbx.chat_id)))
+        infos = [ProcessInfo.from_json(p) for p in data.get("processes", [])]
+        return [Process(sbx, i.process_id, info=i) for i in infos]
+
+    def get(self, process_id: str) -> Process:
+        """One process (its ``info`` fresh), or :class:`ProcessNotFound`."""
+        process = Process(self._sandbox, process_id)
+        process.status()
+        return process
+
+
+class Process:
+    """A handle on a live process: every call asks the service (``info`` is
+    what it said last). ``Process(sbx, "id")`` makes one without a call."""
+
+    def __init__(
+        self, sandbox: Sandbox, process_id: str, *, info: ProcessInfo | None = None
+    ) -> None:
+        self.sandbox = sandbox
+        self.process_id = process_id
+        self.info = info
+
+    def __repr__(self) -> str:
+        status = self.info.status if self.info is not None else "?"
+        return (
+            f"Process(chat_id={self.sandbox.chat_id!r}, "
+            f"process_id={self.process_id!r}, status={status!r})"
+        )
+
     @property
-    def processes(self) -> NoReturn:
-        """Not yet: needs the service's live processes."""
-        raise _core.not_yet("Sandbox.processes (start / get / output / stdin / kill)")
+    def created(self) -> bool | None:
+        """From :meth:`Processes.start`: whether that call made the process."""
+        return self.info.created if self.info is not None else None
+
+    def _url(self, *rest: str) -> str:
+        return _core.process_url(self.sandbox.chat_id, self.process_id, *rest)
+
+    def status(self) -> ProcessInfo:
+        """``GET``: the process now (status, exit code, offsets), or :class:`ProcessNotFound`."""
+        response = self.sandbox.client.request("GET", self._url())
+        self.info = ProcessInfo.from_json(_core.json_object(response))
+        return self.info
+
+    def output(
+        self,
+        stdout_offset: int = 0,
+        stderr_offset: int = 0,
+        *,
+        follow: bool = False,
+        reconnect: bool = True,
+    ) -> Iterator[OutputChunk | OutputPosition]:
+        """The process's output from the offsets, as events: :class:`OutputChunk`
+        (``stream``, ``offset``, ``data`` bytes), then an :class:`OutputPosition`.
+
+        Without ``follow``: what is buffered, then where the read ended
+        (``status`` ``running`` or ``exited``). With ``follow``: until the process
+        ends, the last event an ``OutputPosition`` with ``exited`` true (and one
+        after every 15 s of silence, ``running``). An offset older than the
+        buffer raises :class:`CursorExpired` (``oldest`` says where to read
+        from), also in the middle of a follow too slow for the buffer.
+
+        A follow whose connection drops reconnects from the offsets of the last
+        event it had (``reconnect``; up to 3 times in a row, 0.5 / 1 / 2 s
+        apart), so no byte is lost or repeated; then :class:`TransportError`.
+        Leaving the loop early closes the connection.
+        """
+        cursor = _core.Cursor(stdout_offset, stderr_offset)
+        return self._events(cursor, follow=follow, reconnect=reconnect, deadline=None)
+
+    def _events(
+        self, cursor: _core.Cursor, *, follow: bool, reconnect: bool, deadline: float | None
+    ) -> Iterator[OutputChunk | OutputPosition]:
+        client = self.sandbox.client
+        base = client.request_timeout
+        if follow:
+            base = _core.stream_http_timeout(base)
+        failures = 0
+        while True:
+            http_timeout = base
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"process {self.process_id!r} still running")
+                read = remaining if base.read is None else min(base.read, remaining)
+                http_timeout = httpx.Timeout(
+                    connect=base.connect, read=read, write=base.write, pool=base.pool
+                )
+            params = _core.output_params(cursor.stdout, cursor.stderr, follow)
+            lines = client.stream_lines(
+                "GET", self._url("output"), params=params, timeout=http_timeout
+            )
+            try:
+                for line in lines:
+                    data = _core.parse_line(line)
+                    if data is None:
+                        continue
+                    event = _core.output_event(data)
+                    cursor.advance(event)
+                    failures = 0
+                    yield event
+                    if isinstance(event, OutputPosition) and (event.exited or not follow):
+                        return
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"process {self.process_id!r} still running")
+                raise TransportError("the output stream ended before its last event")
+            except TransportError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"process {self.process_id!r} still running") from None
+                if not (follow and reconnect) or failures >= _core.FOLLOW_RECONNECTS:
+                    raise
+                failures += 1
+                time.sleep(0.5 * 2 ** (failures - 1))
+            finally:
+                lines.close()
+
+    def read_output(
+        self, stdout_offset: int = 0, stderr_offset: int = 0, *, follow: bool = False
+    ) -> ProcessOutput:
+        """:meth:`output` gathered: each stream's bytes from its offset and the
+        last position (with ``follow``: once the process has ended)."""
+        out, err = bytearray(), bytearray()
+        end: OutputPosition | None = None
+        for event in self.output(stdout_offset, stderr_offset, follow=follow):
+            if isinstance(event, OutputChunk):
+                (err if event.stream == "stderr" else out).extend(event.data)
+            else:
+                end = event
+        assert end is not None  # output() ends with a position, or raises
+        return ProcessOutput(stdout=bytes(out), stderr=bytes(err), end=end)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the process to end and return its exit code (128 + the
+        signal when a signal ended it). Follows the output from where it stands
+        (the bytes are not kept: read them with :meth:`output`). Past
+        ``timeout`` seconds, ``TimeoutError`` (the process runs on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.status()
+            if info.exited:
+                return _core.exit_code_of(info.exit_code)
+            cursor = _core.Cursor(info.stdout.end, info.stderr.end)
+            try:
+                for event in self._events(cursor, follow=True, reconnect=True, deadline=deadline):
+                    if isinstance(event, OutputPosition) and event.exited:
+                        return _core.exit_code_of(event.exit_code)
+            except CursorExpired:
+                continue  # fell behind the buffer: start again from where it ends now
+
+    def write_stdin(
+        self, data: str | bytes, offset: int | None = None, close: bool = False
+    ) -> StdinState:
+        """Bytes (``str``: UTF-8) to the process's stdin (started with
+        ``keep_stdin_open``); ``offset`` is where they start in stdin, so a retry
+        is not doubled; ``close`` closes stdin after them. Returns
+        ``(offset, open)``: bytes stdin took in all, less than asked when the
+        process stopped reading. A closed stdin is :class:`Conflict`."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        response = self.sandbox.client.request(
+            "POST", self._url("stdin"), content=payload, params=_core.stdin_params(offset, close)
+        )
+        return _core.stdin_state(response)
+
+    def close_stdin(self) -> StdinState:
+        """``write_stdin(b"", close=True)``: end of input."""
+        return self.write_stdin(b"", close=True)
+
+    def signal(self, sig: SignalName) -> None:
+        """Send a signal (``"TERM"``, ``"INT"``, ``signal.SIGHUP``, ...) to the process's group."""
+        self.sandbox.client.request(
+            "POST", self._url("signal"), json={"signal": _core.signal_name(sig)}
+        )
+
+    def kill(self) -> None:
+        """Kill the process's whole tree (``DELETE``); returns once it is gone.
+        The ended process stays listed, with its output, for a while."""
+        self.sandbox.client.request("DELETE", self._url())

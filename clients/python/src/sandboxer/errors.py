@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
+
+from .models import Offsets
 
 if TYPE_CHECKING:
     from .models import ExecResult
@@ -30,6 +33,11 @@ __all__ = [
     "SandboxNotFound",
     "FileNotFound",
     "RouteNotFound",
+    "ProcessNotFound",
+    "InvalidOffset",
+    "CursorExpired",
+    "UpgradeRequired",
+    "TooManyProcesses",
     "MethodNotAllowed",
     "Conflict",
     "PayloadTooLarge",
@@ -46,6 +54,8 @@ __all__ = [
     "Timeout",
     "TransportError",
     "CommandFailed",
+    "class_for",
+    "error_from_body",
     "error_from_response",
 ]
 
@@ -154,9 +164,23 @@ class InvalidOffset(InvalidRequest):
 
 
 class CursorExpired(SandboxerError):
-    """410 ``cursor_expired``: that output is no longer buffered; read from the oldest offset."""
+    """410 ``cursor_expired``: that output is no longer buffered; read from the oldest offset.
+
+    ``oldest`` is the oldest offsets still buffered (``Offsets(stdout, stderr)``,
+    the service's ``error.oldest``), ``None`` when the answer did not have them.
+    """
 
     default_code = "cursor_expired"
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = 410,
+        oldest: Offsets | None = None,
+    ) -> None:
+        super().__init__(code, message, status)
+        self.oldest = oldest
 
 
 class UpgradeRequired(SandboxerError):
@@ -173,7 +197,8 @@ class MethodNotAllowed(SandboxerError):
 
 
 class Conflict(SandboxerError):
-    """409 ``conflict``: Docker reported a conflict it could not resolve."""
+    """409 ``conflict``: Docker reported a conflict it could not resolve; a process
+    id taken by another body; stdin already closed."""
 
     default_code = "conflict"
 
@@ -379,6 +404,7 @@ def error_from_response(response: httpx.Response) -> SandboxerError:
     status = response.status_code
     code = f"http_{status}"
     message = response.reason_phrase or "error"
+    err: dict[str, Any] = {}
     try:
         body = response.json()
     except ValueError:
@@ -391,7 +417,53 @@ def error_from_response(response: httpx.Response) -> SandboxerError:
             message = err["message"]
     elif response.content:
         message = response.text.strip()[:500] or message
+    return _make(code, message, status, err, _retry_after(response.headers.get("retry-after")))
+
+
+#: The status of the codes whose class does not tell it (see ``_status_of``).
+_STATUS_OF_CODE: dict[str, int] = {
+    "unauthorized": 401,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "cursor_expired": 410,
+    "body_too_large": 413,
+    "upgrade_required": 426,
+    "too_many_processes": 429,
+    "timeout": 504,
+}
+
+
+def _status_of(code: str) -> int:
+    """The status a code answers with as a whole response: for errors that come
+    inside a stream, whose HTTP status was 200 when the stream began."""
+    if code in _STATUS_OF_CODE:
+        return _STATUS_OF_CODE[code]
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        for base, status in ((InvalidRequest, 400), (NotFound, 404), (ServiceUnavailable, 503)):
+            if issubclass(cls, base):
+                return status
+    return 500
+
+
+def error_from_body(err: Mapping[str, Any], status: int | None = None) -> SandboxerError:
+    """The exception for an ``{"error": {...}}`` line inside a stream (a follow's
+    or a streamed exec's): ``err`` is the inner object. ``status`` defaults to
+    the one the code answers with as a whole response."""
+    raw_code, raw_message = err.get("code"), err.get("message")
+    code = raw_code if isinstance(raw_code, str) else "internal"
+    message = raw_message if isinstance(raw_message, str) else "error"
+    if status is None:
+        status = _status_of(code)
+    return _make(code, message, status, err, None)
+
+
+def _make(
+    code: str, message: str, status: int, err: Mapping[str, Any], retry_after: float | None
+) -> SandboxerError:
     cls = class_for(code, status)
     if issubclass(cls, ServiceUnavailable):
-        return cls(code, message, status, _retry_after(response.headers.get("retry-after")))
+        return cls(code, message, status, retry_after)
+    if issubclass(cls, CursorExpired):
+        return cls(code, message, status, Offsets.from_json(err.get("oldest")))
     return cls(code, message, status)

@@ -5,9 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple, Union
 
-__all__ = ["SandboxInfo", "ExecResult", "FileEntry", "FileWritten"]
+__all__ = [
+    "SandboxInfo",
+    "ExecResult",
+    "FileEntry",
+    "FileWritten",
+    "StreamRange",
+    "StdinState",
+    "Offsets",
+    "ProcessInfo",
+    "OutputChunk",
+    "OutputPosition",
+    "OutputEvent",
+    "ProcessOutput",
+]
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -38,6 +51,14 @@ def parse_time(value: str) -> datetime:
 
 def _opt_time(value: Any) -> datetime | None:
     return parse_time(value) if isinstance(value, str) and value else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,8 @@ class ExecResult:
     truncated: bool
     duration_ms: int
     session_id: str
+    #: The id of the process a streamed exec ran as (``None`` when not streamed).
+    process_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -110,6 +133,7 @@ class ExecResult:
             truncated=bool(data.get("truncated", False)),
             duration_ms=int(data.get("duration_ms", 0)),
             session_id=str(data.get("session_id", "")),
+            process_id=_opt_str(data.get("process_id")),
         )
 
 
@@ -156,3 +180,185 @@ class FileWritten:
             size=int(data["size"]),
             session_id=str(data.get("session_id", "")),
         )
+
+
+class StreamRange(NamedTuple):
+    """One output stream of a process, as absolute byte offsets."""
+
+    #: The oldest offset still buffered (older output is gone: ``CursorExpired``).
+    start: int
+    #: Bytes the stream produced in all: where the next output begins.
+    end: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> StreamRange:
+        data = data if isinstance(data, dict) else {}
+        return cls(start=int(data.get("start", 0)), end=int(data.get("end", 0)))
+
+
+class StdinState(NamedTuple):
+    """A process's stdin: bytes taken so far (the ``offset`` of the next write)
+    and whether it is still open. What ``Process.write_stdin`` returns."""
+
+    offset: int
+    open: bool
+
+    @classmethod
+    def from_json(cls, data: Any) -> StdinState:
+        data = data if isinstance(data, dict) else {}
+        return cls(offset=int(data.get("offset", 0)), open=bool(data.get("open", False)))
+
+
+class Offsets(NamedTuple):
+    """A position in both output streams (where a read starts or stands)."""
+
+    stdout: int
+    stderr: int
+
+    @classmethod
+    def from_json(cls, data: Any) -> Offsets | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(stdout=int(data["stdout"]), stderr=int(data["stderr"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """A live process of a chat's sandbox (``GET .../processes/{process_id}``)."""
+
+    process_id: str
+    cmd: list[str]
+    #: Runs on a terminal.
+    pty: bool
+    #: Inside the sandbox.
+    pid: int
+    #: ``running`` or ``exited``.
+    status: str
+    #: When exited: the code, or 128 + the signal that ended it (143 for TERM).
+    exit_code: int | None
+    #: Ended by its lifetime (``timeout``).
+    timed_out: bool
+    #: Ended by ``kill()`` (``DELETE``).
+    killed: bool
+    started_at: datetime
+    ended_at: datetime | None
+    stdout: StreamRange
+    stderr: StreamRange
+    stdin: StdinState
+    session_id: str
+    #: From a start only: ``True`` when this call made the process, ``False`` when
+    #: the same process was there (a repeated start with the same id and body).
+    created: bool | None = None
+    #: The answer as received, fields this client does not know included.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def exited(self) -> bool:
+        return self.status == "exited"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessInfo:
+        created = data.get("created")
+        return cls(
+            process_id=str(data["process_id"]),
+            cmd=[str(a) for a in data.get("cmd", [])],
+            pty=bool(data.get("pty", False)),
+            pid=int(data.get("pid", 0)),
+            status=str(data["status"]),
+            exit_code=_opt_int(data.get("exit_code")),
+            timed_out=bool(data.get("timed_out", False)),
+            killed=bool(data.get("killed", False)),
+            started_at=parse_time(str(data["started_at"])),
+            ended_at=_opt_time(data.get("ended_at")),
+            stdout=StreamRange.from_json(data.get("stdout")),
+            stderr=StreamRange.from_json(data.get("stderr")),
+            stdin=StdinState.from_json(data.get("stdin")),
+            session_id=str(data.get("session_id", "")),
+            created=None if created is None else bool(created),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """Bytes of one output stream of a process, from ``offset`` in that stream."""
+
+    #: ``stdout`` or ``stderr`` (a terminal's output is all ``stdout``).
+    stream: str
+    offset: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        """The offset after these bytes: where the next read of the stream starts."""
+        return self.offset + len(self.data)
+
+    def text(self, errors: str = "replace") -> str:
+        """The bytes as UTF-8 (a chunk may end inside a character: decode the
+        concatenation when that matters)."""
+        return self.data.decode("utf-8", errors)
+
+
+@dataclass(frozen=True)
+class OutputPosition:
+    """Where a reader of a process's output stands, and the process's state:
+    the last event of a read (``status == "exited"`` at the process's end,
+    ``"running"`` at the end of a snapshot), and a follow's heartbeat after
+    15 s of silence."""
+
+    #: ``running`` or ``exited``.
+    status: str
+    exit_code: int | None
+    timed_out: bool
+    killed: bool
+    #: Where the next read starts.
+    stdout_offset: int
+    stderr_offset: int
+
+    @property
+    def exited(self) -> bool:
+        return self.status == "exited"
+
+    @property
+    def offsets(self) -> Offsets:
+        return Offsets(self.stdout_offset, self.stderr_offset)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OutputPosition:
+        return cls(
+            status=str(data["status"]),
+            exit_code=_opt_int(data.get("exit_code")),
+            timed_out=bool(data.get("timed_out", False)),
+            killed=bool(data.get("killed", False)),
+            stdout_offset=int(data.get("stdout_offset", 0)),
+            stderr_offset=int(data.get("stderr_offset", 0)),
+        )
+
+
+#: One event of a process's output: bytes, or where the reader stands.
+OutputEvent = Union[OutputChunk, OutputPosition]
+
+
+@dataclass(frozen=True)
+class ProcessOutput:
+    """A process's output read at once (``Process.read_output``): the bytes of
+    each stream from the offsets asked for, and where the read ended."""
+
+    stdout: bytes
+    stderr: bytes
+    end: OutputPosition
+
+    @property
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
