@@ -184,6 +184,19 @@ impl FakeRuntime {
         f(tables.entry(sandbox.session_id).or_default())
     }
 
+    /// One process call that is not a start or a read: its span, scripted
+    /// failures and delays, then `f` on the sandbox's processes.
+    async fn process_call<T>(
+        &self,
+        sandbox: &SandboxRef,
+        f: impl FnOnce(&mut procs::Table) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
+        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
+        let result = self.with_processes(sandbox, f);
+        Self::finish(span.as_mut(), result)
+    }
+
     /// What a program of `request` does when it runs now.
     fn run_program(&self, sandbox: &SandboxRef, request: &ExecRequest) -> ExecOutcome {
         let programs = self.programs.lock().unwrap().clone();
@@ -461,10 +474,8 @@ impl SandboxRuntime for FakeRuntime {
     }
 
     async fn list_processes(&self, sandbox: &SandboxRef) -> Result<Vec<ProcessInfo>, RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| Ok(procs::list(table)));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| Ok(procs::list(table)))
+            .await
     }
 
     async fn process_status(
@@ -472,10 +483,8 @@ impl SandboxRuntime for FakeRuntime {
         sandbox: &SandboxRef,
         id: &ProcessId,
     ) -> Result<ProcessInfo, RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| procs::status(table, id));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| procs::status(table, id))
+            .await
     }
 
     async fn read_output(
@@ -516,10 +525,8 @@ impl SandboxRuntime for FakeRuntime {
         id: &ProcessId,
         write: &StdinWrite,
     ) -> Result<StdinState, RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| procs::write_stdin(table, id, write));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| procs::write_stdin(table, id, write))
+            .await
     }
 
     async fn signal_process(
@@ -528,10 +535,8 @@ impl SandboxRuntime for FakeRuntime {
         id: &ProcessId,
         signal: Signal,
     ) -> Result<(), RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| procs::signal(table, id, signal));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| procs::signal(table, id, signal))
+            .await
     }
 
     async fn kill_process(
@@ -539,10 +544,8 @@ impl SandboxRuntime for FakeRuntime {
         sandbox: &SandboxRef,
         id: &ProcessId,
     ) -> Result<ProcessInfo, RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| procs::kill(table, id));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| procs::kill(table, id))
+            .await
     }
 
     async fn resize_pty(
@@ -551,10 +554,8 @@ impl SandboxRuntime for FakeRuntime {
         id: &ProcessId,
         _size: PtySize,
     ) -> Result<(), RuntimeError> {
-        let mut span = self.span(RuntimeOp::ProcessCall, Some(sandbox));
-        self.enter(RuntimeOp::ProcessCall, span.as_mut()).await?;
-        let result = self.with_processes(sandbox, |table| procs::resize(table, id));
-        Self::finish(span.as_mut(), result)
+        self.process_call(sandbox, |table| procs::resize(table, id))
+            .await
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

@@ -26,11 +26,7 @@ impl DockerSandboxRuntime {
     ) -> Result<ExecOutcome, RuntimeError> {
         let spec = ExecSpec {
             argv: request.argv.clone(),
-            env: request
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            env: env_pairs(&request.env),
             workdir: request.workdir.clone(),
             stdin: request.stdin.clone().map(ByteBuf::from),
             timeout_ms: u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX),
@@ -143,6 +139,11 @@ impl DockerSandboxRuntime {
             }
         }
     }
+}
+
+/// A request's environment as the agent protocol carries it.
+pub(crate) fn env_pairs(env: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// An agent's refusal as the port's error.

@@ -17,7 +17,7 @@ use sandboxer_core::domain::{
 use sandboxer_core::port::{ProcessLimits, RuntimeError, SandboxRef};
 use serde_bytes::ByteBuf;
 
-use super::calls::{TERM_GRACE, unexpected};
+use super::calls::{TERM_GRACE, env_pairs, unexpected};
 use crate::runtime::DockerSandboxRuntime;
 
 /// Added to a call's own waiting for the round trip and a loaded agent.
@@ -66,11 +66,7 @@ impl DockerSandboxRuntime {
         let spec = ProcessSpec {
             id: request.id.to_string(),
             argv: request.argv.clone(),
-            env: request
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            env: env_pairs(&request.env),
             workdir: request.workdir.clone(),
             stdin: request.stdin.clone().map(ByteBuf::from),
             keep_stdin_open: request.keep_stdin_open,
