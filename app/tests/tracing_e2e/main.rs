@@ -23,6 +23,7 @@ mod disabled;
 mod exec;
 mod failures;
 mod lifecycle;
+mod processes;
 mod propagation;
 
 use reqwest::StatusCode;
