@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use sandboxer_core::domain::{
-    OutputCursor, ProcessInfo, ProcessState, Session, StdinState, StreamRange, rfc3339,
+    OutputCursor, ProcessInfo, Session, StdinState, StreamRange, rfc3339,
 };
 
 use crate::dto::whole_number;
@@ -125,12 +125,6 @@ pub struct ProcessView {
 
 impl ProcessView {
     pub fn new(info: &ProcessInfo, session: &Session) -> Self {
-        let (timed_out, killed) = match info.state {
-            ProcessState::Exited {
-                timed_out, killed, ..
-            } => (timed_out, killed),
-            ProcessState::Running => (false, false),
-        };
         Self {
             process_id: info.id.to_string(),
             cmd: info.argv.clone(),
@@ -138,8 +132,8 @@ impl ProcessView {
             pid: info.pid,
             status: info.state.as_str().to_owned(),
             exit_code: info.state.exit_code(),
-            timed_out,
-            killed,
+            timed_out: info.state.timed_out(),
+            killed: info.state.killed(),
             started_at: rfc3339(info.started_at),
             ended_at: info.ended_at.map(rfc3339),
             stdout: info.stdout.into(),

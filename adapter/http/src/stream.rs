@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures::Stream;
 
-use sandboxer_core::domain::{OutputCursor, ProcessInfo, ProcessState};
+use sandboxer_core::domain::{OutputCursor, ProcessInfo};
 use sandboxer_core::usecase::{ExecError, FollowEvent, OutputFollower, OutputStream};
 
 use crate::error::ApiError;
@@ -70,17 +70,11 @@ fn encode(data: &[u8], encoding: Encoding) -> (String, &'static str) {
 }
 
 fn end_view(info: &ProcessInfo, stdout: u64, stderr: u64) -> OutputEnd {
-    let (timed_out, killed) = match info.state {
-        ProcessState::Exited {
-            timed_out, killed, ..
-        } => (timed_out, killed),
-        ProcessState::Running => (false, false),
-    };
     OutputEnd {
         status: info.state.as_str().to_owned(),
         exit_code: info.state.exit_code(),
-        timed_out,
-        killed,
+        timed_out: info.state.timed_out(),
+        killed: info.state.killed(),
         stdout_offset: stdout,
         stderr_offset: stderr,
     }
@@ -89,7 +83,11 @@ fn end_view(info: &ProcessInfo, stdout: u64, stderr: u64) -> OutputEnd {
 /// The error that ended a stream, as its last event. 5xx detail is logged
 /// by `ApiError`, not sent.
 pub fn error_view(err: ExecError) -> OutputEvent {
-    let api = ApiError::from(err);
+    api_error_view(ApiError::from(err))
+}
+
+/// An `ApiError` as a stream's error event.
+pub fn api_error_view(api: ApiError) -> OutputEvent {
     OutputEvent::Error(OutputError {
         error: StreamErrorDetail {
             code: api.code.as_str().to_owned(),
@@ -99,7 +97,7 @@ pub fn error_view(err: ExecError) -> OutputEvent {
     })
 }
 
-fn line(event: &OutputEvent) -> Bytes {
+fn line(event: &impl serde::Serialize) -> Bytes {
     let mut bytes = serde_json::to_vec(event).unwrap_or_default();
     bytes.push(b'\n');
     Bytes::from(bytes)
@@ -186,24 +184,11 @@ fn exec_events(follower: OutputFollower) -> impl Stream<Item = Result<Bytes, Inf
     futures::stream::unfold(Some(follower), |state| async move {
         let mut follower = state?;
         loop {
-            let next = follower.next().await?;
-            let bytes = match next {
+            let bytes = match follower.next().await? {
                 Ok(FollowEvent::Position { .. }) => continue,
-                Ok(FollowEvent::Exited(info)) => {
-                    let result = exec_result(&info, &follower);
-                    serde_json::to_vec(&result)
-                        .map(Bytes::from)
-                        .unwrap_or_default()
-                }
+                Ok(FollowEvent::Exited(info)) => line(&exec_result(&info, &follower)),
                 Ok(event) => line(&event_view(&event, Encoding::Auto).1),
                 Err(err) => line(&error_view(err)),
-            };
-            let bytes = if bytes.ends_with(b"\n") {
-                bytes
-            } else {
-                let mut v = bytes.to_vec();
-                v.push(b'\n');
-                Bytes::from(v)
             };
             return Some((Ok(bytes), Some(follower)));
         }
@@ -215,16 +200,9 @@ fn exec_result(info: &ProcessInfo, follower: &OutputFollower) -> ExecStreamResul
         .ended_at
         .map(|end| (end - info.started_at).num_milliseconds())
         .unwrap_or_default();
-    let timed_out = matches!(
-        info.state,
-        ProcessState::Exited {
-            timed_out: true,
-            ..
-        }
-    );
     ExecStreamResult {
         exit_code: info.state.exit_code().unwrap_or(-1),
-        timed_out,
+        timed_out: info.state.timed_out(),
         truncated: false,
         duration_ms: u64::try_from(duration).unwrap_or(0),
         session_id: follower.session().id.to_string(),

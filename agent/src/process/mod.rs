@@ -59,9 +59,7 @@ impl Processes {
 
     /// Processes running now.
     pub fn running(&self) -> u32 {
-        let table = self.table();
-        let running = table.values().filter(|p| p.is_running()).count();
-        u32::try_from(running).unwrap_or(u32::MAX)
+        u32::try_from(running_in(&self.table())).unwrap_or(u32::MAX)
     }
 
     pub async fn start(&self, spec: ProcessSpec) -> Reply {
@@ -83,7 +81,7 @@ impl Processes {
             } else {
                 // Counted and inserted under one lock: concurrent starts
                 // never pass the limit together.
-                let running = table.values().filter(|p| p.is_running()).count();
+                let running = running_in(&table);
                 if running >= spec.max_running as usize {
                     let why = format!(
                         "{running} processes are running, the limit is {}",
@@ -192,6 +190,10 @@ impl Processes {
             _ => Reply::Done,
         }
     }
+}
+
+fn running_in(table: &HashMap<String, Arc<Process>>) -> usize {
+    table.values().filter(|p| p.is_running()).count()
 }
 
 /// Forgets ended processes past `ENDED_TTL`, then the oldest ended ones

@@ -186,6 +186,22 @@ impl ProcessState {
             Self::Exited { exit_code, .. } => Some(exit_code),
         }
     }
+
+    /// Ended by its timeout.
+    pub const fn timed_out(self) -> bool {
+        matches!(
+            self,
+            Self::Exited {
+                timed_out: true,
+                ..
+            }
+        )
+    }
+
+    /// Ended by a kill.
+    pub const fn killed(self) -> bool {
+        matches!(self, Self::Exited { killed: true, .. })
+    }
 }
 
 /// A process as the runtime reports it.
@@ -386,6 +402,20 @@ mod tests {
         for s in Signal::ALL {
             assert_eq!(Signal::parse(s.name()), Ok(s));
         }
+    }
+
+    #[test]
+    fn a_state_says_how_it_ended() {
+        let ended = |timed_out, killed| ProcessState::Exited {
+            exit_code: 137,
+            timed_out,
+            killed,
+        };
+        assert!(!ProcessState::Running.timed_out() && !ProcessState::Running.killed());
+        assert!(ended(true, false).timed_out() && !ended(true, false).killed());
+        assert!(!ended(false, true).timed_out() && ended(false, true).killed());
+        assert_eq!(ended(false, false).exit_code(), Some(137));
+        assert_eq!(ProcessState::Running.exit_code(), None);
     }
 
     #[test]

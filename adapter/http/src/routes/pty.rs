@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ProcessPath, QueryPairs};
 use crate::schema;
 use crate::state::ApiState;
-use crate::stream::error_view;
+use crate::stream::{api_error_view, error_view};
 
 /// Between two tries of a write the process is not reading.
 const STALLED_WRITE_PAUSE: Duration = Duration::from_millis(100);
@@ -203,14 +203,7 @@ async fn control(state: &ApiState, chat: &ChatId, id: &ProcessId, raw: &str) -> 
             sandboxer_core::trace::attr::ErrorClass::InvalidRequest,
             message,
         );
-        let error = crate::process_dto::OutputEvent::Error(crate::process_dto::OutputError {
-            error: crate::process_dto::StreamErrorDetail {
-                code: api.code.as_str().to_owned(),
-                message: api.message,
-                oldest: None,
-            },
-        });
-        Some(text(&error))
+        Some(text(&api_error_view(api)))
     };
     match serde_json::from_str::<PtyControl>(raw) {
         Ok(PtyControl::Resize { cols, rows }) => {

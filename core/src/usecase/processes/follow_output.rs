@@ -320,10 +320,8 @@ impl OutputFollower {
         if let Some(code) = info.state.exit_code() {
             self.span.set_attribute(key::EXIT_CODE, code.into());
         }
-        if let crate::domain::ProcessState::Exited { timed_out, .. } = info.state {
-            self.span
-                .set_attribute(key::EXEC_TIMED_OUT, timed_out.into());
-        }
+        self.span
+            .set_attribute(key::EXEC_TIMED_OUT, info.state.timed_out().into());
         self.finish(result::EXITED);
     }
 

@@ -127,13 +127,8 @@ impl ExitWatcher {
                 if let Some(code) = info.state.exit_code() {
                     span.set_attribute(key::EXIT_CODE, code.into());
                 }
-                if let crate::domain::ProcessState::Exited {
-                    timed_out, killed, ..
-                } = info.state
-                {
-                    span.set_attribute(key::EXEC_TIMED_OUT, timed_out.into());
-                    span.set_attribute(key::PROCESS_KILLED, killed.into());
-                }
+                span.set_attribute(key::EXEC_TIMED_OUT, info.state.timed_out().into());
+                span.set_attribute(key::PROCESS_KILLED, info.state.killed().into());
                 span.set_attribute(key::RESULT, result::EXITED.into());
             }
             // Gone with its sandbox (removed, replaced, hibernated): it ended
