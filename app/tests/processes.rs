@@ -314,8 +314,12 @@ async fn a_websocket_closed_mid_write_leaves_the_terminal_usable() {
         }
     }
     assert_eq!(status(&service, &c, "t").await["status"], "running");
-    let (code, _) = service
+    let began = std::time::Instant::now();
+    let (code, body) = service
         .call(Method::DELETE, &format!("/v1/chats/{c}/processes/t"), None)
         .await;
-    assert_eq!(code, StatusCode::NO_CONTENT);
+    // What the kill answered and how long it took, should it ever fail.
+    let took = began.elapsed();
+    let after = status(&service, &c, "t").await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body} after {took:?}; now {after}");
 }
