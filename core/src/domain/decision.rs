@@ -1,13 +1,16 @@
-//! The create / reuse / replace decision of DESIGN section 2, as pure functions.
+//! The create / resume / reuse / replace decision of DESIGN section 2, as
+//! pure functions.
 //!
-//! `decide` settles what the store's row alone can (no session, abandoned
-//! create, expired, spec changed); only when it answers `AskRuntime` does the
-//! container's state matter, and `on_container` takes it. Every rule is here
-//! once; the use case runs one step per decision.
+//! `decide` settles what the store's rows alone can (no session, a kept
+//! workspace, abandoned create, past max lifetime, spec changed); only when
+//! it answers `AskRuntime` does the container's state matter, and
+//! `on_container` takes it. Every rule is here once; the use case runs one
+//! step per decision.
 
 use super::policy::Policy;
 use super::session::{EndReason, Session, SessionStatus, Timestamp};
 use super::spec::SpecHash;
+use super::workspace::{Workspace, WorkspaceStatus};
 
 /// What the runtime says about a session's container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub enum ContainerState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplaceReason {
-    Expired,
+    MaxLifetime,
     ContainerGone,
     SpecChanged,
 }
@@ -32,7 +35,7 @@ impl ReplaceReason {
     /// The old session ends with the reason it was replaced for.
     pub fn end_reason(self) -> EndReason {
         match self {
-            Self::Expired => EndReason::Expired,
+            Self::MaxLifetime => EndReason::MaxLifetime,
             Self::ContainerGone => EndReason::ContainerGone,
             Self::SpecChanged => EndReason::SpecChanged,
         }
@@ -42,15 +45,18 @@ impl ReplaceReason {
 /// What to do with a chat's sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision<'a> {
-    /// No active session: a new one.
+    /// No active session and no kept workspace: a new session on a fresh one.
     Create,
+    /// No active session, a kept workspace: a new session on it.
+    Resume(&'a Workspace),
     /// The active session serves: extend it.
     Reuse(&'a Session),
-    /// A new session replaces the active one, which ends with the reason.
+    /// A new session on the same workspace replaces the active one, which
+    /// ends with the reason.
     Replace(&'a Session, ReplaceReason),
 }
 
-/// What the store's row alone decides.
+/// What the store's rows alone decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict<'a> {
     Decided(Decision<'a>),
@@ -59,27 +65,34 @@ pub enum Verdict<'a> {
     AskRuntime(&'a Session),
 }
 
-/// Decides from the chat's active session as the store has it.
+/// Decides from the chat's active session and its live workspace as the
+/// store has them.
 ///
 /// `wanted` is the spec the caller asks for; `None` means "whatever the chat
 /// already has" (exec and file calls never replace a sandbox over its spec).
 /// A session still `creating` here was waited for and abandoned: its
-/// process died mid-create, so its container counts as gone.
+/// process died mid-create, so its container counts as gone. A session
+/// whose idle TTL passed is still reused while its container runs (cleanup
+/// has not come yet): it holds the chat's files and processes.
 pub fn decide<'a>(
     active: Option<&'a Session>,
+    workspace: Option<&'a Workspace>,
     wanted: Option<&SpecHash>,
     policy: &Policy,
     now: Timestamp,
 ) -> Verdict<'a> {
     let Some(session) = active else {
-        return Verdict::Decided(Decision::Create);
+        return Verdict::Decided(match workspace {
+            Some(kept) if kept.status == WorkspaceStatus::Live => Decision::Resume(kept),
+            _ => Decision::Create,
+        });
     };
     let replace = |reason| Verdict::Decided(Decision::Replace(session, reason));
     if session.status == SessionStatus::Creating {
         return replace(ReplaceReason::ContainerGone);
     }
-    if policy.is_expired(session, now) {
-        return replace(ReplaceReason::Expired);
+    if policy.is_past_lifetime(session, now) {
+        return replace(ReplaceReason::MaxLifetime);
     }
     if wanted.is_some_and(|w| *w != session.spec_hash) {
         return replace(ReplaceReason::SpecChanged);
@@ -104,12 +117,13 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::domain::{ChatId, SessionId, SessionStatus, SpecOverrides};
+    use crate::domain::{ChatId, SessionId, SessionStatus, SpecOverrides, WorkspaceId};
 
     fn session(hash: &str, created_min_ago: i64, expires_in_min: i64, now: Timestamp) -> Session {
         Session {
             id: SessionId::new(),
             chat_id: ChatId::parse("c").unwrap(),
+            workspace_id: WorkspaceId::new(),
             container_id: None,
             image: "img".into(),
             spec_hash: SpecHash::from_stored(hash),
@@ -133,15 +147,49 @@ mod tests {
         now: Timestamp,
         container: ContainerState,
     ) -> (Option<ReplaceReason>, bool) {
-        let decision = match decide(active, wanted, &Policy::default(), now) {
+        let decision = match decide(active, None, wanted, &Policy::default(), now) {
             Verdict::Decided(d) => d,
             Verdict::AskRuntime(s) => on_container(s, container),
         };
         match decision {
-            Decision::Create => (None, false),
+            Decision::Create | Decision::Resume(_) => (None, false),
             Decision::Reuse(_) => (None, true),
             Decision::Replace(_, reason) => (Some(reason), false),
         }
+    }
+
+    fn kept(status: WorkspaceStatus, now: Timestamp) -> Workspace {
+        Workspace {
+            id: WorkspaceId::new(),
+            chat_id: ChatId::parse("c").unwrap(),
+            created_at: now,
+            created_by: SessionId::new(),
+            status,
+            hibernated_at: Some(now),
+            retained_until: Some(now + chrono::Duration::days(7)),
+        }
+    }
+
+    #[test]
+    fn no_session_resumes_a_live_workspace_and_creates_otherwise() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        let policy = Policy::default();
+        let live = kept(WorkspaceStatus::Live, now);
+        let going = kept(WorkspaceStatus::Deleting, now);
+        assert_eq!(
+            decide(None, Some(&live), None, &policy, now),
+            Verdict::Decided(Decision::Resume(&live))
+        );
+        assert_eq!(
+            decide(None, Some(&going), None, &policy, now),
+            Verdict::Decided(Decision::Create)
+        );
+        // An active session wins over what the workspace says.
+        let session = session("aaa", 10, 20, now);
+        assert_eq!(
+            decide(Some(&session), Some(&live), None, &policy, now),
+            Verdict::AskRuntime(&session)
+        );
     }
 
     #[test]
@@ -160,7 +208,7 @@ mod tests {
         use ReplaceReason::*;
         const CREATE: (Option<ReplaceReason>, bool) = (None, false);
         const REUSE: (Option<ReplaceReason>, bool) = (None, true);
-        let rows: [(Option<&Session>, Option<&SpecHash>, ContainerState, _); 11] = [
+        let rows: [(Option<&Session>, Option<&SpecHash>, ContainerState, _); 12] = [
             (None, Some(&same), Missing, CREATE),
             (None, None, Running, CREATE),
             (Some(&live), Some(&same), Running, REUSE),
@@ -177,8 +225,10 @@ mod tests {
                 Exited,
                 (Some(ContainerGone), false),
             ),
-            (Some(&idle), Some(&same), Running, (Some(Expired), false)),
-            (Some(&old), Some(&same), Running, (Some(Expired), false)),
+            // Idle TTL passed, cleanup not there yet: still reused.
+            (Some(&idle), Some(&same), Running, REUSE),
+            (Some(&idle), Some(&same), Missing, (Some(ContainerGone), false)),
+            (Some(&old), Some(&same), Running, (Some(MaxLifetime), false)),
             (
                 Some(&live),
                 Some(&other),
@@ -214,15 +264,15 @@ mod tests {
         let live = session("aaa", 10, 20, now);
         let same = SpecHash::from_stored("aaa");
         assert_eq!(
-            decide(Some(&live), Some(&same), &policy, now),
+            decide(Some(&live), None, Some(&same), &policy, now),
             Verdict::AskRuntime(&live)
         );
         assert_eq!(
-            decide(Some(&live), None, &policy, now),
+            decide(Some(&live), None, None, &policy, now),
             Verdict::AskRuntime(&live)
         );
         assert_eq!(
-            decide(None, None, &policy, now),
+            decide(None, None, None, &policy, now),
             Verdict::Decided(Decision::Create)
         );
         let replaced = Decision::Replace(&live, ReplaceReason::ContainerGone);

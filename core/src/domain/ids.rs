@@ -1,6 +1,6 @@
 //! Identifiers: the chat platform's `ChatId` (validated at the edge), our
-//! `SessionId` (UUIDv7, so ids sort by creation time) and the runtime's
-//! `ContainerId`.
+//! `SessionId` and `WorkspaceId` (UUIDv7, so ids sort by creation time)
+//! and the runtime's `ContainerId`.
 
 use std::fmt;
 
@@ -57,38 +57,65 @@ impl fmt::Display for ChatId {
     }
 }
 
-/// One sandbox incarnation of one chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Uuid);
+/// A UUIDv7 id type: fresh ids sort by creation time; parsing accepts any UUID.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $invalid:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("session id {0:?} is not a UUID")]
-pub struct InvalidSessionId(pub String);
+        #[derive(Debug, Clone, PartialEq, Eq, Error)]
+        #[error("{what} id {0:?} is not a UUID", what = $what)]
+        pub struct $invalid(pub String);
 
-impl SessionId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+        impl $name {
+            /// A fresh, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
 
-    /// # Errors
-    /// `InvalidSessionId` when `raw` is not a UUID.
-    pub fn parse(raw: &str) -> Result<Self, InvalidSessionId> {
-        Uuid::parse_str(raw)
-            .map(Self)
-            .map_err(|_| InvalidSessionId(raw.to_owned()))
-    }
+            /// # Errors
+            #[doc = concat!("`", stringify!($invalid), "` when `raw` is not a UUID.")]
+            pub fn parse(raw: &str) -> Result<Self, $invalid> {
+                Uuid::parse_str(raw)
+                    .map(Self)
+                    .map_err(|_| $invalid(raw.to_owned()))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
 }
 
-impl Default for SessionId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+uuid_id!(
+    /// One sandbox incarnation of one chat.
+    SessionId,
+    InvalidSessionId,
+    "session"
+);
 
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
+uuid_id!(
+    /// A chat's files (its volume), kept across the chat's sessions.
+    WorkspaceId,
+    InvalidWorkspaceId,
+    "workspace"
+);
+
+impl WorkspaceId {
+    /// The workspace a session of the release before workspaces ran on:
+    /// its volume was named after the session, so the id is the session's.
+    pub fn of_legacy_session(session: SessionId) -> Self {
+        Self(session.0)
     }
 }
 

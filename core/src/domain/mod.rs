@@ -10,12 +10,15 @@ pub mod policy;
 pub mod process;
 pub mod session;
 pub mod spec;
+pub mod workspace;
 
 pub use decision::{ContainerState, Decision, ReplaceReason, Verdict, decide, on_container};
 pub use env::{InvalidEnv, check_env};
 pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
 pub use files::{FileEntry, FileKind};
-pub use ids::{ChatId, ContainerId, InvalidChatId, InvalidSessionId, SessionId};
+pub use ids::{
+    ChatId, ContainerId, InvalidChatId, InvalidSessionId, InvalidWorkspaceId, SessionId, WorkspaceId,
+};
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
 pub use policy::{InvalidPolicy, Policy};
 pub use process::{
@@ -23,5 +26,8 @@ pub use process::{
     ProcessInfo, ProcessRequest, ProcessState, PtySize, ReadOptions, Signal, Started, StdinState,
     StdinWrite, StreamRange,
 };
-pub use session::{EndReason, NewSession, Session, SessionStatus, Timestamp, rfc3339};
+pub use session::{
+    EndReason, NewSession, Session, SessionStatus, Timestamp, WorkspaceUse, rfc3339,
+};
 pub use spec::{InvalidSpec, ResourceLimits, SandboxSpec, SpecHash, SpecOverrides};
+pub use workspace::{Retention, Workspace, WorkspaceFate, WorkspaceStatus};

@@ -84,6 +84,11 @@ impl Policy {
         now >= session.expires_at || now >= self.end_of_life(session.created_at)
     }
 
+    /// Past max lifetime: the next use gets a new session.
+    pub fn is_past_lifetime(&self, session: &Session, now: Timestamp) -> bool {
+        now >= self.end_of_life(session.created_at)
+    }
+
     fn end_of_life(&self, created_at: Timestamp) -> Timestamp {
         created_at + self.max_lifetime
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{ChatId, ContainerId, SessionId};
+use super::ids::{ChatId, ContainerId, SessionId, WorkspaceId};
 use super::spec::{SpecHash, SpecOverrides};
 
 /// Instants are UTC everywhere; they are shown as RFC 3339 at the edges.
@@ -38,8 +38,12 @@ impl SessionStatus {
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EndReason {
-    /// Idle TTL or max lifetime passed.
+    /// Idle TTL passed and the workspace went with it (retention 0).
     Expired,
+    /// Idle TTL passed: the container went, the workspace is kept.
+    Hibernated,
+    /// Max lifetime passed: a new session took over the workspace.
+    MaxLifetime,
     /// The container was missing or exited.
     ContainerGone,
     /// A different image, limits or runtime were asked for.
@@ -56,6 +60,8 @@ impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Expired => "expired",
+            Self::Hibernated => "hibernated",
+            Self::MaxLifetime => "max_lifetime",
             Self::ContainerGone => "container_gone",
             Self::SpecChanged => "spec_changed",
             Self::Stopped => "stopped",
@@ -91,6 +97,8 @@ parse_by_name!(
     EndReason,
     [
         Self::Expired,
+        Self::Hibernated,
+        Self::MaxLifetime,
         Self::ContainerGone,
         Self::SpecChanged,
         Self::Stopped,
@@ -103,6 +111,8 @@ parse_by_name!(
 pub struct Session {
     pub id: SessionId,
     pub chat_id: ChatId,
+    /// The chat's files this session runs on.
+    pub workspace_id: WorkspaceId,
     /// Known once the runtime created the container.
     pub container_id: Option<ContainerId>,
     pub image: String,
@@ -132,12 +142,32 @@ impl Session {
 pub struct NewSession {
     pub id: SessionId,
     pub chat_id: ChatId,
+    pub workspace: WorkspaceUse,
     pub image: String,
     pub spec_hash: SpecHash,
     pub overrides: SpecOverrides,
     pub idle_ttl: Duration,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// The workspace a new session runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceUse {
+    /// A new workspace, made for this session; undoing the session's create
+    /// deletes it.
+    Fresh(WorkspaceId),
+    /// The chat's kept workspace (a resume or a replacement); never deleted
+    /// by an undone create.
+    Kept(WorkspaceId),
+}
+
+impl WorkspaceUse {
+    pub fn id(self) -> WorkspaceId {
+        match self {
+            Self::Fresh(id) | Self::Kept(id) => id,
+        }
+    }
 }
 
 /// RFC 3339 in UTC with milliseconds, the form shown at every edge.
@@ -160,6 +190,8 @@ mod tests {
         }
         for r in [
             EndReason::Expired,
+            EndReason::Hibernated,
+            EndReason::MaxLifetime,
             EndReason::ContainerGone,
             EndReason::CreateInterrupted,
         ] {

@@ -8,7 +8,7 @@ pub mod tracer;
 
 pub use clock::{Clock, SystemClock};
 pub use runtime::{
-    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime,
+    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace, SandboxRef, SandboxRuntime,
     StopOutcome,
 };
 pub use store::{Replacing, SessionStore, StoreError, Touch};

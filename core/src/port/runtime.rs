@@ -6,7 +6,8 @@ use thiserror::Error;
 use crate::domain::{
     ChatId, ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor,
     OutputRead, ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SandboxSpec, Session,
-    SessionId, Signal, Started, StdinState, StdinWrite, Timestamp, WorkspacePath,
+    SessionId, Signal, Started, StdinState, StdinWrite, Timestamp, WorkspaceId, WorkspacePath,
+    WorkspaceUse,
 };
 use crate::trace::{ErrorType, attr::ErrorClass};
 
@@ -34,6 +35,9 @@ impl From<&Session> for SandboxRef {
 pub struct CreateRequest {
     pub session_id: SessionId,
     pub chat_id: ChatId,
+    /// The volume mounted at `/workspace`: a fresh one (made now, removed
+    /// again if the create fails) or the chat's kept one (never removed here).
+    pub workspace: WorkspaceUse,
     pub generation: u64,
     pub created_at: Timestamp,
     pub spec: SandboxSpec,
@@ -45,6 +49,7 @@ pub struct RuntimeSandbox {
     pub container_id: ContainerId,
     pub session_id: SessionId,
     pub chat_id: ChatId,
+    pub workspace_id: WorkspaceId,
     pub generation: u64,
     pub created_at: Timestamp,
     pub running: bool,
@@ -58,6 +63,16 @@ impl RuntimeSandbox {
             container_id: Some(self.container_id.clone()),
         }
     }
+}
+
+/// A workspace volume the runtime holds for us, as its labels describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeWorkspace {
+    pub id: WorkspaceId,
+    /// When the runtime made it, if it says.
+    pub created_at: Option<Timestamp>,
+    /// The bytes it holds, where the runtime tells them.
+    pub bytes: Option<u64>,
 }
 
 /// The service's bounds on a sandbox's live processes.
@@ -148,11 +163,27 @@ pub trait SandboxRuntime: Send + Sync {
     /// On error nothing made for the session is left behind.
     async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError>;
 
-    /// Stops and removes the sandbox and everything made for it. Idempotent.
+    /// Stops and removes the sandbox and everything made for it except its
+    /// workspace, which outlives it (`delete_workspace`). Idempotent.
     ///
     /// # Errors
     /// `Unavailable`, `Timeout`, `Other`; a sandbox already gone is `Ok(AlreadyGone)`.
     async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError>;
+
+    /// Removes a workspace and its files. Idempotent: one already gone is
+    /// `Ok`. Never half done: the files stay until the whole volume goes.
+    ///
+    /// # Errors
+    /// `Conflict` while a sandbox still mounts it, `Unavailable`,
+    /// `Timeout`, `Other`.
+    async fn delete_workspace(&self, workspace: &WorkspaceId) -> Result<(), RuntimeError>;
+
+    /// Every workspace this runtime holds for this instance, with the bytes
+    /// each holds where the runtime can tell cheaply (`measure`).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`.
+    async fn list_workspaces(&self, measure: bool) -> Result<Vec<RuntimeWorkspace>, RuntimeError>;
 
     /// Every sandbox footprint this runtime holds for us, whoever made it,
     /// one entry per session, as its labels describe it. Despite the name

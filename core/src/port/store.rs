@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::domain::{ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp};
+use crate::domain::{
+    ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp, Workspace,
+    WorkspaceFate, WorkspaceId,
+};
 use crate::trace::{ErrorType, attr::ErrorClass};
 
 /// The active session a new one replaces, as it was read.
@@ -59,6 +62,13 @@ pub trait SessionStore: Send + Sync {
     /// `Unavailable`, `Other`.
     async fn get_active(&self, chat: &ChatId) -> Result<Option<Session>, StoreError>;
 
+    /// The chat's latest session (highest generation), in any status: what
+    /// a resumed chat had (its spec, its TTL).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn get_latest(&self, chat: &ChatId) -> Result<Option<Session>, StoreError>;
+
     /// A session in any status.
     ///
     /// # Errors
@@ -85,11 +95,14 @@ pub trait SessionStore: Send + Sync {
 
     /// Atomically ends `replacing` (if given, only while it is still active at
     /// its generation) and inserts `new` as `creating` with the chat's next
-    /// generation. Returns the inserted session.
+    /// generation, on its workspace: a `Fresh` one is inserted live for the
+    /// chat; a `Kept` one must be the chat's live workspace and stops being
+    /// hibernated. Returns the inserted session.
     ///
     /// # Errors
-    /// `Conflict` when the chat has another active session or `replacing`
-    /// moved on; `Unavailable`, `Other`.
+    /// `Conflict` when the chat has another active session, `replacing`
+    /// moved on, a `Fresh` workspace meets a live one of the chat, or a
+    /// `Kept` one is not the chat's live workspace; `Unavailable`, `Other`.
     async fn begin_create(
         &self,
         new: &NewSession,
@@ -112,7 +125,9 @@ pub trait SessionStore: Send + Sync {
     /// `Unavailable`, `Other`.
     async fn touch(&self, id: &SessionId, touch: Touch) -> Result<Option<Session>, StoreError>;
 
-    /// Ends an active session. `false` when it was not active (idempotent).
+    /// Ends an active session and, in the same step, settles its workspace's
+    /// `fate` (hibernated until a time, or marked `deleting`). `false` when
+    /// it was not active (idempotent; the workspace is then left alone).
     ///
     /// # Errors
     /// `Unavailable`, `Other`.
@@ -121,7 +136,41 @@ pub trait SessionStore: Send + Sync {
         id: &SessionId,
         reason: EndReason,
         at: Timestamp,
+        fate: WorkspaceFate,
     ) -> Result<bool, StoreError>;
+
+    /// The chat's live workspace (a session runs on it, or it is hibernated).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn get_workspace(&self, chat: &ChatId) -> Result<Option<Workspace>, StoreError>;
+
+    /// Every workspace row, live and `deleting`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    /// Hibernated workspaces (live, no session on them).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn count_hibernated(&self) -> Result<u64, StoreError>;
+
+    /// Marks a hibernated workspace `deleting` (its volume goes next).
+    /// `false` when it is not hibernated any more (a session took it over)
+    /// or is gone; `true` also when it was `deleting` already.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn retire_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError>;
+
+    /// Deletes a `deleting` workspace's row once its volume is gone.
+    /// `false` when there was no such row.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn forget_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError>;
 
     /// Deletes sessions that ended before `before`, except each chat's
     /// latest one, which keeps the chat's generation counting up (ended rows

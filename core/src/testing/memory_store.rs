@@ -1,6 +1,6 @@
 //! An in-memory `SessionStore` with the same guarantees as the real one
-//! (one active session per chat, generation compare-and-swap) and
-//! scriptable failures.
+//! (one active session and one live workspace per chat, generation
+//! compare-and-swap) and scriptable failures.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     ChatId, ContainerId, EndReason, NewSession, Session, SessionId, SessionStatus, Timestamp,
+    Workspace, WorkspaceFate, WorkspaceId, WorkspaceStatus, WorkspaceUse,
 };
 use crate::port::store::{Replacing, SessionStore, StoreError, Touch};
 
@@ -24,6 +25,10 @@ pub enum StoreOp {
     Touch,
     End,
     PurgeEnded,
+    GetWorkspace,
+    ListWorkspaces,
+    RetireWorkspace,
+    ForgetWorkspace,
     InstanceId,
     Ping,
 }
@@ -32,7 +37,7 @@ pub enum StoreOp {
 pub struct MemoryStore {
     /// The deployment this store stands for, fixed at construction.
     instance: String,
-    sessions: Mutex<Vec<Session>>,
+    tables: Mutex<Tables>,
     failures: Mutex<HashMap<StoreOp, Vec<StoreError>>>,
     calls: Mutex<HashMap<StoreOp, usize>>,
 }
@@ -41,7 +46,7 @@ impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             instance: SessionId::new().to_string().replace('-', "")[20..].to_owned(),
-            sessions: Mutex::default(),
+            tables: Mutex::default(),
             failures: Mutex::default(),
             calls: Mutex::default(),
         }
@@ -65,12 +70,22 @@ impl MemoryStore {
 
     /// Every session ever stored, in insertion order.
     pub fn all(&self) -> Vec<Session> {
-        self.sessions.lock().unwrap().clone()
+        self.tables.lock().unwrap().sessions.clone()
+    }
+
+    /// Every workspace row, in insertion order.
+    pub fn workspaces(&self) -> Vec<Workspace> {
+        self.tables.lock().unwrap().workspaces.clone()
     }
 
     /// Puts a row in as is (test setup).
     pub fn insert(&self, session: Session) {
-        self.sessions.lock().unwrap().push(session);
+        self.tables.lock().unwrap().sessions.push(session);
+    }
+
+    /// Puts a workspace row in as is (test setup).
+    pub fn insert_workspace(&self, workspace: Workspace) {
+        self.tables.lock().unwrap().workspaces.push(workspace);
     }
 
     /// How many times `op` was called.
@@ -92,8 +107,92 @@ impl MemoryStore {
         op: StoreOp,
         f: impl FnOnce(&mut Vec<Session>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_tables(op, |t| f(&mut t.sessions))
+    }
+
+    fn with_tables<T>(
+        &self,
+        op: StoreOp,
+        f: impl FnOnce(&mut Tables) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.injected(op)?;
-        f(&mut self.sessions.lock().unwrap())
+        let mut tables = self.tables.lock().unwrap();
+        // All or nothing, like a transaction.
+        let mut draft = tables.clone();
+        let out = f(&mut draft)?;
+        *tables = draft;
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tables {
+    sessions: Vec<Session>,
+    workspaces: Vec<Workspace>,
+}
+
+impl Tables {
+    fn live_workspace(&mut self, chat: &ChatId) -> Option<&mut Workspace> {
+        self.workspaces
+            .iter_mut()
+            .find(|w| w.status == WorkspaceStatus::Live && &w.chat_id == chat)
+    }
+
+    /// Takes `use_` for `new`'s chat, or says why not.
+    fn take_workspace(&mut self, new: &NewSession) -> Result<(), StoreError> {
+        match new.workspace {
+            WorkspaceUse::Fresh(id) => {
+                if self.live_workspace(&new.chat_id).is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "chat {} already has a live workspace",
+                        new.chat_id
+                    )));
+                }
+                self.workspaces.push(Workspace {
+                    id,
+                    chat_id: new.chat_id.clone(),
+                    created_at: new.created_at,
+                    created_by: new.id,
+                    status: WorkspaceStatus::Live,
+                    hibernated_at: None,
+                    retained_until: None,
+                });
+            }
+            WorkspaceUse::Kept(id) => {
+                let Some(kept) = self.live_workspace(&new.chat_id).filter(|w| w.id == id) else {
+                    return Err(StoreError::Conflict(format!(
+                        "workspace {id} is not chat {}'s live workspace",
+                        new.chat_id
+                    )));
+                };
+                kept.hibernated_at = None;
+                kept.retained_until = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_workspace(&mut self, id: WorkspaceId, fate: WorkspaceFate, at: Timestamp) {
+        let Some(w) = self
+            .workspaces
+            .iter_mut()
+            .find(|w| w.id == id && w.status == WorkspaceStatus::Live)
+        else {
+            return;
+        };
+        match fate {
+            WorkspaceFate::Keep { until } => {
+                w.hibernated_at = Some(at);
+                w.retained_until = Some(until);
+            }
+            WorkspaceFate::Delete => w.status = WorkspaceStatus::Deleting,
+        }
+    }
+
+    fn has_active_session(&self, workspace: WorkspaceId) -> bool {
+        self.sessions
+            .iter()
+            .any(|s| s.is_active() && s.workspace_id == workspace)
     }
 }
 
@@ -107,6 +206,16 @@ impl SessionStore for MemoryStore {
     async fn get_active(&self, chat: &ChatId) -> Result<Option<Session>, StoreError> {
         self.with(StoreOp::GetActive, |rows| {
             Ok(active_of(rows, chat).map(|s| s.clone()))
+        })
+    }
+
+    async fn get_latest(&self, chat: &ChatId) -> Result<Option<Session>, StoreError> {
+        self.with(StoreOp::Get, |rows| {
+            Ok(rows
+                .iter()
+                .filter(|s| &s.chat_id == chat)
+                .max_by_key(|s| s.generation)
+                .cloned())
         })
     }
 
@@ -145,7 +254,8 @@ impl SessionStore for MemoryStore {
         new: &NewSession,
         replacing: Option<&Replacing>,
     ) -> Result<Session, StoreError> {
-        self.with(StoreOp::BeginCreate, |rows| {
+        self.with_tables(StoreOp::BeginCreate, |tables| {
+            let rows = &mut tables.sessions;
             if let Some(old) = replacing {
                 let current = rows.iter_mut().find(|s| {
                     s.id == old.session_id && s.is_active() && s.generation == old.generation
@@ -181,6 +291,7 @@ impl SessionStore for MemoryStore {
             let session = Session {
                 id: new.id,
                 chat_id: new.chat_id.clone(),
+                workspace_id: new.workspace.id(),
                 container_id: None,
                 image: new.image.clone(),
                 spec_hash: new.spec_hash.clone(),
@@ -195,6 +306,7 @@ impl SessionStore for MemoryStore {
                 ended_at: None,
             };
             rows.push(session.clone());
+            tables.take_workspace(new)?;
             Ok(session)
         })
     }
@@ -234,17 +346,69 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         reason: EndReason,
         at: Timestamp,
+        fate: WorkspaceFate,
     ) -> Result<bool, StoreError> {
-        self.with(StoreOp::End, |rows| {
-            Ok(rows
+        self.with_tables(StoreOp::End, |tables| {
+            let ended = tables
+                .sessions
                 .iter_mut()
                 .find(|s| &s.id == id && s.is_active())
                 .map(|s| {
                     s.status = SessionStatus::Ended;
                     s.end_reason = Some(reason);
                     s.ended_at = Some(at);
-                })
-                .is_some())
+                    s.workspace_id
+                });
+            if let Some(workspace) = ended {
+                tables.settle_workspace(workspace, fate, at);
+            }
+            Ok(ended.is_some())
+        })
+    }
+
+    async fn get_workspace(&self, chat: &ChatId) -> Result<Option<Workspace>, StoreError> {
+        self.with_tables(StoreOp::GetWorkspace, |t| {
+            Ok(t.live_workspace(chat).map(|w| w.clone()))
+        })
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.with_tables(StoreOp::ListWorkspaces, |t| {
+            let mut all = t.workspaces.clone();
+            all.sort_by_key(|w| w.created_at);
+            Ok(all)
+        })
+    }
+
+    async fn count_hibernated(&self) -> Result<u64, StoreError> {
+        self.with_tables(StoreOp::ListWorkspaces, |t| {
+            Ok(t.workspaces.iter().filter(|w| w.is_hibernated()).count() as u64)
+        })
+    }
+
+    async fn retire_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError> {
+        self.with_tables(StoreOp::RetireWorkspace, |t| {
+            let busy = t.has_active_session(*id);
+            let Some(w) = t.workspaces.iter_mut().find(|w| &w.id == id) else {
+                return Ok(false);
+            };
+            match w.status {
+                WorkspaceStatus::Deleting => Ok(true),
+                WorkspaceStatus::Live if busy || w.retained_until.is_none() => Ok(false),
+                WorkspaceStatus::Live => {
+                    w.status = WorkspaceStatus::Deleting;
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    async fn forget_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError> {
+        self.with_tables(StoreOp::ForgetWorkspace, |t| {
+            let before = t.workspaces.len();
+            t.workspaces
+                .retain(|w| !(&w.id == id && w.status == WorkspaceStatus::Deleting));
+            Ok(t.workspaces.len() < before)
         })
     }
 

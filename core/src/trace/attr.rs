@@ -36,6 +36,10 @@ pub mod key {
     pub const CLEANUP_ORPHANS_REMOVED: &str = "sandbox.cleanup.orphans_removed";
     pub const CLEANUP_CONTAINERS_GONE: &str = "sandbox.cleanup.containers_gone";
     pub const CLEANUP_SKIPPED: &str = "sandbox.cleanup.skipped";
+    pub const CLEANUP_HIBERNATED: &str = "sandbox.cleanup.hibernated";
+    pub const CLEANUP_WORKSPACES_DELETED: &str = "sandbox.cleanup.workspaces_deleted";
+    /// The chat's workspace (its volume) a session runs on.
+    pub const WORKSPACE_ID: &str = "sandbox.workspace.id";
     pub const RECONCILE_ADOPTED: &str = "sandbox.reconcile.adopted";
     pub const RECONCILE_UNDONE: &str = "sandbox.reconcile.undone";
     pub const ACTIVE_SESSIONS: &str = "sandbox.active_sessions";
@@ -51,12 +55,15 @@ pub mod span {
     pub const CREATE_SANDBOX: &str = "CreateSandbox.execute";
     pub const CLEANUP: &str = "CleanupExpiredSandboxes.execute";
     pub const CLEANUP_SESSION: &str = "CleanupExpiredSandboxes.cleanup_session";
+    /// A workspace past its retention (or the cap) removed by cleanup.
+    pub const DELETE_WORKSPACE: &str = "CleanupExpiredSandboxes.delete_workspace";
     pub const RECONCILE: &str = "Reconcile.execute";
     pub const EXEC: &str = "ExecInSandbox.execute";
     pub const PUT_FILE: &str = "PutFile.execute";
     pub const GET_FILE: &str = "GetFile.execute";
     pub const LIST_FILES: &str = "ListFiles.execute";
     pub const STOP_SANDBOX: &str = "StopSandbox.execute";
+    pub const HIBERNATE_SANDBOX: &str = "HibernateSandbox.execute";
     pub const START_PROCESS: &str = "StartProcess.execute";
     /// A background process's end, seen by the service's watcher: a child
     /// of the start's span, ended when the process did.
@@ -76,6 +83,11 @@ pub mod op {
     pub const CREATE: &str = "create";
     pub const CLEANUP: &str = "cleanup";
     pub const CLEANUP_SESSION: &str = "cleanup_session";
+    /// A cleanup_session that keeps the workspace, and `HibernateSandbox`.
+    pub const HIBERNATE: &str = "hibernate";
+    /// A cleanup_session that removes the workspace too (retention 0), and
+    /// the removal of a workspace past its retention.
+    pub const DELETE: &str = "delete";
     pub const RECONCILE: &str = "reconcile";
     pub const EXEC: &str = "exec";
     pub const PUT_FILE: &str = "put_file";
@@ -98,6 +110,8 @@ pub mod result {
     pub const CREATED: &str = "created";
     pub const REUSED: &str = "reused";
     pub const REPLACED: &str = "replaced";
+    pub const RESUMED: &str = "resumed";
+    pub const HIBERNATED: &str = "hibernated";
     pub const STOPPED: &str = "stopped";
     pub const ALREADY_GONE: &str = "already_gone";
     pub const CLEANED: &str = "cleaned";

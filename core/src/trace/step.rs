@@ -98,6 +98,7 @@ impl StepSpan {
 /// known before the session is, so steps set it at their start.)
 pub fn record_session(span: &mut dyn Span, session: &Session) {
     span.set_attribute(key::SESSION_ID, session.id.to_string().into());
+    span.set_attribute(key::WORKSPACE_ID, session.workspace_id.to_string().into());
     if let Some(c) = &session.container_id {
         span.set_attribute(key::CONTAINER_ID, c.to_string().into());
     }

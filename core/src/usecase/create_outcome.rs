@@ -8,6 +8,8 @@ use crate::trace::{attr::key, attr::result, record_session};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateResult {
     Created,
+    /// A new session on the chat's kept (hibernated) workspace.
+    Resumed,
     Reused,
     Replaced(ReplaceReason),
 }
@@ -16,6 +18,7 @@ impl CreateResult {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => result::CREATED,
+            Self::Resumed => result::RESUMED,
             Self::Reused => result::REUSED,
             Self::Replaced(_) => result::REPLACED,
         }
@@ -53,6 +56,11 @@ pub(super) fn log_outcome(outcome: &CreateOutcome) {
         CreateResult::Created => tracing::info!(
             chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
             "sandbox created"
+        ),
+        CreateResult::Resumed => tracing::info!(
+            chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,
+            workspace.id = %s.workspace_id,
+            "sandbox resumed"
         ),
         CreateResult::Replaced(reason) => tracing::info!(
             chat.id = %s.chat_id, session.id = %s.id, container.id = container, image = %s.image,

@@ -1,17 +1,19 @@
 //! `CreateSandbox`: get-or-create a chat's sandbox, deciding between create,
-//! reuse and replace (DESIGN section 2).
+//! resume, reuse and replace (DESIGN section 2).
 //!
 //! One change per chat at a time (the chat lock); the row is written
 //! (`creating`) before the container is created; a failed create leaves no
-//! container and no active row. The work runs in its own task so that a
-//! caller who goes away cannot cut a create in half.
+//! container, no active row and no fresh workspace, and never deletes a
+//! kept one. The work runs in its own task so that a caller who goes away
+//! cannot cut a create in half.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
-    ChatId, Decision, EndReason, NewSession, Policy, ReplaceReason, SandboxSpec, Session,
-    SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, decide, on_container,
+    ChatId, Decision, EndReason, NewSession, Policy, ReplaceReason, Retention, SandboxSpec,
+    Session, SessionId, SessionStatus, SpecHash, SpecOverrides, Verdict, WorkspaceFate,
+    WorkspaceId, WorkspaceUse, decide, on_container,
 };
 use crate::port::tracer::SpanKind;
 use crate::port::{CreateRequest, Replacing, RuntimeError, SandboxRef, StoreError, Touch};
@@ -37,6 +39,7 @@ pub struct CreateSettings {
     /// How long a `creating` row of another process is waited for before it
     /// counts as abandoned (its process died mid-create).
     pub foreign_create_wait: Duration,
+    pub retention: Retention,
 }
 
 /// Which spec the caller wants.
@@ -169,8 +172,13 @@ impl Inner {
         let lock = self.guards.lock_chat(chat).await;
         for _ in 0..MAX_ATTEMPTS {
             let active = self.active_session(chat).await?;
+            let kept = match active {
+                Some(_) => None,
+                None => self.ports.store.get_workspace(chat).await?,
+            };
             let wanted = declared.as_ref().map(|r| &r.hash);
-            let decision = match decide(active.as_ref(), wanted, policy, self.ports.clock.now()) {
+            let now = self.ports.clock.now();
+            let decision = match decide(active.as_ref(), kept.as_ref(), wanted, policy, now) {
                 Verdict::Decided(d) => d,
                 Verdict::AskRuntime(s) => {
                     on_container(s, self.ports.runtime.inspect(&s.into()).await?)
@@ -185,13 +193,26 @@ impl Inner {
                 Decision::Create => {
                     let resolved = self.spec_for(declared.as_ref(), None)?;
                     let ttl = ttl.unwrap_or(policy.idle_ttl());
-                    let created = self.create(chat, resolved, ttl, None, span).await?;
+                    let fresh = WorkspaceUse::Fresh(WorkspaceId::new());
+                    let created = self.create(chat, resolved, ttl, fresh, None, span).await?;
                     created.map(|s| (s, CreateResult::Created))
+                }
+                Decision::Resume(workspace) => {
+                    // What the chat had before it hibernated: its spec, its TTL.
+                    let latest = self.ports.store.get_latest(chat).await?;
+                    let resolved = self.spec_for(declared.as_ref(), latest.as_ref())?;
+                    let ttl = ttl
+                        .or(latest.map(|s| s.idle_ttl))
+                        .unwrap_or(policy.idle_ttl());
+                    let kept = WorkspaceUse::Kept(workspace.id);
+                    let resumed = self.create(chat, resolved, ttl, kept, None, span).await?;
+                    resumed.map(|s| (s, CreateResult::Resumed))
                 }
                 Decision::Replace(old, reason) => {
                     let resolved = self.spec_for(declared.as_ref(), Some(old))?;
                     let ttl = ttl.unwrap_or(old.idle_ttl);
-                    let replaced = self.create(chat, resolved, ttl, Some((old, reason)), span);
+                    let kept = WorkspaceUse::Kept(old.workspace_id);
+                    let replaced = self.create(chat, resolved, ttl, kept, Some((old, reason)), span);
                     replaced.await?.map(|s| (s, CreateResult::Replaced(reason)))
                 }
             };
@@ -203,8 +224,8 @@ impl Inner {
         Err(CreateSandboxError::Busy(chat.clone()))
     }
 
-    /// The spec a new session gets: the caller's, else the replaced
-    /// session's, else the defaults.
+    /// The spec a new session gets: the caller's, else the replaced (or
+    /// hibernated) session's, else the defaults.
     fn spec_for(
         &self,
         declared: Option<&Resolved>,
@@ -275,13 +296,15 @@ impl Inner {
         Ok(self.ports.store.touch(&session.id, touch).await?)
     }
 
-    /// Opens a session row, then makes its container (stopping the replaced
-    /// one meanwhile). `Ok(None)`: the store saw a concurrent change; decide again.
+    /// Opens a session row on `workspace`, then makes its container (after
+    /// the replaced one is gone: two sandboxes never share a workspace).
+    /// `Ok(None)`: the store saw a concurrent change; decide again.
     async fn create(
         &self,
         chat: &ChatId,
         resolved: Resolved,
         ttl: Duration,
+        workspace: WorkspaceUse,
         replacing: Option<(&Session, ReplaceReason)>,
         span: &StepSpan,
     ) -> Result<Option<Session>, CreateSandboxError> {
@@ -294,6 +317,7 @@ impl Inner {
         let new = NewSession {
             id: SessionId::new(),
             chat_id: chat.clone(),
+            workspace,
             image: spec.image.clone(),
             spec_hash: hash,
             overrides,
@@ -311,62 +335,100 @@ impl Inner {
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
+        span.set(key::WORKSPACE_ID, workspace.id().to_string());
+        if let Some((old, _)) = replacing
+            && let Err(err) = self.ports.runtime.stop(&old.into()).await
+        {
+            // The old sandbox may still write to the workspace: no new one
+            // on it now. Reconciliation removes the old one later.
+            span.set(key::STOP_ERROR, err.to_string());
+            tracing::warn!(chat.id = %chat, error = %err, "stopping the replaced sandbox failed");
+            self.undo(&session, workspace, false, span).await;
+            return Err(err.into());
+        }
         let request = CreateRequest {
             session_id: session.id,
             chat_id: chat.clone(),
+            workspace,
             generation: session.generation,
             created_at: now,
             spec,
         };
-        let stop_old = async {
-            match replacing {
-                Some((old, _)) => Some(self.ports.runtime.stop(&old.into()).await),
-                None => None,
-            }
-        };
-        let (stopped, created) = tokio::join!(stop_old, self.ports.runtime.create(&request));
-        if let Some(Err(err)) = stopped {
-            // Best effort: reconciliation removes it later if it is still there.
-            span.set(key::STOP_ERROR, err.to_string());
-            tracing::warn!(chat.id = %chat, error = %err, "stopping the replaced sandbox failed");
-        }
-        let container = match created {
+        let container = match self.ports.runtime.create(&request).await {
             Ok(c) => c,
             Err(err) => {
                 // The runtime already removed what it could; when it does not
                 // answer, asking it again would only wait out more timeouts.
                 let reachable =
                     !matches!(err, RuntimeError::Unavailable(_) | RuntimeError::Timeout(_));
-                self.undo(&session, reachable, span).await;
+                self.undo(&session, workspace, reachable, span).await;
                 return Err(err.into());
             }
         };
         match self.ports.store.mark_running(&session.id, &container).await {
             Ok(s) => Ok(Some(s)),
             Err(err) => {
-                self.undo(&session, true, span).await;
+                self.undo(&session, workspace, true, span).await;
                 Err(err.into())
             }
         }
     }
 
     /// Removes whatever a failed create made (when the runtime answers) and
-    /// ends its row. Best effort: what is left is found by reconciliation
-    /// through the container's labels.
-    async fn undo(&self, session: &Session, remove: bool, span: &StepSpan) {
+    /// ends its row: a fresh workspace goes with it, a kept one stays
+    /// hibernated. Best effort: what is left is found by reconciliation
+    /// through the labels.
+    async fn undo(
+        &self,
+        session: &Session,
+        workspace: WorkspaceUse,
+        remove: bool,
+        span: &StepSpan,
+    ) {
         // A success names its session in `record_outcome`; a failure here.
         span.set(key::SESSION_ID, session.id.to_string());
         if remove && let Err(err) = self.ports.runtime.stop(&SandboxRef::from(session)).await {
             tracing::warn!(session.id = %session.id, error = %err, "removing a failed sandbox failed");
         }
         let now = self.ports.clock.now();
+        let fate = undone_fate(
+            workspace,
+            &self.settings.retention,
+            &self.settings.policy,
+            now,
+        );
         if let Err(err) = self
             .ports
             .store
-            .end(&session.id, EndReason::CreateFailed, now)
+            .end(&session.id, EndReason::CreateFailed, now, fate)
             .await
         {
             tracing::warn!(session.id = %session.id, error = %err, "ending a failed session failed");
+            return;
         }
+        if let WorkspaceUse::Fresh(id) = workspace
+            && remove
+            && let Err(err) = super::workspaces::delete::<CreateSandboxError>(&self.ports, &id).await
+        {
+            // Marked `deleting`: cleanup finishes it.
+            tracing::warn!(workspace.id = %id, error = %err, "removing a failed sandbox's workspace failed");
+        }
+    }
+}
+
+/// What becomes of the workspace of a create that failed or was undone: a
+/// fresh one goes; a kept one (resume, replace) stays hibernated, for at
+/// least an idle TTL even when retention is off (a failure is not idleness).
+pub(crate) fn undone_fate(
+    workspace: WorkspaceUse,
+    retention: &Retention,
+    policy: &Policy,
+    now: crate::domain::Timestamp,
+) -> WorkspaceFate {
+    match workspace {
+        WorkspaceUse::Fresh(_) => WorkspaceFate::Delete,
+        WorkspaceUse::Kept(_) => WorkspaceFate::Keep {
+            until: now + retention.period.max(policy.idle_ttl()),
+        },
     }
 }

@@ -14,6 +14,7 @@ mod query_sandboxes;
 mod reconcile;
 mod stop_sandbox;
 mod wiring;
+mod workspaces;
 
 pub use cleanup_expired::{
     CleanupExpiredSandboxes, CleanupReport, CleanupSettings, SessionCleanup,

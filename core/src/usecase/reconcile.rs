@@ -1,24 +1,31 @@
 //! `Reconcile`: bring the store and the runtime back in line (DESIGN
 //! sections 2 and 3). Containers labelled as ours without an active row
-//! (orphans) are removed; active rows whose container is gone are ended
-//! `container_gone`; `creating` rows left by a dead process are finished
-//! (container running: adopt) or undone.
+//! (orphans) are removed, and so are workspace volumes without a workspace
+//! row; active rows whose container is gone are ended `container_gone`
+//! (their workspace kept, hibernated); `creating` rows left by a dead
+//! process are finished (container running: adopt) or undone (a fresh
+//! workspace goes, a kept one stays hibernated with its files).
 //!
-//! Containers are listed before rows: a row is always written before its
-//! container, so a listed container with no active row really has none.
+//! Containers and volumes are listed before rows: a row is always written
+//! before its container or volume, so a listed one with no row really has
+//! none.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{ContainerState, EndReason, Session, SessionId, SessionStatus, Timestamp};
+use crate::domain::{
+    ContainerState, EndReason, Policy, Retention, Session, SessionId, SessionStatus, Timestamp,
+    WorkspaceId, WorkspaceUse,
+};
 use crate::port::tracer::SpanKind;
-use crate::port::{RuntimeSandbox, SandboxRef};
+use crate::port::{RuntimeSandbox, RuntimeWorkspace, SandboxRef};
 use crate::trace::{Step, attr::key, attr::op, attr::span};
 
 use super::record_counts;
 
 use super::Ports;
+use super::create_sandbox::undone_fate;
 use super::errors::CleanupError;
 use super::guards::SessionGuards;
 
@@ -54,14 +61,22 @@ pub struct Reconcile {
     ports: Ports,
     guards: Arc<SessionGuards>,
     settings: ReconcileSettings,
+    /// What an undone or ended session's workspace becomes.
+    fates: (Policy, Retention),
 }
 
 impl Reconcile {
-    pub fn new(ports: Ports, guards: Arc<SessionGuards>, settings: ReconcileSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        guards: Arc<SessionGuards>,
+        settings: ReconcileSettings,
+        fates: (Policy, Retention),
+    ) -> Self {
         Self {
             ports,
             guards,
             settings,
+            fates,
         }
     }
 
@@ -95,7 +110,9 @@ impl Reconcile {
 
     async fn run(&self, mode: ReconcileMode) -> Result<ReconcileReport, CleanupError> {
         let containers = self.ports.runtime.list_active_sessions().await?;
+        let volumes = self.ports.runtime.list_workspaces(false).await?;
         let rows = self.ports.store.list_active().await?;
+        let workspaces = self.ports.store.list_workspaces().await?;
         let now = self.ports.clock.now();
         let by_session: HashMap<SessionId, &RuntimeSandbox> =
             containers.iter().map(|c| (c.session_id, c)).collect();
@@ -127,7 +144,30 @@ impl Reconcile {
             }
             report.count(self.remove_orphan(orphan).await);
         }
+        let known: HashSet<WorkspaceId> = workspaces.iter().map(|w| w.id).collect();
+        for volume in volumes.iter().filter(|v| !known.contains(&v.id)) {
+            let young = volume
+                .created_at
+                .is_none_or(|at| age(now, at) < self.settings.orphan_grace);
+            if mode == ReconcileMode::Periodic && young {
+                continue;
+            }
+            report.count(self.remove_orphan_workspace(volume).await);
+        }
         Ok(report)
+    }
+
+    /// Removes a workspace volume with no row, unless a row appeared.
+    async fn remove_orphan_workspace(
+        &self,
+        volume: &RuntimeWorkspace,
+    ) -> Result<Settled, CleanupError> {
+        let rows = self.ports.store.list_workspaces().await?;
+        if rows.iter().any(|w| w.id == volume.id) {
+            return Ok(Settled::Unchanged);
+        }
+        self.ports.runtime.delete_workspace(&volume.id).await?;
+        Ok(Settled::OrphanRemoved)
     }
 
     /// Finishes (adopts a running container) or undoes a `creating` row.
@@ -150,10 +190,23 @@ impl Reconcile {
         }
         self.ports.runtime.stop(&SandboxRef::from(row)).await?;
         let now = self.ports.clock.now();
+        // Fresh when the row's workspace was made for it.
+        let workspace = self.ports.store.get_workspace(&row.chat_id).await?;
+        let fresh = workspace.is_some_and(|w| w.id == row.workspace_id && w.created_by == row.id);
+        let used = if fresh {
+            WorkspaceUse::Fresh(row.workspace_id)
+        } else {
+            WorkspaceUse::Kept(row.workspace_id)
+        };
+        let (policy, retention) = &self.fates;
+        let fate = undone_fate(used, retention, policy, now);
         self.ports
             .store
-            .end(&row.id, EndReason::CreateInterrupted, now)
+            .end(&row.id, EndReason::CreateInterrupted, now, fate)
             .await?;
+        if fresh {
+            super::workspaces::delete::<CleanupError>(&self.ports, &row.workspace_id).await?;
+        }
         Ok(Settled::Undone)
     }
 
@@ -172,10 +225,14 @@ impl Reconcile {
         }
         self.ports.runtime.stop(&sandbox).await?;
         let now = self.ports.clock.now();
+        // A dead container is not idleness: the files stay, as for an
+        // undone replace.
+        let (policy, retention) = &self.fates;
+        let fate = undone_fate(WorkspaceUse::Kept(row.workspace_id), retention, policy, now);
         let ended = self
             .ports
             .store
-            .end(&row.id, EndReason::ContainerGone, now)
+            .end(&row.id, EndReason::ContainerGone, now, fate)
             .await?;
         Ok(if ended {
             Settled::ContainerGone

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{Policy, SandboxSpec};
+use crate::domain::{Policy, Retention, SandboxSpec};
 
 use super::{
     CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
@@ -18,6 +18,8 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub policy: Policy,
+    /// How long hibernated chats keep their files, and how many at most.
+    pub retention: Retention,
     /// The sandbox a chat gets unless it asks for something else.
     pub defaults: SandboxSpec,
     /// How long another process's `creating` row is waited for.
@@ -58,6 +60,7 @@ impl UseCases {
                 policy: settings.policy,
                 defaults: settings.defaults,
                 foreign_create_wait: settings.foreign_create_wait,
+                retention: settings.retention,
             },
         );
         Self {
@@ -76,11 +79,17 @@ impl UseCases {
                 Arc::clone(&guards),
                 CleanupSettings {
                     policy: settings.policy,
+                    retention: settings.retention,
                     concurrency: settings.cleanup_concurrency,
                     reconcile: settings.reconcile.clone(),
                 },
             ),
-            reconcile: Reconcile::new(ports.clone(), Arc::clone(&guards), settings.reconcile),
+            reconcile: Reconcile::new(
+                ports.clone(),
+                Arc::clone(&guards),
+                settings.reconcile,
+                (settings.policy, settings.retention),
+            ),
             query: QuerySandboxes::new(Arc::clone(&ports.store)),
             create,
             guards,
