@@ -123,8 +123,9 @@ fn command(spec: &ExecSpec, marker: &str) -> Command {
     command
 }
 
-/// `argv` (not empty) with `env` over the agent's own, in `workdir` (empty:
-/// the agent's), carrying `marker`; stdio and the session are the caller's.
+/// `argv` (not empty) with `env` over the session's env over the agent's
+/// own, in `workdir` (empty: the agent's), carrying `marker`; stdio and the
+/// session are the caller's.
 pub fn new_command<'a>(
     argv: &[String],
     env: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -134,6 +135,7 @@ pub fn new_command<'a>(
     let mut command = Command::new(&argv[0]);
     command
         .args(&argv[1..])
+        .envs(crate::session_env::get())
         .envs(env)
         // Last: a request cannot override the marker the sweep relies on.
         .env(MARKER_VAR, marker);

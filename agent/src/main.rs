@@ -18,6 +18,7 @@ mod kill;
 mod process;
 mod reap;
 mod serve;
+mod session_env;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

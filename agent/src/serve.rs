@@ -206,6 +206,10 @@ async fn handle(agent: &Agent, request: Request) -> Reply {
         Request::Signal { id, signal } => agent.processes.signal(&id, signal).await,
         Request::Kill { id } => agent.processes.kill(&id).await,
         Request::Resize { id, size } => agent.processes.resize(&id, size).await,
+        Request::SetEnv { env } => {
+            crate::session_env::set(env);
+            Reply::Done
+        }
     }
 }
 

@@ -268,3 +268,29 @@ async fn two_hundred_concurrent_execs_each_get_their_own_answer() {
     };
     assert_eq!(info.running, 0);
 }
+
+#[tokio::test]
+async fn the_session_env_reaches_every_later_command_under_the_requests() {
+    let agent = start();
+    let set = Request::SetEnv {
+        env: vec![
+            ("CHAT".into(), "warm".into()),
+            ("FOO".into(), "session".into()),
+        ],
+    };
+    assert_eq!(agent.call(set).await, Reply::Done);
+    let ran = agent.run(&["sh", "-c", "echo \"$CHAT $FOO\""]).await;
+    assert_eq!(text(&ran.stdout).trim(), "warm session");
+    let mut run = spec(&["sh", "-c", "echo \"$CHAT $FOO\""]);
+    run.env = vec![("FOO".into(), "request".into())];
+    assert_eq!(text(&agent.exec(run).await.stdout).trim(), "warm request");
+    // A later SetEnv replaces the whole set.
+    let set = Request::SetEnv {
+        env: vec![("FOO".into(), "other".into())],
+    };
+    assert_eq!(agent.call(set).await, Reply::Done);
+    let ran = agent
+        .run(&["sh", "-c", "echo \"${CHAT:-none} $FOO\""])
+        .await;
+    assert_eq!(text(&ran.stdout).trim(), "none other");
+}

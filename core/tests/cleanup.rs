@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sandboxer_core::domain::{
     ChatId, ContainerId, EndReason, ExecRequest, NewSession, SessionId, SessionStatus,
-    SpecOverrides, rfc3339,
+    SpecOverrides, WorkspaceId, WorkspaceUse, rfc3339,
 };
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SessionStore, StoreError};
 use sandboxer_core::testing::{RuntimeOp, StoreOp};
@@ -17,7 +17,7 @@ use support::{TTL, World, chat};
 
 #[tokio::test]
 async fn one_failed_stop_does_not_stop_the_others() {
-    let w = World::new();
+    let w = World::deleting();
     let mut sessions = Vec::new();
     for n in 0..3 {
         let c = chat(&format!("chat-{n}"));
@@ -78,7 +78,7 @@ async fn one_failed_stop_does_not_stop_the_others() {
             sp.str(key::EXPIRES_AT),
             Some(rfc3339(s.expires_at).as_str())
         );
-        assert_eq!(sp.str(key::OPERATION), Some("cleanup_session"));
+        assert_eq!(sp.str(key::OPERATION), Some("delete"));
         let stop = w
             .tracer
             .children_of(sp)
@@ -101,7 +101,7 @@ async fn one_failed_stop_does_not_stop_the_others() {
 
 #[tokio::test]
 async fn nothing_expired_means_nothing_touched_and_twice_is_harmless() {
-    let w = World::new();
+    let w = World::deleting();
     let s = w
         .create
         .execute(World::declared(&chat("fresh")))
@@ -120,7 +120,7 @@ async fn nothing_expired_means_nothing_touched_and_twice_is_harmless() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_in_an_exec_is_not_reaped_until_the_exec_ends() {
-    let w = Arc::new(World::new());
+    let w = Arc::new(World::deleting());
     let c = chat("busy");
     let s = w.create.execute(World::declared(&c)).await.unwrap().session;
     w.runtime.hold_execs();
@@ -157,7 +157,7 @@ async fn a_sandbox_in_an_exec_is_not_reaped_until_the_exec_ends() {
 
 #[tokio::test]
 async fn listing_failure_is_an_error_of_the_run() {
-    let w = World::new();
+    let w = World::deleting();
     w.store.fail_next(
         StoreOp::ListExpired,
         StoreError::Unavailable("locked".into()),
@@ -178,6 +178,7 @@ fn orphan(chat: &ChatId, age: Duration, now: chrono::DateTime<chrono::Utc>) -> R
         container_id: ContainerId::new(format!("orphan-{}", SessionId::new())),
         session_id: SessionId::new(),
         chat_id: chat.clone(),
+        workspace_id: WorkspaceId::new(),
         generation: 1,
         created_at: now - age,
         running: true,
@@ -186,7 +187,7 @@ fn orphan(chat: &ChatId, age: Duration, now: chrono::DateTime<chrono::Utc>) -> R
 
 #[tokio::test]
 async fn orphans_are_removed_after_the_grace_and_vanished_containers_end_rows() {
-    let w = World::new();
+    let w = World::deleting();
     let now = w.clock_now();
     let old = orphan(&chat("orphan-old"), Duration::from_secs(600), now);
     let young = orphan(&chat("orphan-young"), Duration::from_secs(5), now);
@@ -220,7 +221,8 @@ async fn orphans_are_removed_after_the_grace_and_vanished_containers_end_rows() 
             report.containers_gone,
             report.failed
         ),
-        (1, 2, 0)
+        // The old orphan's container, then its volume.
+        (2, 2, 0)
     );
     assert!(w.runtime.container_of(old.session_id).is_none());
     assert!(
@@ -237,7 +239,7 @@ async fn orphans_are_removed_after_the_grace_and_vanished_containers_end_rows() 
     );
     assert!(w.store.get(&healthy.id).await.unwrap().unwrap().is_active());
     let reconcile = w.tracer.one(span::RECONCILE);
-    assert_eq!(reconcile.int(key::CLEANUP_ORPHANS_REMOVED), Some(1));
+    assert_eq!(reconcile.int(key::CLEANUP_ORPHANS_REMOVED), Some(2));
     assert_eq!(reconcile.int(key::CLEANUP_CONTAINERS_GONE), Some(2));
     let list = w.tracer.one("FakeSandboxRuntime.list_active_sessions");
     assert!(list.is_child_of(&reconcile));
@@ -247,6 +249,7 @@ fn creating_row(w: &World, chat_id: &ChatId) -> NewSession {
     NewSession {
         id: SessionId::new(),
         chat_id: chat_id.clone(),
+        workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
         image: "sandboxer-base:latest".into(),
         spec_hash: support::default_spec().hash(),
         overrides: SpecOverrides::default(),
@@ -258,7 +261,7 @@ fn creating_row(w: &World, chat_id: &ChatId) -> NewSession {
 
 #[tokio::test]
 async fn startup_settles_half_done_creates_and_every_orphan() {
-    let w = World::new();
+    let w = World::deleting();
     let now = w.clock_now();
     // Crashed after the container started but before the row said so: adopt.
     let adopt = w
@@ -268,6 +271,7 @@ async fn startup_settles_half_done_creates_and_every_orphan() {
         .unwrap();
     let mut container = orphan(&adopt.chat_id, Duration::ZERO, now);
     container.session_id = adopt.id;
+    container.workspace_id = adopt.workspace_id;
     w.runtime.add_container(container.clone(), "img");
     // Crashed before the container existed: undo.
     let undo = w
@@ -286,7 +290,8 @@ async fn startup_settles_half_done_creates_and_every_orphan() {
     assert_eq!(
         report,
         ReconcileReport {
-            orphans_removed: 1,
+            // The young orphan's container, then its volume.
+            orphans_removed: 2,
             adopted: 1,
             undone: 1,
             ..ReconcileReport::default()
@@ -310,7 +315,7 @@ async fn startup_settles_half_done_creates_and_every_orphan() {
 
 #[tokio::test]
 async fn a_runtime_listing_failure_is_counted_not_fatal_for_cleanup() {
-    let w = World::new();
+    let w = World::deleting();
     let s = w
         .create
         .execute(World::declared(&chat("x")))

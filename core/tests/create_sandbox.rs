@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use sandboxer_core::domain::{
     ContainerId, EndReason, NewSession, ReplaceReason, SessionId, SessionStatus, SpecOverrides,
+    WorkspaceFate, WorkspaceId, WorkspaceUse,
 };
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SessionStore, SpanKind, StoreError};
 use sandboxer_core::testing::{RuntimeOp, StoreOp};
@@ -85,21 +86,29 @@ async fn exited_container_is_replaced_and_removed() {
 }
 
 #[tokio::test]
-async fn idle_expiry_replaces_as_expired_whatever_the_container() {
+async fn idle_expiry_before_cleanup_reuses_a_running_container_and_max_lifetime_replaces() {
     let w = World::new();
     let c = chat("idle");
     let first = w.create.execute(World::declared(&c)).await.unwrap().session;
     w.clock.advance(TTL);
+    // Cleanup has not come yet: the sandbox holds the chat's files and
+    // processes, so it serves.
     let out = w.create.execute(World::declared(&c)).await.unwrap();
-    assert_eq!(out.result, CreateResult::Replaced(ReplaceReason::Expired));
+    assert_eq!(out.result, CreateResult::Reused);
+    assert_eq!(out.session.id, first.id);
     assert_eq!(out.session.expires_at, w.clock_now() + TTL);
+    w.clock.advance(MAX_LIFETIME);
+    let out = w.create.execute(World::declared(&c)).await.unwrap();
+    assert_eq!(
+        out.result,
+        CreateResult::Replaced(ReplaceReason::MaxLifetime)
+    );
+    assert_eq!(out.session.workspace_id, first.workspace_id);
     assert_eq!(
         w.store.get(&first.id).await.unwrap().unwrap().end_reason,
-        Some(EndReason::Expired)
+        Some(EndReason::MaxLifetime)
     );
     assert!(w.runtime.container_of(first.id).is_none());
-    // Expired is decided from the row alone: no need to ask the runtime.
-    assert_eq!(w.runtime.calls(RuntimeOp::Inspect), 0);
 }
 
 #[tokio::test]
@@ -124,7 +133,10 @@ async fn max_lifetime_caps_expiry_and_then_replaces() {
     );
     w.clock.advance(step);
     let out = w.create.execute(World::declared(&c)).await.unwrap();
-    assert_eq!(out.result, CreateResult::Replaced(ReplaceReason::Expired));
+    assert_eq!(
+        out.result,
+        CreateResult::Replaced(ReplaceReason::MaxLifetime)
+    );
     assert_eq!(out.session.expires_at, w.clock_now() + TTL);
 }
 
@@ -314,6 +326,7 @@ async fn another_process_create_is_waited_for_then_reused() {
     let foreign = NewSession {
         id: SessionId::new(),
         chat_id: c.clone(),
+        workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
         image: "sandboxer-base:latest".into(),
         spec_hash: support::default_spec().hash(),
         overrides: SpecOverrides::default(),
@@ -328,6 +341,7 @@ async fn another_process_create_is_waited_for_then_reused() {
             container_id: container.clone(),
             session_id: row.id,
             chat_id: c.clone(),
+            workspace_id: row.workspace_id,
             generation: row.generation,
             created_at: row.created_at,
             running: true,
@@ -355,7 +369,14 @@ async fn an_abandoned_creating_row_is_replaced() {
     let c = chat("abandoned");
     let dead = w.create.execute(World::declared(&c)).await.unwrap().session;
     w.store
-        .end(&dead.id, EndReason::Stopped, w.clock_now())
+        .end(
+            &dead.id,
+            EndReason::Stopped,
+            w.clock_now(),
+            WorkspaceFate::Keep {
+                until: w.clock_now() + TTL,
+            },
+        )
         .await
         .unwrap();
     let mut stuck = dead.clone();

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId};
+use sandboxer_core::domain::{ChatId, SandboxSpec, SessionId, WorkspaceId, WorkspaceUse};
 use sandboxer_core::port::{CreateRequest, SandboxRef, SandboxRuntime};
 use sandboxer_core::testing::FakeRuntime;
 use sandboxer_core::testing::runtime_contract::{self, RuntimeFixture};
@@ -34,6 +34,7 @@ impl RuntimeFixture for MemoryFixture {
         CreateRequest {
             session_id,
             chat_id: ChatId::parse(&format!("contract.runtime.{session_id}")).unwrap(),
+            workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
             generation: 1,
             created_at: Utc::now(),
             spec: SandboxSpec::with_defaults(IMAGE),
@@ -51,7 +52,11 @@ impl RuntimeFixture for MemoryFixture {
 
 #[tokio::test]
 async fn memory_runtime_keeps_the_whole_contract_on_one_runtime() {
-    runtime_contract::run_all(&fresh()).await.unwrap();
+    let fixture = fresh();
+    runtime_contract::run_all(&fixture).await.unwrap();
+    // Properties that pass leave nothing: no container, no workspace.
+    assert!(fixture.runtime.containers().is_empty());
+    assert!(fixture.runtime.workspaces().is_empty());
 }
 
 macro_rules! property {

@@ -207,7 +207,7 @@ async fn a_process_nobody_follows_does_not_keep_its_sandbox_from_cleanup() {
     w.use_cases.start_process.execute(&c, &req).await.unwrap();
     w.clock.advance(TTL + Duration::from_secs(1));
     let report = w.use_cases.cleanup.execute().await.unwrap();
-    assert_eq!(report.removed, 1);
+    assert_eq!(report.hibernated, 1);
     assert!(w.active().is_empty());
 }
 
@@ -250,8 +250,8 @@ async fn a_follower_holds_its_sandbox_through_cleanup_and_signals_reach_it() {
     let on_b = follow(b.id.clone()).await;
     w.clock.advance(TTL + Duration::from_secs(1));
     let report = w.use_cases.cleanup.execute().await.unwrap();
-    assert_eq!((report.removed, report.skipped), (0, 1));
+    assert_eq!((report.hibernated, report.skipped), (0, 1));
     drop(on_b);
     let report = w.use_cases.cleanup.execute().await.unwrap();
-    assert_eq!(report.removed, 1);
+    assert_eq!(report.hibernated, 1);
 }

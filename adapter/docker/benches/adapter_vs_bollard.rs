@@ -1,6 +1,8 @@
 //! Adapter overhead: p50 / p95 of create+start, exec `true` and stop through
 //! `DockerSandboxRuntime`, next to the same calls made straight with bollard
-//! with the same container config. N from `SANDBOXER_BENCH_N` (default 30).
+//! with the same container config. Stop removes the container only (the
+//! workspace volume outlives it and is removed untimed on both sides). N
+//! from `SANDBOXER_BENCH_N` (default 30).
 //! Everything made is removed, also on panic.
 //!
 //! `cargo bench -p sandboxer-docker --bench adapter_vs_bollard`
@@ -144,7 +146,7 @@ async fn run(n: usize, image: &str, bare_image: &str) {
     for i in 0..n {
         // Through the adapter.
         let request = create_request(test_spec(image, "runc"));
-        cleanup.session(request.session_id);
+        cleanup.request(&request);
         let t = Instant::now();
         let id = adapter.create(&request).await.unwrap();
         ours[0].push(t.elapsed());
@@ -160,6 +162,11 @@ async fn run(n: usize, image: &str, bare_image: &str) {
         let t = Instant::now();
         adapter.stop(&sandbox).await.unwrap();
         ours[2].push(t.elapsed());
+        // The workspace outlives the stop; its removal is not timed.
+        adapter
+            .delete_workspace(&request.workspace.id())
+            .await
+            .unwrap();
 
         // Straight with bollard, same config.
         let session = cleanup.session(SessionId::new());
@@ -186,16 +193,16 @@ async fn run(n: usize, image: &str, bare_image: &str) {
             .remove_container(&made.id, Some(force))
             .await
             .unwrap();
+        raw[2].push(t.elapsed());
         docker
             .remove_volume(&name, None::<RemoveVolumeOptions>)
             .await
             .unwrap();
-        raw[2].push(t.elapsed());
 
         // The adapter on an image without /workspace (workspace helper path).
         if i % 3 == 0 {
             let request = create_request(test_spec(bare_image, "runc"));
-            cleanup.session(request.session_id);
+            cleanup.request(&request);
             let t = Instant::now();
             let id = adapter.create(&request).await.unwrap();
             bare_create.push(t.elapsed());
@@ -205,6 +212,10 @@ async fn run(n: usize, image: &str, bare_image: &str) {
                 container_id: Some(id),
             };
             adapter.stop(&sandbox).await.unwrap();
+            adapter
+                .delete_workspace(&request.workspace.id())
+                .await
+                .unwrap();
         }
     }
     println!("adapter vs bollard, N = {n} (runc, image {image}), times in ms");

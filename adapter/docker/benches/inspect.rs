@@ -65,7 +65,7 @@ async fn run(n: usize, image: &str, cache: bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let request = create_request(test_spec(image, "runc"));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
     let id = runtime.create(&request).await.unwrap();
     let sandbox = SandboxRef {
         session_id: request.session_id,
@@ -95,5 +95,9 @@ async fn run(n: usize, image: &str, cache: bool) {
         us(samples.max().expect("N > 0 samples")),
     );
     runtime.stop(&sandbox).await.unwrap();
+    runtime
+        .delete_workspace(&request.workspace.id())
+        .await
+        .unwrap();
     drop(cleanup);
 }

@@ -7,6 +7,8 @@ pub mod span {
     pub const CREATE: &str = "DockerSandboxRuntime.create";
     pub const STOP: &str = "DockerSandboxRuntime.stop";
     pub const LIST: &str = "DockerSandboxRuntime.list_active_sessions";
+    pub const DELETE_WORKSPACE: &str = "DockerSandboxRuntime.delete_workspace";
+    pub const LIST_WORKSPACES: &str = "DockerSandboxRuntime.list_workspaces";
     pub const INSPECT: &str = "DockerSandboxRuntime.inspect";
     pub const EXEC: &str = "DockerSandboxRuntime.exec";
     pub const PUT_FILE: &str = "DockerSandboxRuntime.put_file";
@@ -19,6 +21,8 @@ pub mod span {
     pub const SIGNAL_PROCESS: &str = "DockerSandboxRuntime.signal_process";
     pub const KILL_PROCESS: &str = "DockerSandboxRuntime.kill_process";
     pub const RESIZE_PTY: &str = "DockerSandboxRuntime.resize_pty";
+    pub const PREPARE: &str = "DockerSandboxRuntime.prepare";
+    pub const FINGERPRINT: &str = "DockerSandboxRuntime.fingerprint";
 }
 
 /// Docker-specific attribute keys.
@@ -31,6 +35,23 @@ pub mod key {
     pub const INSPECT_CACHED: &str = "sandbox.inspect.cached";
     /// How an exec or file call reached the sandbox (`via` values below).
     pub const EXEC_VIA: &str = "sandbox.exec.via";
+    /// Whether a create's workspace is new or the chat's kept one
+    /// (`workspace` values below).
+    pub const WORKSPACE_USE: &str = "sandbox.workspace.use";
+    /// Workspaces `list_workspaces` returned.
+    pub const WORKSPACES_COUNT: &str = "sandbox.workspaces.count";
+    /// Whether `list_workspaces` was asked for sizes and got them.
+    pub const WORKSPACES_MEASURED: &str = "sandbox.workspaces.measured";
+    /// The bytes of every workspace listed, when measured.
+    pub const WORKSPACES_BYTES: &str = "sandbox.workspaces.bytes";
+}
+
+/// `sandbox.workspace.use` values.
+pub mod workspace {
+    /// Made for this create (removed again should it fail).
+    pub const FRESH: &str = "fresh";
+    /// The chat's existing workspace (never removed by a create).
+    pub const KEPT: &str = "kept";
 }
 
 /// `sandbox.exec.via` values.
@@ -46,6 +67,8 @@ pub mod op {
     pub const CREATE: &str = "docker.create";
     pub const STOP: &str = "docker.stop";
     pub const LIST: &str = "docker.list";
+    pub const DELETE_WORKSPACE: &str = "docker.delete_workspace";
+    pub const LIST_WORKSPACES: &str = "docker.list_workspaces";
     pub const INSPECT: &str = "docker.inspect";
     pub const EXEC: &str = "docker.exec";
     pub const PUT_FILE: &str = "docker.put_file";
@@ -58,6 +81,8 @@ pub mod op {
     pub const SIGNAL_PROCESS: &str = "docker.signal_process";
     pub const KILL_PROCESS: &str = "docker.kill_process";
     pub const RESIZE_PTY: &str = "docker.resize_pty";
+    pub const PREPARE: &str = "docker.prepare";
+    pub const FINGERPRINT: &str = "docker.fingerprint";
 }
 
 /// `sandbox.result` value of a create that found the session's container

@@ -14,8 +14,10 @@ pub struct DockerConfig {
     /// timeout covers only response headers, so each call is also wrapped.
     pub call_timeout: Duration,
     /// Grace given to the sandbox's processes on `stop` before they are
-    /// killed (default 0: the container is removed with force at once, since
-    /// its workspace is deleted with it and nothing could be saved anyway).
+    /// killed (default 0: the container is removed with force at once). The
+    /// workspace outlives the stop, so a grace lets a process finish a
+    /// write the next sandbox on the workspace will read, at the cost of a
+    /// slower stop (hibernation, replacement).
     pub stop_grace: Duration,
     /// Time allowed, after an exec's own timeout, to kill its process tree
     /// and collect what it printed (default 5 s).

@@ -1,5 +1,6 @@
 //! What a sandbox container is made of: its name, labels (DESIGN section 7)
-//! and the hardened configuration derived from a `SandboxSpec`.
+//! and the hardened configuration derived from a `SandboxSpec`, and the
+//! names and labels of the workspace volume it mounts.
 
 use std::collections::HashMap;
 
@@ -8,14 +9,22 @@ use bollard::models::{
     ResourcesUlimits,
 };
 use chrono::{DateTime, Utc};
-use sandboxer_core::domain::{ChatId, ContainerId, SessionId, WORKSPACE_ROOT, rfc3339};
+use sandboxer_core::domain::{
+    ChatId, ContainerId, SessionId, WORKSPACE_ROOT, WorkspaceId, WorkspaceUse, rfc3339,
+};
 use sandboxer_core::port::{CreateRequest, RuntimeError, RuntimeSandbox};
 
 use crate::agent::{AGENT_DIR, AGENT_PROGRAM, AgentBinary, LABEL_AGENT};
 
 pub(crate) const LABEL_MANAGED: &str = "sandboxer.managed";
 pub(crate) const LABEL_CHAT: &str = "sandboxer.chat-id";
+/// A warm pool member's sandbox and volume: no chat label (its chat is
+/// known to the store only, once one claims it).
+pub(crate) const LABEL_POOL: &str = "sandboxer.pool";
 pub(crate) const LABEL_SESSION: &str = "sandboxer.session-id";
+/// On containers and on workspace volumes. A container of the release
+/// before workspaces has none: its workspace is its session's.
+pub(crate) const LABEL_WORKSPACE: &str = "sandboxer.workspace-id";
 pub(crate) const LABEL_GENERATION: &str = "sandboxer.generation";
 pub(crate) const LABEL_CREATED_AT: &str = "sandboxer.created-at";
 /// Set on the short-lived helper that fixes the workspace's owner; such
@@ -37,8 +46,16 @@ pub(crate) fn container_name(session: SessionId) -> String {
     format!("sandboxer-{session}")
 }
 
-pub(crate) fn volume_name(session: SessionId) -> String {
-    format!("sandboxer-{session}")
+/// The same form the release before workspaces named a session's volume
+/// by, so its volumes are the workspaces `WorkspaceId::of_legacy_session`.
+pub(crate) fn volume_name(workspace: WorkspaceId) -> String {
+    format!("sandboxer-{workspace}")
+}
+
+/// The workspace a volume's name says, if it is one of ours.
+pub(crate) fn workspace_of_volume(name: &str) -> Option<WorkspaceId> {
+    let id = WorkspaceId::parse(name.strip_prefix("sandboxer-")?).ok()?;
+    (volume_name(id) == name).then_some(id)
 }
 
 pub(crate) fn prep_name(session: SessionId) -> String {
@@ -72,12 +89,33 @@ impl Owner {
     }
 }
 
+/// The labels of the session's containers (the sandbox and its helper).
 pub(crate) fn labels(request: &CreateRequest, instance: Option<&str>) -> HashMap<String, String> {
+    let mut labels = volume_labels(request, instance);
+    labels.insert(LABEL_SESSION.to_owned(), request.session_id.to_string());
+    labels.insert(LABEL_GENERATION.to_owned(), request.generation.to_string());
+    labels
+}
+
+/// The labels of a workspace volume: no session, since it outlives the
+/// session that made it; `created-at` is that session's (the service's
+/// clock, as reconciliation reads it).
+pub(crate) fn volume_labels(
+    request: &CreateRequest,
+    instance: Option<&str>,
+) -> HashMap<String, String> {
+    let chat = if request.chat_id.is_warm_pool() {
+        (LABEL_POOL.to_owned(), "true".to_owned())
+    } else {
+        (LABEL_CHAT.to_owned(), request.chat_id.as_str().to_owned())
+    };
     let mut labels = HashMap::from([
         (LABEL_MANAGED.to_owned(), "true".to_owned()),
-        (LABEL_CHAT.to_owned(), request.chat_id.as_str().to_owned()),
-        (LABEL_SESSION.to_owned(), request.session_id.to_string()),
-        (LABEL_GENERATION.to_owned(), request.generation.to_string()),
+        chat,
+        (
+            LABEL_WORKSPACE.to_owned(),
+            request.workspace.id().to_string(),
+        ),
         // The form shown at every edge; read back by `parse_labels`.
         (LABEL_CREATED_AT.to_owned(), rfc3339(request.created_at)),
     ]);
@@ -118,7 +156,7 @@ pub(crate) fn sandbox_body(
         "rw,nosuid,nodev,size={},uid={},gid={},mode=1777",
         limits.tmp_bytes, owner.uid, owner.gid
     );
-    let mut mounts = vec![workspace_mount(request.session_id, &labels, WORKSPACE_ROOT)];
+    let mut mounts = vec![workspace_mount(request, instance, WORKSPACE_ROOT)];
     if let Some(agent) = agent {
         mounts.push(agent_mount(agent));
         labels.insert(LABEL_AGENT.to_owned(), agent.digest().to_owned());
@@ -194,20 +232,25 @@ fn agent_mount(agent: &AgentBinary) -> Mount {
     }
 }
 
-/// The per-session named volume at `target`. Docker creates it with these
-/// labels on first use and copies the image's directory into it.
+/// The request's workspace volume at `target`. A fresh one is empty (made
+/// just before), so Docker copies the image's directory into it, owner
+/// included; a kept one holds the chat's files and gets nothing from the
+/// image (an emptied workspace stays empty, its owner stays). The labels
+/// are the volume's should the mount make it (it vanished since the
+/// create looked): listed, never an invisible leftover.
 pub(crate) fn workspace_mount(
-    session: SessionId,
-    labels: &HashMap<String, String>,
+    request: &CreateRequest,
+    instance: Option<&str>,
     target: &str,
 ) -> Mount {
     Mount {
         target: Some(target.to_owned()),
-        source: Some(volume_name(session)),
+        source: Some(volume_name(request.workspace.id())),
         typ: Some(MountType::VOLUME),
         read_only: Some(false),
         volume_options: Some(MountVolumeOptions {
-            labels: Some(labels.clone()),
+            labels: Some(volume_labels(request, instance)),
+            no_copy: Some(matches!(request.workspace, WorkspaceUse::Kept(_))),
             ..Default::default()
         }),
         ..Default::default()
@@ -229,7 +272,15 @@ pub(crate) fn parse_labels(
             .ok_or_else(|| format!("label {key} missing"))
     };
     let session_id = SessionId::parse(get(LABEL_SESSION)?).map_err(|e| e.to_string())?;
-    let chat_id = ChatId::parse(get(LABEL_CHAT)?).map_err(|e| format!("{LABEL_CHAT}: {e}"))?;
+    let chat_id = if labels.get(LABEL_POOL).is_some_and(|v| v == "true") {
+        ChatId::warm_pool()
+    } else {
+        ChatId::parse(get(LABEL_CHAT)?).map_err(|e| format!("{LABEL_CHAT}: {e}"))?
+    };
+    let workspace_id = match labels.get(LABEL_WORKSPACE) {
+        Some(id) => WorkspaceId::parse(id).map_err(|e| format!("{LABEL_WORKSPACE}: {e}"))?,
+        None => WorkspaceId::of_legacy_session(session_id),
+    };
     let generation = get(LABEL_GENERATION)?
         .parse::<u64>()
         .map_err(|e| format!("{LABEL_GENERATION}: {e}"))?;
@@ -240,6 +291,7 @@ pub(crate) fn parse_labels(
         container_id: ContainerId::new(container_id),
         session_id,
         chat_id,
+        workspace_id,
         generation,
         created_at,
         running,
@@ -255,6 +307,7 @@ mod tests {
         CreateRequest {
             session_id: SessionId::new(),
             chat_id: ChatId::parse("web:42").unwrap(),
+            workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
             generation: 3,
             created_at: Utc::now(),
             spec: SandboxSpec {
@@ -275,6 +328,7 @@ mod tests {
         let back = parse_labels("abc", &labels(&req, Some("i1")), true).unwrap();
         assert_eq!(back.session_id, req.session_id);
         assert_eq!(back.chat_id, req.chat_id);
+        assert_eq!(back.workspace_id, req.workspace.id());
         assert_eq!(back.generation, 3);
         assert_eq!(
             back.created_at.timestamp_millis(),
@@ -283,6 +337,60 @@ mod tests {
         let mut bad = labels(&req, None);
         bad.insert(LABEL_GENERATION.into(), "x".into());
         assert!(parse_labels("abc", &bad, true).is_err());
+    }
+
+    #[test]
+    fn a_warm_sandbox_is_labelled_pool_without_a_chat_and_reads_back_so() {
+        let req = CreateRequest {
+            chat_id: ChatId::warm_pool(),
+            ..request("runc")
+        };
+        let written = labels(&req, None);
+        assert_eq!(written[LABEL_POOL], "true");
+        assert!(!written.contains_key(LABEL_CHAT));
+        let back = parse_labels("abc", &written, true).unwrap();
+        assert!(back.chat_id.is_warm_pool());
+    }
+
+    #[test]
+    fn a_container_of_the_release_before_workspaces_is_on_its_sessions_volume() {
+        let req = request("runc");
+        let mut legacy = labels(&req, None);
+        legacy.remove(LABEL_WORKSPACE);
+        let back = parse_labels("abc", &legacy, false).unwrap();
+        assert_eq!(
+            back.workspace_id,
+            WorkspaceId::of_legacy_session(req.session_id)
+        );
+        assert_eq!(
+            volume_name(back.workspace_id),
+            format!("sandboxer-{}", req.session_id),
+            "the name its volume has"
+        );
+    }
+
+    #[test]
+    fn volumes_are_named_and_labelled_by_workspace_not_session() {
+        let req = request("runc");
+        let id = req.workspace.id();
+        let labels = volume_labels(&req, Some("i1"));
+        assert_eq!(labels[LABEL_WORKSPACE], id.to_string());
+        assert_eq!(labels[LABEL_INSTANCE], "i1");
+        assert!(!labels.contains_key(LABEL_SESSION));
+        assert_eq!(workspace_of_volume(&volume_name(id)), Some(id));
+        for other in ["sandboxer-agent-0123", "sandboxer-x", "other-volume", ""] {
+            assert_eq!(workspace_of_volume(other), None, "{other:?}");
+        }
+        // A fresh workspace is filled from the image; a kept one never.
+        let fresh = workspace_mount(&req, None, WORKSPACE_ROOT);
+        assert_eq!(fresh.source, Some(volume_name(id)));
+        assert_eq!(fresh.volume_options.unwrap().no_copy, Some(false));
+        let kept = CreateRequest {
+            workspace: WorkspaceUse::Kept(id),
+            ..req
+        };
+        let kept = workspace_mount(&kept, None, WORKSPACE_ROOT);
+        assert_eq!(kept.volume_options.unwrap().no_copy, Some(true));
     }
 
     #[test]

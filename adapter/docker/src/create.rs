@@ -1,17 +1,17 @@
-//! Making a sandbox: create, fix the workspace's owner, start; adopt the
-//! container when another process made it first; undo on failure.
+//! Making a sandbox: ready its workspace volume, create, fix a fresh
+//! workspace's owner, start; adopt the container when another process made
+//! it first; undo on failure (a fresh workspace's volume too, never a kept
+//! one's).
 
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use bollard::models::ContainerStateStatusEnum as Status;
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-};
-use sandboxer_core::domain::SessionId;
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use sandboxer_core::domain::{SessionId, WorkspaceUse};
 use sandboxer_core::port::{CreateRequest, RuntimeError};
 
-use crate::container::{Owner, container_name, prep_name, sandbox_body, volume_name};
+use crate::container::{Owner, container_name, prep_name, sandbox_body};
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
 
@@ -23,12 +23,6 @@ const ADOPT_RETRY: ExponentialBuilder = ExponentialBuilder::new()
     .with_min_delay(Duration::from_millis(20))
     .with_max_delay(Duration::from_millis(500))
     .with_max_times(9);
-
-/// The pauses of a volume remove that finds the volume in use (a container
-/// on it is still being removed): 5 tries in all, 50 ms doubling.
-const VOLUME_IN_USE_RETRY: ExponentialBuilder = ExponentialBuilder::new()
-    .with_min_delay(Duration::from_millis(50))
-    .with_max_times(4);
 
 pub(crate) enum Created {
     New(String),
@@ -54,9 +48,10 @@ impl DockerSandboxRuntime {
         request: &CreateRequest,
     ) -> Result<Created, RuntimeError> {
         let owner = Owner::parse(&request.spec.user)?;
+        self.prepare_workspace(request).await?;
         let name = &container_name(request.session_id);
         let attempt = move || self.create_once(name, request, owner);
-        match attempt
+        let created = match attempt
             .retry(ADOPT_RETRY)
             .when(|e| matches!(e, Attempt::Vanished))
             .await
@@ -66,7 +61,15 @@ impl DockerSandboxRuntime {
             Err(Attempt::Vanished) => Err(RuntimeError::Conflict(format!(
                 "container {name} kept appearing and vanishing"
             ))),
+        };
+        // After the containers of the failed create went, so it is free
+        // (one of a racing create of the session keeps it: in use).
+        if created.is_err()
+            && let WorkspaceUse::Fresh(workspace) = request.workspace
+        {
+            self.remove_volume_quietly(workspace).await;
         }
+        created
     }
 
     /// One try: create the container named `name`, or adopt it when another
@@ -100,7 +103,7 @@ impl DockerSandboxRuntime {
                         Ok(Created::New(id))
                     }
                     Err(err) => {
-                        self.remove_footprint(request.session_id, &id).await;
+                        self.remove_containers(request.session_id, &id).await;
                         Err(err.into())
                     }
                 }
@@ -114,27 +117,26 @@ impl DockerSandboxRuntime {
             },
             Err(fault @ Fault::Timeout { .. }) => {
                 // The engine may still make it: undo by name, best effort.
-                self.remove_footprint(request.session_id, name).await;
+                self.remove_containers(request.session_id, name).await;
                 Err(fault.on(Subject::Image(&request.spec.image)).into())
             }
-            Err(fault) => {
-                // Nothing was made but maybe the volume; it is ours only
-                // if no container uses it (the remove fails otherwise).
-                self.remove_volume_quietly(request.session_id).await;
-                Err(fault.on(Subject::Image(&request.spec.image)).into())
-            }
+            // Nothing was made.
+            Err(fault) => Err(fault.on(Subject::Image(&request.spec.image)).into()),
         }
     }
 
-    /// Fixes the workspace's owner (the image's copy-up is done at create)
-    /// and starts the container.
+    /// Fixes a fresh workspace's owner (the image's copy-up is done at
+    /// create; a kept one's was fixed when it was fresh) and starts the
+    /// container.
     async fn ready_new(
         &self,
         id: &str,
         request: &CreateRequest,
         owner: Owner,
     ) -> Result<(), RuntimeError> {
-        self.ensure_workspace_owner(id, request, owner).await?;
+        if matches!(request.workspace, WorkspaceUse::Fresh(_)) {
+            self.ensure_workspace_owner(id, request, owner).await?;
+        }
         // Our own start is an observation of a container the event stream
         // watches (it carries the labels the stream filters on).
         let observation = self.liveness.begin(id);
@@ -174,7 +176,9 @@ impl DockerSandboxRuntime {
         match status {
             Some(Status::RUNNING) => {}
             Some(Status::CREATED | Status::EXITED) => {
-                if status == Some(Status::CREATED) {
+                if status == Some(Status::CREATED)
+                    && matches!(request.workspace, WorkspaceUse::Fresh(_))
+                {
                     // Its maker may have died before fixing the workspace.
                     self.ensure_workspace_owner(&id, request, owner).await?;
                 }
@@ -198,11 +202,11 @@ impl DockerSandboxRuntime {
         Ok(Some(id))
     }
 
-    /// Removes everything made for `session`: the container `target` (id or
-    /// name), the workspace helper and the volume. Best effort, logged. An
-    /// engine that does not answer ends it early: every further call would
-    /// wait out its timeout too, and the labels let reconciliation finish.
-    pub(crate) async fn remove_footprint(&self, session: SessionId, target: &str) {
+    /// Removes the containers made for `session`: `target` (id or name) and
+    /// the workspace helper. Best effort, logged. An engine that does not
+    /// answer ends it early: every further call would wait out its timeout
+    /// too, and the labels let reconciliation finish.
+    pub(crate) async fn remove_containers(&self, session: SessionId, target: &str) {
         for container in [target.to_owned(), prep_name(session)] {
             match self.force_remove(&container).await {
                 Ok(()) => {}
@@ -216,7 +220,6 @@ impl DockerSandboxRuntime {
                 }
             }
         }
-        self.remove_volume_quietly(session).await;
     }
 
     /// Removes a container and its anonymous volumes, killing it if needed.
@@ -233,34 +236,5 @@ impl DockerSandboxRuntime {
                     .remove_container(container, Some(options)),
             )
             .await
-    }
-
-    pub(crate) async fn remove_volume(&self, session: SessionId) -> Result<(), Fault> {
-        let name = &volume_name(session);
-        let remove = move || async move {
-            let removed = self
-                .engine
-                .call(
-                    "remove volume",
-                    self.engine
-                        .docker
-                        .remove_volume(name, None::<RemoveVolumeOptions>),
-                )
-                .await;
-            match removed {
-                Err(fault) if fault.is_not_found() => Ok(()),
-                done => done,
-            }
-        };
-        remove
-            .retry(VOLUME_IN_USE_RETRY)
-            .when(|fault| matches!(fault, Fault::Conflict(_)))
-            .await
-    }
-
-    async fn remove_volume_quietly(&self, session: SessionId) {
-        if let Err(fault) = self.remove_volume(session).await {
-            tracing::warn!(session = %session, ?fault, "could not remove a workspace volume");
-        }
     }
 }

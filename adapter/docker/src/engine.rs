@@ -1,4 +1,5 @@
-//! The bollard client with every call bounded in time.
+//! The bollard client with every call bounded in time, and the odd GET
+//! made on a connection of our own.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,7 +8,14 @@ use std::time::Duration;
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::{API_DEFAULT_VERSION, Docker};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use sandboxer_core::port::RuntimeError;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::errors::{Fault, Subject};
 
@@ -98,6 +106,33 @@ impl Engine {
         .await
     }
 
+    /// GETs `path` (below `/v<negotiated API>`) on a connection of our own,
+    /// within `limit`: for answers whose shape bollard's models no longer
+    /// read (the disk usage of engines before API 1.52).
+    pub(crate) async fn get_json(
+        &self,
+        what: &'static str,
+        path: &str,
+        limit: Duration,
+    ) -> Result<serde_json::Value, Fault> {
+        let version = self.docker.client_version();
+        let path = format!(
+            "/v{}.{}{path}",
+            version.major_version, version.minor_version
+        );
+        let exchange = async {
+            match &self.endpoint {
+                Endpoint::Unix(socket) => get(UnixStream::connect(socket).await, &path).await,
+                Endpoint::Tcp(address) => {
+                    get(TcpStream::connect(address.as_str()).await, &path).await
+                }
+            }
+        };
+        tokio::time::timeout(limit, exchange)
+            .await
+            .map_err(|_| Fault::timeout(what, limit))?
+    }
+
     pub(crate) async fn call_within<T, F>(
         &self,
         what: &'static str,
@@ -116,4 +151,53 @@ impl Engine {
             Err(_) => Err(Fault::timeout(what, limit)),
         }
     }
+}
+
+/// One GET on a fresh connection; the answer as JSON, an error status as
+/// the `Fault` bollard's would be.
+async fn get<T>(io: std::io::Result<T>, path: &str) -> Result<serde_json::Value, Fault>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let unavailable = |e: &dyn std::fmt::Display| Fault::Unavailable(format!("GET {path}: {e}"));
+    let io = io.map_err(|e| unavailable(&e))?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let connection = tokio::spawn(conn);
+    let request = Request::get(path)
+        .header(hyper::header::HOST, "docker")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| Fault::Other(format!("GET {path}: {e}")))?;
+    let answer = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unavailable(&e))?
+            .to_bytes();
+        Ok::<_, Fault>((status, body))
+    };
+    let answered = answer.await;
+    connection.abort();
+    let (status, body) = answered?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        return Err(Fault::from(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: status.as_u16(),
+                message,
+            },
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| Fault::Other(format!("GET {path}: the answer is not JSON: {e}")))
 }

@@ -7,6 +7,8 @@
 //! (`Rejected`) only when it is about what a caller chose; the rest of what
 //! we send comes from the operator's configuration or from this adapter, so
 //! the engine refusing it is a `runtime_error`, its text kept for the log.
+//! A full disk, whatever the call, is its own recognizable answer
+//! (`no_space`).
 
 use std::error::Error as _;
 use std::io;
@@ -41,6 +43,11 @@ impl Fault {
     }
 
     pub(crate) fn on(self, subject: Subject<'_>) -> RuntimeError {
+        if let Some(msg) = self.message()
+            && says_no_space(msg)
+        {
+            return no_space(msg);
+        }
         match (self, subject) {
             (Self::NotFound(msg), Subject::Container) => {
                 tracing::debug!(%msg, "container not found");
@@ -82,6 +89,34 @@ impl Fault {
     pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound(_))
     }
+
+    fn message(&self) -> Option<&str> {
+        match self {
+            Self::NotFound(msg)
+            | Self::Conflict(msg)
+            | Self::BadRequest(msg)
+            | Self::Unavailable(msg)
+            | Self::Other(msg) => Some(msg),
+            Self::Timeout { .. } => None,
+        }
+    }
+}
+
+/// How the engine (and the kernel, through it or the agent) says a disk is
+/// full: a volume, a container's layer or the workspace cannot grow.
+const NO_SPACE: &str = "no space left on device";
+
+fn says_no_space(msg: &str) -> bool {
+    msg.to_lowercase().contains(NO_SPACE)
+}
+
+/// A full disk, as every path of this adapter answers it: `Rejected`, its
+/// text starting with `no space left on device`, so callers and operators
+/// can tell it from other refusals.
+pub(crate) fn no_space(detail: &str) -> RuntimeError {
+    RuntimeError::Rejected(format!(
+        "{NO_SPACE}: the disk that holds the sandboxes and their workspaces is full ({detail})"
+    ))
 }
 
 /// A caller may name the image (`SpecOverrides::image`); the engine says
@@ -246,5 +281,38 @@ mod tests {
             Fault::timeout("ping", Duration::from_secs(1)).on(Subject::Engine),
             RuntimeError::Timeout(_)
         ));
+    }
+
+    #[test]
+    fn a_full_disk_is_recognizable_whatever_the_call() {
+        for (fault, subject) in [
+            (
+                server(
+                    500,
+                    "mkdir /var/lib/docker/volumes/x: no space left on device",
+                ),
+                Subject::Engine,
+            ),
+            (
+                server(500, "write /workspace/a: No space left on device"),
+                Subject::File("a"),
+            ),
+            (
+                server(400, "failed to copy files: no space left on device"),
+                Subject::Image("img:1"),
+            ),
+            (
+                Fault::from(BollardError::DockerStreamError {
+                    error: "copying: no space left on device".into(),
+                }),
+                Subject::Container,
+            ),
+        ] {
+            let err = fault.on(subject);
+            assert!(
+                matches!(&err, RuntimeError::Rejected(m) if m.starts_with("no space left on device: ")),
+                "{err:?}"
+            );
+        }
     }
 }

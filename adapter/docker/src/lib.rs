@@ -22,6 +22,7 @@ mod lifecycle;
 mod liveness;
 mod runtime;
 mod span;
+mod volumes;
 mod workspace;
 
 #[cfg(feature = "testing")]

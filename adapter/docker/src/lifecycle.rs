@@ -1,11 +1,10 @@
-//! Stop (remove the whole footprint), list our sandboxes, inspect one.
+//! Stop (remove the sandbox's containers; its workspace volume stays), list
+//! our sandboxes, inspect one.
 
 use std::collections::HashMap;
 
 use bollard::models::ContainerSummaryStateEnum;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
 use sandboxer_core::domain::{ContainerId, ContainerState};
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
@@ -18,7 +17,8 @@ use crate::runtime::DockerSandboxRuntime;
 
 impl DockerSandboxRuntime {
     /// Removes the container with force (a kill, then the removal: one
-    /// call), the workspace helper if one was left, and the volume.
+    /// call) and the workspace helper if one was left. The workspace
+    /// volume outlives it (`delete_workspace`).
     pub(crate) async fn stop_sandbox(
         &self,
         sandbox: &SandboxRef,
@@ -64,9 +64,6 @@ impl DockerSandboxRuntime {
             Err(fault) if fault.is_not_found() => {}
             Err(fault) => return Err(fault.on(Subject::Container)),
         }
-        self.remove_volume(sandbox.session_id)
-            .await
-            .map_err(|f| f.on(Subject::Engine))?;
         Ok(outcome)
     }
 
@@ -74,11 +71,11 @@ impl DockerSandboxRuntime {
     /// `sandboxer.managed=true`, and this instance's when one is
     /// configured), one per session: its container in any state (`running`
     /// only when Docker says running), and, for a session whose container
-    /// is gone but whose workspace volume or workspace helper is left (a
-    /// crash between two removals), an entry under the container's name
-    /// that is not running, so reconciliation removes the rest of its
-    /// footprint. Containers and volumes whose labels do not parse are
-    /// logged and skipped.
+    /// is gone but whose workspace helper is left (a crash between two
+    /// removals), an entry under the container's name that is not running,
+    /// so reconciliation's stop removes the helper. Volumes are workspaces,
+    /// not sandboxes: `list_workspaces` lists them. Containers whose labels
+    /// do not parse are logged and skipped.
     pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
         let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
         if let Some(instance) = &self.config.instance {
@@ -97,16 +94,6 @@ impl DockerSandboxRuntime {
             )
             .await
             .map_err(|f| f.on(Subject::Engine))?;
-        let volumes = self
-            .engine
-            .call(
-                "list volumes",
-                self.engine.docker.list_volumes(Some(
-                    ListVolumesOptionsBuilder::new().filters(&filters).build(),
-                )),
-            )
-            .await
-            .map_err(|f| f.on(Subject::Engine))?;
         let mut sandboxes = Vec::with_capacity(containers.len());
         let mut leftovers = Vec::new();
         for summary in containers {
@@ -119,14 +106,6 @@ impl DockerSandboxRuntime {
                 Ok(sandbox) => sandboxes.push(sandbox),
                 Err(reason) => {
                     tracing::warn!(container = %id, %reason, "skipping a container labelled as ours whose labels do not parse");
-                }
-            }
-        }
-        for volume in volumes.volumes.unwrap_or_default() {
-            match parse_labels(&volume.name, &volume.labels, false) {
-                Ok(sandbox) => leftovers.push(sandbox),
-                Err(reason) => {
-                    tracing::warn!(volume = %volume.name, %reason, "skipping a volume labelled as ours whose labels do not parse");
                 }
             }
         }

@@ -1,8 +1,9 @@
 //! `DockerSandboxRuntime`: the `SandboxRuntime` port on the Docker Engine.
 //! This file holds the public face (constructor, image check) and the span
-//! around each port call; the work is in `create`, `lifecycle`, `exec` and
-//! `files`.
+//! around each port call; the work is in `create`, `lifecycle`, `volumes`,
+//! `exec` and `files`.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -10,12 +11,12 @@ use async_trait::async_trait;
 use lru::LruCache;
 use sandboxer_core::domain::{
     ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor, OutputRead,
-    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, Signal, Started, StdinState,
-    StdinWrite, WorkspacePath,
+    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SandboxSpec, Signal, Started,
+    StdinState, StdinWrite, WorkspaceId, WorkspacePath, WorkspaceUse,
 };
 use sandboxer_core::port::{
-    AttributeValue, CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, SandboxRef,
-    SandboxRuntime, Span, StopOutcome, Tracer,
+    AttributeValue, CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace,
+    SandboxRef, SandboxRuntime, Span, StopOutcome, Tracer,
 };
 use sandboxer_core::trace::attr::{key, result};
 use sandboxer_core::trace::{Step, record_ok, record_sandbox};
@@ -29,6 +30,7 @@ use crate::engine::Engine;
 use crate::errors::Subject;
 use crate::events::{self, EventTask, Subscription};
 use crate::liveness::{LivenessCache, LivenessStats};
+use crate::volumes::Deleted;
 
 /// Owners of the containers this process has seen, so file calls skip an
 /// inspect. Bounded: the least recently used goes (a miss costs one inspect).
@@ -178,6 +180,14 @@ impl SandboxRuntime for DockerSandboxRuntime {
             .attr(key::SESSION_ID, request.session_id.to_string())
             .chat(&request.chat_id)
             .attr(key::GENERATION, request.generation)
+            .attr(key::WORKSPACE_ID, request.workspace.id().to_string())
+            .attr(
+                attr::key::WORKSPACE_USE,
+                match request.workspace {
+                    WorkspaceUse::Fresh(_) => attr::workspace::FRESH,
+                    WorkspaceUse::Kept(_) => attr::workspace::KEPT,
+                },
+            )
             .attr(attr::key::IMAGE_NAME, request.spec.image.clone())
             .attr(attr::key::RUNTIME, request.spec.runtime.clone())
             .run(
@@ -212,6 +222,41 @@ impl SandboxRuntime for DockerSandboxRuntime {
                 },
             )
             .await
+    }
+
+    async fn delete_workspace(&self, workspace: &WorkspaceId) -> Result<(), RuntimeError> {
+        self.call(span::DELETE_WORKSPACE, op::DELETE_WORKSPACE)
+            .attr(key::WORKSPACE_ID, workspace.to_string())
+            .run(
+                |_| self.delete_workspace_volume(*workspace),
+                |deleted, span| {
+                    let outcome = match deleted {
+                        Deleted::Removed => result::OK,
+                        Deleted::AlreadyGone => result::ALREADY_GONE,
+                    };
+                    set(span, key::RESULT, outcome);
+                },
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn list_workspaces(&self, measure: bool) -> Result<Vec<RuntimeWorkspace>, RuntimeError> {
+        self.call(span::LIST_WORKSPACES, op::LIST_WORKSPACES)
+            .run(
+                |_| self.list_workspace_volumes(measure),
+                |(workspaces, measured), span| {
+                    set(span, attr::key::WORKSPACES_COUNT, workspaces.len());
+                    set(span, attr::key::WORKSPACES_MEASURED, *measured);
+                    if *measured {
+                        let bytes: u64 = workspaces.iter().filter_map(|w| w.bytes).sum();
+                        set(span, attr::key::WORKSPACES_BYTES, bytes);
+                    }
+                    record_ok(workspaces, span);
+                },
+            )
+            .await
+            .map(|(workspaces, _)| workspaces)
     }
 
     async fn list_active_sessions(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
@@ -436,6 +481,39 @@ impl SandboxRuntime for DockerSandboxRuntime {
             .with(|span| record_sandbox(span, sandbox))
             .attr(key::PROCESS_ID, id.to_string())
             .run(|_| self.resize_via_agent(sandbox, id, size), record_ok)
+            .await
+    }
+
+    async fn prepare(
+        &self,
+        sandbox: &SandboxRef,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        self.call(span::PREPARE, op::PREPARE)
+            .with(|span| record_sandbox(span, sandbox))
+            .run(|_| self.prepare_via_agent(sandbox, env), record_ok)
+            .await
+    }
+
+    /// The image's id (a rebuilt tag is another image) and the agent build.
+    async fn fingerprint(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        self.call(span::FINGERPRINT, op::FINGERPRINT)
+            .attr(attr::key::IMAGE_NAME, spec.image.clone())
+            .run(
+                |_| async {
+                    let image = self
+                        .engine
+                        .call(
+                            "inspect image",
+                            self.engine.docker.inspect_image(&spec.image),
+                        )
+                        .await
+                        .map_err(|f| f.on(Subject::Image(&spec.image)))?;
+                    let agent = self.config.agent.as_ref().map_or("none", |a| a.digest());
+                    Ok(format!("{}/{agent}", image.id.unwrap_or_default()))
+                },
+                record_ok,
+            )
             .await
     }
 

@@ -1,4 +1,5 @@
-//! Making `/workspace` the sandbox user's, whatever the image.
+//! Making a fresh `/workspace` the sandbox user's, whatever the image (a
+//! kept one was made so when it was fresh).
 //!
 //! Docker fills a fresh named volume from the image's directory at create,
 //! owner included: an image whose `/workspace` belongs to the sandbox user
@@ -121,12 +122,12 @@ impl DockerSandboxRuntime {
             // Never run: the create API only wants a command.
             entrypoint: Some(vec!["/.sandboxer-never-run".into()]),
             network_disabled: Some(true),
-            labels: Some(labels.clone()),
+            labels: Some(labels),
             host_config: Some(HostConfig {
                 network_mode: Some("none".into()),
                 mounts: Some(vec![workspace_mount(
-                    request.session_id,
-                    &labels,
+                    request,
+                    self.config.instance.as_deref(),
                     &format!("/{PREP_MOUNT}"),
                 )]),
                 ..Default::default()

@@ -17,7 +17,7 @@ async fn concurrent_creates_of_one_session_adopt_one_container() {
     let image = ensure_test_image();
     for round in 0..3 {
         let request = create_request(test_spec(&image, "runc"));
-        cleanup.session(request.session_id);
+        cleanup.request(&request);
         let (a_tracer, b_tracer) = (RecordingTracer::new(), RecordingTracer::new());
         let a = test_runtime(&a_tracer).await;
         let b = test_runtime(&b_tracer).await;

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::InspectContainerOptions;
-use sandboxer_core::port::{RuntimeError, SandboxRuntime};
+use sandboxer_core::port::{CreateRequest, RuntimeError, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_core::trace::{ErrorType, NoopTracer};
-use sandboxer_docker::testing::{Cleanup, create_request, raw_docker, test_runtime, test_spec};
+use sandboxer_docker::testing::{
+    Cleanup, create_request, raw_docker, test_runtime, test_spec, volume_name,
+};
 use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -18,25 +20,14 @@ async fn a_missing_image_is_image_not_found_and_leaves_nothing() {
     let image = format!("sandboxer-test-missing:{}", uuid::Uuid::now_v7().simple());
     assert!(!runtime.image_exists(&image).await.unwrap());
     let request = create_request(test_spec(&image, "runc"));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
     let began = Instant::now();
     let made = runtime.create(&request).await;
     let took = began.elapsed();
     println!("missing image answered in {took:?}");
     assert_eq!(made, Err(RuntimeError::ImageNotFound(image)));
     assert!(took < Duration::from_secs(5), "{took:?}");
-    let docker = raw_docker().await;
-    let name = format!("sandboxer-{}", request.session_id);
-    assert!(
-        docker
-            .inspect_container(&name, None::<InspectContainerOptions>)
-            .await
-            .is_err()
-    );
-    assert!(
-        docker.inspect_volume(&name).await.is_err(),
-        "volume left behind"
-    );
+    assert_nothing_left(&request).await;
     assert!(
         runtime
             .image_exists(&sandboxer_docker::testing::ensure_test_image())
@@ -54,7 +45,7 @@ async fn an_unknown_runtime_is_a_runtime_error_not_the_callers_and_leaves_nothin
         &sandboxer_docker::testing::ensure_test_image(),
         &nosuch,
     ));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
     let made = runtime.create(&request).await;
     let err = made.expect_err("a create on an unknown runtime");
     // The operator's setting: a 500-class error, Docker's text kept for the log.
@@ -63,17 +54,24 @@ async fn an_unknown_runtime_is_a_runtime_error_not_the_callers_and_leaves_nothin
         matches!(&err, RuntimeError::Other(m) if m.contains(&nosuch)),
         "{err:?}"
     );
+    assert_nothing_left(&request).await;
+}
+
+/// No container of the session, no volume of its fresh workspace.
+async fn assert_nothing_left(request: &CreateRequest) {
     let docker = raw_docker().await;
     let name = format!("sandboxer-{}", request.session_id);
     assert!(
         docker
             .inspect_container(&name, None::<InspectContainerOptions>)
             .await
-            .is_err()
+            .is_err(),
+        "container {name} left behind"
     );
+    let volume = volume_name(request.workspace.id());
     assert!(
-        docker.inspect_volume(&name).await.is_err(),
-        "volume left behind"
+        docker.inspect_volume(&volume).await.is_err(),
+        "volume {volume} left behind"
     );
 }
 

@@ -29,6 +29,13 @@ async fn workspace_owner() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn workspace_kept_across_sandboxes() {
+    if suite::runtime_ready("runsc").await {
+        suite::workspace_kept_across_sandboxes("runsc").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn exec_timeout() {
     if suite::runtime_ready("runsc").await {
         suite::exec_timeout("runsc").await;

@@ -1,12 +1,14 @@
 //! `list_active_sessions` sees every sandbox labelled as ours, whoever made
-//! it and in any state, and skips (without touching) ones whose labels do
-//! not parse.
+//! it and in any state, on the workspace its labels name (its session's
+//! for a container of the release before workspaces), and skips (without
+//! touching) ones whose labels do not parse. Volumes are not sandboxes:
+//! `workspaces.rs` lists them.
 
 use std::collections::HashMap;
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, InspectContainerOptions};
-use sandboxer_core::domain::SessionId;
+use sandboxer_core::domain::{SessionId, WorkspaceId};
 use sandboxer_core::port::{SandboxRef, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_docker::testing::{
@@ -23,7 +25,7 @@ async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
 
     // Made by another runtime instance (another process, as far as we know).
     let by_other = create_request(test_spec(&image, "runc"));
-    cleanup.session(by_other.session_id);
+    cleanup.request(&by_other);
     let other_id = other.create(&by_other).await.unwrap();
 
     // Made straight with bollard, carrying our labels, never started.
@@ -55,7 +57,7 @@ async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
 
     // Ours, then stopped by Docker (exited, not removed).
     let stopped = create_request(test_spec(&image, "runc"));
-    cleanup.session(stopped.session_id);
+    cleanup.request(&stopped);
     let stopped_id = ours.create(&stopped).await.unwrap();
     docker
         .stop_container(
@@ -94,6 +96,7 @@ async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
     let seen = find(by_other.session_id).expect("the other instance's sandbox");
     assert_eq!(seen.container_id, other_id);
     assert_eq!(seen.chat_id, by_other.chat_id);
+    assert_eq!(seen.workspace_id, by_other.workspace.id());
     assert_eq!(seen.generation, 1);
     assert_eq!(
         seen.created_at.timestamp_millis(),
@@ -108,6 +111,11 @@ async fn finds_sandboxes_made_elsewhere_and_stopped_ones() {
         (raw_chat, 7, false)
     );
     assert_eq!(seen.created_at.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+    // Labelled as the release before workspaces labelled its containers.
+    assert_eq!(
+        seen.workspace_id,
+        WorkspaceId::of_legacy_session(raw_session)
+    );
 
     let seen = find(stopped.session_id).expect("the stopped sandbox");
     assert!(!seen.running);
@@ -156,8 +164,8 @@ async fn an_instance_lists_only_its_own_sandboxes() {
     let b = runtime_of(&b_name).await.unwrap();
     let in_a = create_request(test_spec(&image, "runc"));
     let in_b = create_request(test_spec(&image, "runc"));
-    cleanup.session(in_a.session_id);
-    cleanup.session(in_b.session_id);
+    cleanup.request(&in_a);
+    cleanup.request(&in_b);
     a.create(&in_a).await.unwrap();
     b.create(&in_b).await.unwrap();
 
@@ -187,55 +195,4 @@ async fn an_instance_lists_only_its_own_sandboxes() {
         .map(|s| s.session_id)
         .collect();
     assert!(seen.contains(&in_a.session_id) && seen.contains(&in_b.session_id));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_volume_left_without_its_container_is_listed_and_stop_removes_it() {
-    let cleanup = Cleanup::new();
-    let image = ensure_test_image();
-    let instance = format!("test-leftover-{}", SessionId::new());
-    let runtime = sandboxer_docker::DockerSandboxRuntime::connect(
-        sandboxer_docker::DockerConfig {
-            instance: Some(instance.clone()),
-            ..sandboxer_docker::DockerConfig::default()
-        },
-        std::sync::Arc::new(RecordingTracer::new()),
-    )
-    .await
-    .unwrap();
-    let request = create_request(test_spec(&image, "runc"));
-    cleanup.session(request.session_id);
-    let id = runtime.create(&request).await.unwrap();
-    // A crash between the two removals of a stop: the container went, the volume stayed.
-    let docker = raw_docker().await;
-    docker
-        .remove_container(
-            id.as_str(),
-            Some(
-                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .build(),
-            ),
-        )
-        .await
-        .unwrap();
-    let volume = format!("sandboxer-{}", request.session_id);
-    assert!(docker.inspect_volume(&volume).await.is_ok());
-
-    let listed = runtime.list_active_sessions().await.unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    let leftover = &listed[0];
-    assert_eq!(leftover.session_id, request.session_id);
-    assert_eq!(leftover.chat_id, request.chat_id);
-    assert!(!leftover.running);
-    assert_eq!(
-        runtime.inspect(&leftover.to_ref()).await.unwrap(),
-        sandboxer_core::domain::ContainerState::Missing
-    );
-    runtime.stop(&leftover.to_ref()).await.unwrap();
-    assert!(
-        docker.inspect_volume(&volume).await.is_err(),
-        "the volume outlived stop"
-    );
-    assert!(runtime.list_active_sessions().await.unwrap().is_empty());
 }

@@ -42,7 +42,7 @@ async fn until_connected(runtime: &DockerSandboxRuntime) {
 
 async fn make(runtime: &DockerSandboxRuntime, cleanup: &Cleanup) -> SandboxRef {
     let request = create_request(test_spec(&ensure_test_image(), "runc"));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
     let id = runtime.create(&request).await.expect("create");
     SandboxRef {
         session_id: request.session_id,

@@ -26,6 +26,11 @@ async fn workspace_owner() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn workspace_kept_across_sandboxes() {
+    suite::workspace_kept_across_sandboxes("runc").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn exec_timeout() {
     suite::exec_timeout("runc").await;
 }

@@ -17,7 +17,7 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
     let runtime = test_runtime(&tracer).await;
     let image = ensure_test_image();
     let request = create_request(test_spec(&image, "runc"));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
 
     let mut parent = tracer.start_span(
         Cow::Borrowed("Test.use_case"),
@@ -34,6 +34,10 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
         runtime.exec(&sandbox, &sh("exit 4")).await.unwrap();
         runtime.list_active_sessions().await.unwrap();
         runtime.stop(&sandbox).await.unwrap();
+        runtime.list_workspaces(false).await.unwrap();
+        let workspace = request.workspace.id();
+        runtime.delete_workspace(&workspace).await.unwrap();
+        runtime.delete_workspace(&workspace).await.unwrap();
         id
     })
     .await;
@@ -45,7 +49,18 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
     let exec = tracer.one("DockerSandboxRuntime.exec");
     let list = tracer.one("DockerSandboxRuntime.list_active_sessions");
     let stop = tracer.one("DockerSandboxRuntime.stop");
-    for span in [&create, &exec, &list, &stop] {
+    let workspaces = tracer.one("DockerSandboxRuntime.list_workspaces");
+    let deletes = tracer.named("DockerSandboxRuntime.delete_workspace");
+    assert_eq!(deletes.len(), 2);
+    for span in [
+        &create,
+        &exec,
+        &list,
+        &stop,
+        &workspaces,
+        &deletes[0],
+        &deletes[1],
+    ] {
         assert_eq!(span.kind, SpanKind::Client, "{}", span.name);
         assert!(
             span.is_child_of(&parent),
@@ -61,6 +76,9 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
     assert_eq!(create.str("container.id"), Some(id.as_str()));
     assert_eq!(create.str("container.image.name"), Some(image.as_str()));
     assert_eq!(create.str("container.runtime"), Some("runc"));
+    let workspace = request.workspace.id().to_string();
+    assert_eq!(create.str("sandbox.workspace.id"), Some(workspace.as_str()));
+    assert_eq!(create.str("sandbox.workspace.use"), Some("fresh"));
 
     assert_eq!(exec.str("sandbox.operation"), Some("docker.exec"));
     assert_eq!(exec.str("sandbox.result"), Some("ok"));
@@ -74,6 +92,25 @@ async fn spans_nest_under_the_caller_with_their_attributes() {
     assert_eq!(stop.str("sandbox.operation"), Some("docker.stop"));
     assert_eq!(stop.str("sandbox.result"), Some("stopped"));
     assert_eq!(stop.str("session.id"), Some(session.as_str()));
+
+    assert_eq!(
+        workspaces.str("sandbox.operation"),
+        Some("docker.list_workspaces")
+    );
+    assert!(workspaces.int("sandbox.workspaces.count").unwrap() >= 1);
+    assert_eq!(
+        workspaces.attr("sandbox.workspaces.measured"),
+        Some(&false.into())
+    );
+    // The second delete finds it gone: no error, as DESIGN wants of a 404.
+    for (span, result) in deletes.iter().zip(["ok", "already_gone"]) {
+        assert_eq!(
+            span.str("sandbox.operation"),
+            Some("docker.delete_workspace")
+        );
+        assert_eq!(span.str("sandbox.workspace.id"), Some(workspace.as_str()));
+        assert_eq!(span.str("sandbox.result"), Some(result));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,7 +120,7 @@ async fn a_failed_create_is_an_error_span() {
     let runtime = test_runtime(&tracer).await;
     let image = format!("sandboxer-test-missing:{}", uuid::Uuid::now_v7().simple());
     let request = create_request(test_spec(&image, "runc"));
-    cleanup.session(request.session_id);
+    cleanup.request(&request);
     let made = runtime.create(&request).await;
     assert!(matches!(made, Err(RuntimeError::ImageNotFound(_))));
     let create = tracer.one("DockerSandboxRuntime.create");

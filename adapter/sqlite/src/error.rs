@@ -95,7 +95,8 @@ fn database_error(e: &dyn DatabaseError, db: &Path) -> StoreError {
 
 /// Names the rule a unique violation broke, in the store's words. SQLite
 /// names the columns of the index, not the index: `sessions.chat_id` alone
-/// is the one-active-per-chat index.
+/// is the one-active-per-chat index, `workspaces.chat_id` the
+/// one-live-per-chat one.
 fn unique_violation(message: &str) -> String {
     let columns = message.rsplit(": ").next().unwrap_or(message);
     match columns {
@@ -104,6 +105,10 @@ fn unique_violation(message: &str) -> String {
             "another session took this generation of the chat".into()
         }
         "sessions.id" => "a session with this id already exists".into(),
+        "workspaces.chat_id" => "the chat already has a live workspace".into(),
+        "workspaces.id" => "a workspace with this id already exists".into(),
+        "pool_members.session_id" => "a pool member with this session id already exists".into(),
+        "pool_members.workspace_id" => "a pool member with this workspace id already exists".into(),
         _ => message.to_owned(),
     }
 }

@@ -1,12 +1,13 @@
-//! Rows of `sessions` to `Session` values and back: times as unix
-//! milliseconds UTC, the TTL in milliseconds, names as TEXT. A row that does
-//! not parse is reported by its id, never skipped.
+//! Rows of `sessions`, `workspaces` and `pool_members` to `Session`,
+//! `Workspace` and `PoolMember` values and back: times as unix milliseconds UTC, the TTL in milliseconds, names
+//! as TEXT. A row that does not parse is reported by its id, never skipped.
 
 use std::time::Duration;
 
 use chrono::DateTime;
 use sandboxer_core::domain::{
-    ChatId, ContainerId, Session, SessionId, SessionStatus, SpecHash, SpecOverrides, Timestamp,
+    ChatId, ContainerId, PoolMember, PoolStatus, Session, SessionId, SessionStatus, SpecHash,
+    SpecOverrides, Timestamp, Workspace, WorkspaceId, WorkspaceStatus,
 };
 use sandboxer_core::port::StoreError;
 use sqlx::Row;
@@ -18,12 +19,12 @@ macro_rules! session_columns {
     () => {
         "id, chat_id, container_id, image, spec_hash, generation, idle_ttl_ms, \
          created_at, last_used_at, expires_at, status, end_reason, ended_at, \
-         image_override, env_json"
+         image_override, env_json, workspace_id"
     };
 }
 pub(crate) use session_columns;
 
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 16] = [
     "id",
     "chat_id",
     "container_id",
@@ -39,6 +40,7 @@ const COLUMNS: [&str; 15] = [
     "ended_at",
     "image_override",
     "env_json",
+    "workspace_id",
 ];
 
 /// The caller's env overrides as stored (a JSON object of strings).
@@ -68,6 +70,8 @@ pub(crate) fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
     let id = SessionId::parse(&id_raw).map_err(|e| corrupt(e.to_string()))?;
     let chat_id = ChatId::parse(&get::<String>(row, 1).map_err(corrupt)?)
         .map_err(|e| corrupt(e.to_string()))?;
+    let workspace_id = WorkspaceId::parse(&get::<String>(row, 15).map_err(corrupt)?)
+        .map_err(|e| corrupt(e.to_string()))?;
     let generation = u64::try_from(get::<i64>(row, 5).map_err(corrupt)?)
         .map_err(|_| corrupt("negative generation".into()))?;
     let idle_ttl = u64::try_from(get::<i64>(row, 6).map_err(corrupt)?)
@@ -96,6 +100,7 @@ pub(crate) fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
     Ok(Session {
         id,
         chat_id,
+        workspace_id,
         container_id: get::<Option<String>>(row, 2)
             .map_err(corrupt)?
             .map(ContainerId::new),
@@ -111,6 +116,88 @@ pub(crate) fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         end_reason,
         ended_at,
     })
+}
+
+/// The columns every workspace query selects; read by name.
+macro_rules! workspace_columns {
+    () => {
+        "id, chat_id, created_at, created_by, status, hibernated_at, retained_until"
+    };
+}
+pub(crate) use workspace_columns;
+
+pub(crate) fn workspace_from_row(row: &SqliteRow) -> Result<Workspace, StoreError> {
+    let id_raw: String = named(row, "id")
+        .map_err(|e| StoreError::Other(format!("corrupt workspace row (unreadable {e})")))?;
+    let corrupt =
+        |what: String| StoreError::Other(format!("corrupt workspace row {id_raw:?}: {what}"));
+    let time = |name: &str| -> Result<Option<Timestamp>, StoreError> {
+        named::<Option<i64>>(row, name)
+            .map_err(corrupt)?
+            .map(|ms| {
+                DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| corrupt(format!("{name} {ms} is out of range")))
+            })
+            .transpose()
+    };
+    let required = |name: &str| time(name)?.ok_or_else(|| corrupt(format!("{name} is NULL")));
+
+    Ok(Workspace {
+        id: WorkspaceId::parse(&id_raw).map_err(|e| corrupt(e.to_string()))?,
+        chat_id: ChatId::parse(&named::<String>(row, "chat_id").map_err(corrupt)?)
+            .map_err(|e| corrupt(e.to_string()))?,
+        created_at: required("created_at")?,
+        created_by: SessionId::parse(&named::<String>(row, "created_by").map_err(corrupt)?)
+            .map_err(|e| corrupt(e.to_string()))?,
+        status: named::<String>(row, "status")
+            .map_err(corrupt)?
+            .parse::<WorkspaceStatus>()
+            .map_err(corrupt)?,
+        hibernated_at: time("hibernated_at")?,
+        retained_until: time("retained_until")?,
+    })
+}
+
+/// The columns every pool query selects; read by name.
+macro_rules! pool_columns {
+    () => {
+        "session_id, workspace_id, container_id, image, spec_hash, fingerprint, created_at, status"
+    };
+}
+pub(crate) use pool_columns;
+
+pub(crate) fn pool_member_from_row(row: &SqliteRow) -> Result<PoolMember, StoreError> {
+    let id_raw: String = named(row, "session_id")
+        .map_err(|e| StoreError::Other(format!("corrupt pool member row (unreadable {e})")))?;
+    let corrupt =
+        |what: String| StoreError::Other(format!("corrupt pool member row {id_raw:?}: {what}"));
+    let created_ms: i64 = named(row, "created_at").map_err(corrupt)?;
+
+    Ok(PoolMember {
+        session_id: SessionId::parse(&id_raw).map_err(|e| corrupt(e.to_string()))?,
+        workspace_id: WorkspaceId::parse(&named::<String>(row, "workspace_id").map_err(corrupt)?)
+            .map_err(|e| corrupt(e.to_string()))?,
+        container_id: named::<Option<String>>(row, "container_id")
+            .map_err(corrupt)?
+            .map(ContainerId::new),
+        image: named(row, "image").map_err(corrupt)?,
+        spec_hash: SpecHash::from_stored(named::<String>(row, "spec_hash").map_err(corrupt)?),
+        fingerprint: named(row, "fingerprint").map_err(corrupt)?,
+        created_at: DateTime::from_timestamp_millis(created_ms)
+            .ok_or_else(|| corrupt(format!("created_at {created_ms} is out of range")))?,
+        status: named::<String>(row, "status")
+            .map_err(corrupt)?
+            .parse::<PoolStatus>()
+            .map_err(corrupt)?,
+    })
+}
+
+/// Column `name`, or what is wrong with it.
+fn named<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(name).map_err(|e| format!("{name}: {e}"))
 }
 
 /// Column `i`, or what is wrong with it.

@@ -3,12 +3,20 @@
 //! WHERE of the partial indexes, and SQLite only uses a partial index when
 //! the query implies it.
 
-use crate::row::session_columns;
+use crate::row::{pool_columns, session_columns, workspace_columns};
 
 pub(crate) const GET_ACTIVE: &str = concat!(
     "SELECT ",
     session_columns!(),
     " FROM sessions WHERE chat_id = ?1 AND status IN ('creating', 'running')"
+);
+
+/// The chat's highest generation, in any status (the unique index on
+/// `(chat_id, generation)` serves it).
+pub(crate) const GET_LATEST: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE chat_id = ?1 ORDER BY generation DESC LIMIT 1"
 );
 
 pub(crate) const GET: &str = concat!(
@@ -44,10 +52,10 @@ pub(crate) const END_REPLACED: &str = "UPDATE sessions \
 /// write lock `BEGIN IMMEDIATE` took, so no other writer can slip between.
 pub(crate) const INSERT_CREATING: &str = concat!(
     "INSERT INTO sessions (id, chat_id, image, spec_hash, generation, idle_ttl_ms, ",
-    "created_at, last_used_at, expires_at, status, image_override, env_json) ",
+    "created_at, last_used_at, expires_at, status, image_override, env_json, workspace_id) ",
     "VALUES (?1, ?2, ?3, ?4, ",
     "(SELECT coalesce(max(generation), 0) + 1 FROM sessions WHERE chat_id = ?2), ",
-    "?5, ?6, ?6, ?7, 'creating', ?8, ?9) RETURNING ",
+    "?5, ?6, ?6, ?7, 'creating', ?8, ?9, ?10) RETURNING ",
     session_columns!()
 );
 
@@ -63,15 +71,96 @@ pub(crate) const TOUCH: &str = concat!(
     session_columns!()
 );
 
+/// A `Fresh` workspace of `begin_create`; the partial unique index refuses
+/// a second live one for the chat.
+pub(crate) const INSERT_WORKSPACE: &str = "INSERT INTO workspaces \
+     (id, chat_id, created_at, created_by, status) VALUES (?1, ?2, ?3, ?4, 'live')";
+
+/// A `Kept` workspace of `begin_create`: only the chat's live one, which
+/// stops being hibernated.
+pub(crate) const TAKE_WORKSPACE: &str = "UPDATE workspaces \
+     SET hibernated_at = NULL, retained_until = NULL \
+     WHERE id = ?1 AND chat_id = ?2 AND status = 'live'";
+
+/// Returns the workspace, whose fate is settled in the same transaction.
 pub(crate) const END: &str = "UPDATE sessions \
      SET status = 'ended', end_reason = ?2, ended_at = ?3 \
-     WHERE id = ?1 AND status IN ('creating', 'running')";
+     WHERE id = ?1 AND status IN ('creating', 'running') RETURNING workspace_id";
+
+pub(crate) const HIBERNATE_WORKSPACE: &str = "UPDATE workspaces \
+     SET hibernated_at = ?2, retained_until = ?3 WHERE id = ?1 AND status = 'live'";
+
+pub(crate) const DELETE_WORKSPACE: &str =
+    "UPDATE workspaces SET status = 'deleting' WHERE id = ?1 AND status = 'live'";
+
+pub(crate) const GET_WORKSPACE: &str = concat!(
+    "SELECT ",
+    workspace_columns!(),
+    " FROM workspaces WHERE chat_id = ?1 AND status = 'live'"
+);
+
+pub(crate) const LIST_WORKSPACES: &str = concat!(
+    "SELECT ",
+    workspace_columns!(),
+    " FROM workspaces ORDER BY created_at, id"
+);
+
+pub(crate) const COUNT_HIBERNATED: &str = "SELECT count(*) FROM workspaces \
+     WHERE status = 'live' AND retained_until IS NOT NULL";
+
+/// One statement, so nothing can take the workspace over in between: a
+/// hibernated workspace no session runs on becomes `deleting`; one that is
+/// `deleting` already counts as done (rewritten unchanged).
+pub(crate) const RETIRE_WORKSPACE: &str = "UPDATE workspaces SET status = 'deleting' \
+     WHERE id = ?1 AND (status = 'deleting' OR (status = 'live' AND retained_until IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM sessions \
+     WHERE workspace_id = ?1 AND status IN ('creating', 'running'))))";
+
+pub(crate) const FORGET_WORKSPACE: &str =
+    "DELETE FROM workspaces WHERE id = ?1 AND status = 'deleting'";
 
 /// Keeps each chat's latest row even when it ended long ago, so the chat's
 /// generation keeps counting up instead of restarting at 1.
 pub(crate) const PURGE_ENDED: &str = "DELETE FROM sessions \
      WHERE status = 'ended' AND ended_at < ?1 \
      AND generation < (SELECT max(s.generation) FROM sessions AS s WHERE s.chat_id = sessions.chat_id)";
+
+pub(crate) const INSERT_POOL_MEMBER: &str = "INSERT INTO pool_members \
+     (session_id, workspace_id, container_id, image, spec_hash, fingerprint, created_at, status) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+pub(crate) const MARK_POOL_READY: &str = "UPDATE pool_members \
+     SET status = 'ready', container_id = ?2 WHERE session_id = ?1 AND status = 'warming'";
+
+pub(crate) const LIST_POOL: &str = concat!(
+    "SELECT ",
+    pool_columns!(),
+    " FROM pool_members ORDER BY created_at, session_id"
+);
+
+pub(crate) const REMOVE_POOL_MEMBER: &str = "DELETE FROM pool_members WHERE session_id = ?1";
+
+/// The first step of a claim: picks and deletes the oldest ready member of
+/// a spec hash and fingerprint in one statement (under the claim's write
+/// lock), so no other claim can take it.
+pub(crate) const TAKE_POOL_MEMBER: &str = concat!(
+    "DELETE FROM pool_members WHERE session_id = (SELECT session_id FROM pool_members ",
+    "WHERE spec_hash = ?1 AND fingerprint = ?2 AND status = 'ready' ",
+    "ORDER BY created_at, session_id LIMIT 1) RETURNING ",
+    pool_columns!()
+);
+
+/// A claimed member's session: `running` on its container from the start,
+/// at the chat's next generation (computed under the write lock, as in
+/// `INSERT_CREATING`); the unique index refuses it beside an active one.
+pub(crate) const INSERT_CLAIMED: &str = concat!(
+    "INSERT INTO sessions (id, chat_id, container_id, image, spec_hash, generation, ",
+    "idle_ttl_ms, created_at, last_used_at, expires_at, status, image_override, env_json, ",
+    "workspace_id) VALUES (?1, ?2, ?3, ?4, ?5, ",
+    "(SELECT coalesce(max(generation), 0) + 1 FROM sessions WHERE chat_id = ?2), ",
+    "?6, ?7, ?7, ?8, 'running', ?9, ?10, ?11) RETURNING ",
+    session_columns!()
+);
 
 pub(crate) const GET_INSTANCE_ID: &str = "SELECT instance_id FROM deployment WHERE singleton = 1";
 

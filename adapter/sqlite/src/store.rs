@@ -1,7 +1,8 @@
 //! `SqliteSessionStore`: the `SessionStore` port on one SQLite file.
 //! Reads go to a small reader pool, writes to the single writer; each call
-//! is one statement, except `begin_create`, which is one transaction. A
-//! writer connection a write failed on is closed, not reused (`settle`).
+//! is one statement, except `begin_create`, `end` (`transactions.rs`) and
+//! `claim_pool_member` (`pool.rs`), which are one transaction each. A writer connection a write failed
+//! on is closed, not reused (`settle`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,18 +10,19 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sandboxer_core::domain::{
-    ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp,
+    ChatId, ContainerId, EndReason, NewSession, PoolMember, Session, SessionId, SpecHash,
+    Timestamp, Workspace, WorkspaceFate, WorkspaceId,
 };
 use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch, Tracer};
+use sqlx::Row;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{Connection, Row};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 
 use crate::checkpoint::Checkpointer;
 use crate::error::store_error;
 use crate::open::{Opened, open};
 use crate::options::SqliteStoreOptions;
-use crate::row::{env_json, millis, session_from_row, ttl_millis};
+use crate::row::{millis, session_from_row, ttl_millis};
 use crate::sql;
 use crate::telemetry::{Ids, op, traced};
 
@@ -105,74 +107,6 @@ impl SqliteSessionStore {
     pub(crate) async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         self.writer.acquire().await.map_err(|e| self.error(e))
     }
-
-    async fn create_in_tx(
-        &self,
-        new: &NewSession,
-        replacing: Option<&Replacing>,
-    ) -> Result<Session, StoreError> {
-        let mut conn = self.writer().await?;
-        let created = self.create_on(&mut conn, new, replacing).await;
-        settle(&mut conn, &created);
-        created
-    }
-
-    async fn create_on(
-        &self,
-        conn: &mut SqliteConnection,
-        new: &NewSession,
-        replacing: Option<&Replacing>,
-    ) -> Result<Session, StoreError> {
-        // IMMEDIATE takes the write lock now (waiting up to the busy timeout)
-        // rather than at the first write: the replaced row's state and the
-        // chat's max generation are then read under the lock, and no other
-        // process can commit in between.
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.error(e))?;
-        if let Some(old) = replacing {
-            let ended = sqlx::query(sql::END_REPLACED)
-                .bind(old.reason.as_str())
-                .bind(millis(new.created_at))
-                .bind(old.session_id.to_string())
-                .bind(new.chat_id.as_str())
-                .bind(i64::try_from(old.generation).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-            if ended.rows_affected() == 0 {
-                // Dropping `tx` rolls back: sqlx queues the ROLLBACK on the
-                // connection before it goes back to the pool.
-                return Err(StoreError::Conflict(format!(
-                    "session {} of chat {} is no longer active at generation {}",
-                    old.session_id, new.chat_id, old.generation
-                )));
-            }
-        }
-        let rows = sqlx::query(sql::INSERT_CREATING)
-            .bind(new.id.to_string())
-            .bind(new.chat_id.as_str())
-            .bind(new.image.as_str())
-            .bind(new.spec_hash.as_str())
-            .bind(ttl_millis(new.idle_ttl))
-            .bind(millis(new.created_at))
-            .bind(millis(new.expires_at))
-            .bind(new.overrides.image.as_deref())
-            .bind(env_json(&new.overrides))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| match self.error(e) {
-                StoreError::Conflict(why) => {
-                    StoreError::Conflict(format!("chat {}: {why}", new.chat_id))
-                }
-                other => other,
-            })?;
-        let session = returned(&rows)?
-            .ok_or_else(|| StoreError::Other("the insert returned no row".into()))?;
-        tx.commit().await.map_err(|e| self.error(e))?;
-        Ok(session)
-    }
 }
 
 #[async_trait]
@@ -184,6 +118,22 @@ impl SessionStore for SqliteSessionStore {
         };
         traced(self.tracer(), op::GET_ACTIVE, ids, async {
             let row = sqlx::query(sql::GET_ACTIVE)
+                .bind(chat.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| self.error(e))?;
+            row.as_ref().map(session_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn get_latest(&self, chat: &ChatId) -> Result<Option<Session>, StoreError> {
+        let ids = Ids {
+            chat: Some(chat),
+            ..Ids::default()
+        };
+        traced(self.tracer(), op::GET_LATEST, ids, async {
+            let row = sqlx::query(sql::GET_LATEST)
                 .bind(chat.as_str())
                 .fetch_optional(&self.reader)
                 .await
@@ -249,9 +199,11 @@ impl SessionStore for SqliteSessionStore {
         new: &NewSession,
         replacing: Option<&Replacing>,
     ) -> Result<Session, StoreError> {
+        let workspace = new.workspace.id();
         let ids = Ids {
             chat: Some(&new.chat_id),
             session: Some(&new.id),
+            workspace: Some(&workspace),
         };
         traced(
             self.tracer(),
@@ -311,24 +263,69 @@ impl SessionStore for SqliteSessionStore {
         id: &SessionId,
         reason: EndReason,
         at: Timestamp,
+        fate: WorkspaceFate,
     ) -> Result<bool, StoreError> {
         let ids = Ids {
             session: Some(id),
             ..Ids::default()
         };
-        traced(self.tracer(), op::END, ids, async {
-            let mut conn = self.writer().await?;
-            let done = sqlx::query(sql::END)
-                .bind(id.to_string())
-                .bind(reason.as_str())
-                .bind(millis(at))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| self.error(e));
-            settle(&mut conn, &done);
-            Ok(done?.rows_affected() > 0)
-        })
+        traced(
+            self.tracer(),
+            op::END,
+            ids,
+            self.end_in_tx(id, reason, at, fate),
+        )
         .await
+    }
+
+    async fn get_workspace(&self, chat: &ChatId) -> Result<Option<Workspace>, StoreError> {
+        let ids = Ids {
+            chat: Some(chat),
+            ..Ids::default()
+        };
+        traced(
+            self.tracer(),
+            op::GET_WORKSPACE,
+            ids,
+            self.live_workspace(chat),
+        )
+        .await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        traced(
+            self.tracer(),
+            op::LIST_WORKSPACES,
+            Ids::default(),
+            self.all_workspaces(),
+        )
+        .await
+    }
+
+    async fn count_hibernated(&self) -> Result<u64, StoreError> {
+        traced(
+            self.tracer(),
+            op::COUNT_HIBERNATED,
+            Ids::default(),
+            self.hibernated(),
+        )
+        .await
+    }
+
+    async fn retire_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError> {
+        let ids = Ids {
+            workspace: Some(id),
+            ..Ids::default()
+        };
+        traced(self.tracer(), op::RETIRE_WORKSPACE, ids, self.retire(id)).await
+    }
+
+    async fn forget_workspace(&self, id: &WorkspaceId) -> Result<bool, StoreError> {
+        let ids = Ids {
+            workspace: Some(id),
+            ..Ids::default()
+        };
+        traced(self.tracer(), op::FORGET_WORKSPACE, ids, self.forget(id)).await
     }
 
     async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -337,6 +334,76 @@ impl SessionStore for SqliteSessionStore {
             op::PURGE_ENDED,
             Ids::default(),
             self.purge(before),
+        )
+        .await
+    }
+
+    async fn add_pool_member(&self, member: &PoolMember) -> Result<(), StoreError> {
+        let ids = Ids {
+            session: Some(&member.session_id),
+            workspace: Some(&member.workspace_id),
+            ..Ids::default()
+        };
+        traced(
+            self.tracer(),
+            op::ADD_POOL_MEMBER,
+            ids,
+            self.add_member(member),
+        )
+        .await
+    }
+
+    async fn mark_pool_ready(
+        &self,
+        session: &SessionId,
+        container: &ContainerId,
+    ) -> Result<bool, StoreError> {
+        let ids = Ids {
+            session: Some(session),
+            ..Ids::default()
+        };
+        traced(
+            self.tracer(),
+            op::MARK_POOL_READY,
+            ids,
+            self.member_ready(session, container),
+        )
+        .await
+    }
+
+    async fn list_pool(&self) -> Result<Vec<PoolMember>, StoreError> {
+        traced(self.tracer(), op::LIST_POOL, Ids::default(), self.members()).await
+    }
+
+    async fn remove_pool_member(&self, session: &SessionId) -> Result<bool, StoreError> {
+        let ids = Ids {
+            session: Some(session),
+            ..Ids::default()
+        };
+        traced(
+            self.tracer(),
+            op::REMOVE_POOL_MEMBER,
+            ids,
+            self.remove_member(session),
+        )
+        .await
+    }
+
+    async fn claim_pool_member(
+        &self,
+        spec_hash: &SpecHash,
+        fingerprint: &str,
+        new: &NewSession,
+    ) -> Result<Option<Session>, StoreError> {
+        let ids = Ids {
+            chat: Some(&new.chat_id),
+            ..Ids::default()
+        };
+        traced(
+            self.tracer(),
+            op::CLAIM_POOL_MEMBER,
+            ids,
+            self.claim_in_tx(spec_hash, fingerprint, new),
         )
         .await
     }
@@ -421,6 +488,6 @@ fn sessions(rows: &[SqliteRow]) -> Result<Vec<Session>, StoreError> {
 /// read with `fetch_all`: SQLite commits (and may fail with BUSY) only when
 /// the statement runs to completion, which `fetch_optional` would cut short,
 /// and sqlx ignores the error of the reset that then finishes it.
-fn returned(rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
+pub(crate) fn returned(rows: &[SqliteRow]) -> Result<Option<Session>, StoreError> {
     rows.first().map(session_from_row).transpose()
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use sandboxer_core::domain::{ChatId, Session, SessionId};
+use sandboxer_core::domain::{ChatId, PoolMember, Session, SessionId, Workspace, WorkspaceId};
 use sandboxer_core::port::{Span, SpanKind, StoreError, Tracer};
 use sandboxer_core::trace::{Step, attr::key};
 
@@ -38,6 +38,7 @@ macro_rules! ops {
 
 ops!(
     GET_ACTIVE = "get_active",
+    GET_LATEST = "get_latest",
     GET = "get",
     LIST_ACTIVE = "list_active",
     LIST_EXPIRED = "list_expired",
@@ -46,6 +47,16 @@ ops!(
     MARK_RUNNING = "mark_running",
     TOUCH = "touch",
     END = "end",
+    GET_WORKSPACE = "get_workspace",
+    LIST_WORKSPACES = "list_workspaces",
+    COUNT_HIBERNATED = "count_hibernated",
+    RETIRE_WORKSPACE = "retire_workspace",
+    FORGET_WORKSPACE = "forget_workspace",
+    ADD_POOL_MEMBER = "add_pool_member",
+    MARK_POOL_READY = "mark_pool_ready",
+    LIST_POOL = "list_pool",
+    REMOVE_POOL_MEMBER = "remove_pool_member",
+    CLAIM_POOL_MEMBER = "claim_pool_member",
     PING = "ping",
     PURGE_ENDED = "purge_ended",
     INSTANCE_ID = "instance_id",
@@ -56,6 +67,7 @@ ops!(
 pub(crate) struct Ids<'a> {
     pub chat: Option<&'a ChatId>,
     pub session: Option<&'a SessionId>,
+    pub workspace: Option<&'a WorkspaceId>,
 }
 
 /// What a successful call adds to its span.
@@ -68,6 +80,7 @@ impl Record for Session {
         span.set_attribute(key::SESSION_ID, self.id.to_string().into());
         span.set_attribute(key::CHAT_ID, self.chat_id.to_string().into());
         span.set_attribute(key::GENERATION, self.generation.into());
+        span.set_attribute(key::WORKSPACE_ID, self.workspace_id.to_string().into());
     }
 }
 
@@ -80,6 +93,27 @@ impl Record for Option<Session> {
 }
 
 impl Record for Vec<Session> {
+    fn record(&self, span: &mut dyn Span) {
+        span.set_attribute(attr::DB_RESPONSE_RETURNED_ROWS, self.len().into());
+    }
+}
+
+impl Record for Option<Workspace> {
+    fn record(&self, span: &mut dyn Span) {
+        if let Some(workspace) = self {
+            span.set_attribute(key::WORKSPACE_ID, workspace.id.to_string().into());
+            span.set_attribute(key::CHAT_ID, workspace.chat_id.to_string().into());
+        }
+    }
+}
+
+impl Record for Vec<Workspace> {
+    fn record(&self, span: &mut dyn Span) {
+        span.set_attribute(attr::DB_RESPONSE_RETURNED_ROWS, self.len().into());
+    }
+}
+
+impl Record for Vec<PoolMember> {
     fn record(&self, span: &mut dyn Span) {
         span.set_attribute(attr::DB_RESPONSE_RETURNED_ROWS, self.len().into());
     }
@@ -108,6 +142,9 @@ pub(crate) async fn traced<T: Record>(
             }
             if let Some(session) = ids.session {
                 span.set_attribute(key::SESSION_ID, session.to_string().into());
+            }
+            if let Some(workspace) = ids.workspace {
+                span.set_attribute(key::WORKSPACE_ID, workspace.to_string().into());
             }
         })
         .run(|_| call, |value, span| value.record(span))

@@ -7,9 +7,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sandboxer_core::domain::{ContainerId, EndReason};
+use sandboxer_core::domain::{ContainerId, EndReason, WorkspaceFate};
 use sandboxer_core::port::{SessionStore, StoreError, Touch};
-use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
+use sandboxer_core::testing::store_contract::{
+    at, fresh_chat, keep_until, new_session, next_session,
+};
 use sandboxer_core::trace::NoopTracer;
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sqlx::Connection;
@@ -74,10 +76,11 @@ async fn data_survives_close_and_reopen() {
         .await
         .unwrap();
     store
-        .end(&other.id, EndReason::Stopped, at(2))
+        .end(&other.id, EndReason::Hibernated, at(2), keep_until(100))
         .await
         .unwrap();
     let other = store.get(&other.id).await.unwrap().unwrap();
+    let workspaces = store.list_workspaces().await.unwrap();
     store.close().await;
     assert!(matches!(
         store.ping().await,
@@ -88,6 +91,8 @@ async fn data_survives_close_and_reopen() {
     assert_eq!(reopened.get_active(&chat).await.unwrap(), Some(s1.clone()));
     assert_eq!(reopened.get(&other.id).await.unwrap(), Some(other));
     assert_eq!(reopened.list_active().await.unwrap(), vec![s1.clone()]);
+    assert_eq!(reopened.list_workspaces().await.unwrap(), workspaces);
+    assert_eq!(reopened.count_hibernated().await.unwrap(), 1);
     // The generation keeps counting after a restart.
     let replacing = sandboxer_core::port::Replacing {
         session_id: s1.id,
@@ -95,7 +100,7 @@ async fn data_survives_close_and_reopen() {
         reason: EndReason::Expired,
     };
     let s2 = reopened
-        .begin_create(&new_session(&chat, at(20)), Some(&replacing))
+        .begin_create(&next_session(&s1, at(20)), Some(&replacing))
         .await
         .unwrap();
     assert_eq!(s2.generation, 2);
@@ -234,7 +239,7 @@ async fn a_locked_database_is_unavailable_after_the_busy_timeout_and_leaves_no_h
         .await
         .unwrap();
 
-    let replacement = new_session(&chat, at(10));
+    let replacement = next_session(&s1, at(10));
     let replacing = sandboxer_core::port::Replacing {
         session_id: s1.id,
         generation: s1.generation,
@@ -266,7 +271,9 @@ async fn a_locked_database_is_unavailable_after_the_busy_timeout_and_leaves_no_h
         Err(StoreError::Unavailable(_))
     ));
     assert!(matches!(
-        store.end(&s1.id, EndReason::Stopped, at(12)).await,
+        store
+            .end(&s1.id, EndReason::Stopped, at(12), WorkspaceFate::Delete)
+            .await,
         Err(StoreError::Unavailable(_))
     ));
     // WAL: readers are not blocked by the writer, but readiness needs writes.
@@ -382,7 +389,7 @@ async fn writes_queued_behind_a_stuck_write_give_up_after_the_acquire_timeout() 
     // ...so this one cannot even get a connection.
     let started = Instant::now();
     let err = store
-        .end(&s1.id, EndReason::Stopped, at(2))
+        .end(&s1.id, EndReason::Stopped, at(2), WorkspaceFate::Delete)
         .await
         .unwrap_err();
     assert!(
@@ -401,7 +408,12 @@ async fn writes_queued_behind_a_stuck_write_give_up_after_the_acquire_timeout() 
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     // The stuck write goes through once the lock is gone.
     stuck.await.unwrap().unwrap();
-    assert!(store.end(&s1.id, EndReason::Stopped, at(3)).await.unwrap());
+    assert!(
+        store
+            .end(&s1.id, EndReason::Stopped, at(3), WorkspaceFate::Delete)
+            .await
+            .unwrap()
+    );
 }
 
 /// The drill's fault: the file and its WAL made immutable while the store

@@ -12,13 +12,16 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandboxer_core::domain::{ContainerId, EndReason, Session};
+use sandboxer_core::domain::{ContainerId, EndReason, Session, WorkspaceFate};
 use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch};
-use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
+use sandboxer_core::testing::store_contract::{
+    at, fresh_chat, keep_until, new_session, next_session,
+};
 use sandboxer_core::trace::NoopTracer;
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 
-/// Writes two sessions (one active, one ended) and closes the store.
+/// Writes two sessions (one active, one ended and hibernated) and closes
+/// the store.
 async fn seed(path: &Path) -> (Session, Session) {
     let store = common::open(path).await;
     let active = store
@@ -34,7 +37,7 @@ async fn seed(path: &Path) -> (Session, Session) {
         .await
         .unwrap();
     store
-        .end(&ended.id, EndReason::Stopped, at(2))
+        .end(&ended.id, EndReason::Hibernated, at(2), keep_until(100))
         .await
         .unwrap();
     let ended = store.get(&ended.id).await.unwrap().unwrap();
@@ -59,7 +62,7 @@ async fn writes_are_refused(store: &SqliteSessionStore, active: &Session, ended:
         generation: active.generation,
         reason: EndReason::Expired,
     };
-    let fresh = new_session(&active.chat_id, at(10));
+    let fresh = next_session(active, at(10));
     read_only(
         store.begin_create(&fresh, Some(&replacing)).await.map(drop),
         "begin_create",
@@ -77,10 +80,23 @@ async fn writes_are_refused(store: &SqliteSessionStore, active: &Session, ended:
     read_only(store.touch(&active.id, touch).await.map(drop), "touch");
     read_only(
         store
-            .end(&active.id, EndReason::Stopped, at(12))
+            .end(
+                &active.id,
+                EndReason::Stopped,
+                at(12),
+                WorkspaceFate::Delete,
+            )
             .await
             .map(drop),
         "end",
+    );
+    read_only(
+        store.retire_workspace(&ended.workspace_id).await.map(drop),
+        "retire_workspace",
+    );
+    read_only(
+        store.forget_workspace(&ended.workspace_id).await.map(drop),
+        "forget_workspace",
     );
     read_only(store.purge_ended(at(1000)).await.map(drop), "purge_ended");
     read_only(store.ping().await, "ping (readiness needs writes)");
@@ -91,6 +107,9 @@ async fn writes_are_refused(store: &SqliteSessionStore, active: &Session, ended:
     );
     assert_eq!(store.get(&ended.id).await.unwrap(), Some(ended.clone()));
     assert_eq!(store.get(&fresh.id).await.unwrap(), None);
+    assert_eq!(store.count_hibernated().await.unwrap(), 1);
+    let kept = store.get_workspace(&ended.chat_id).await.unwrap();
+    assert!(kept.as_ref().is_some_and(|w| w.is_hibernated()), "{kept:?}");
 }
 
 /// After writes were refused, a normal open finds exactly what was there.

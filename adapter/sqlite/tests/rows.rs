@@ -1,6 +1,7 @@
 //! What the SQLite store keeps and how: rows read back exactly, the schema
-//! (not only code) enforces one active session per chat, two processes on
-//! one file race safely, corrupt rows are named, and retention.
+//! (not only code) enforces one active session and one live workspace per
+//! chat, two processes on one file race safely, corrupt rows are named, and
+//! retention.
 
 mod common;
 
@@ -10,10 +11,10 @@ use std::time::Duration;
 use chrono::TimeZone;
 use sandboxer_core::domain::{
     ChatId, ContainerId, EndReason, NewSession, Session, SessionId, SessionStatus, SpecHash,
-    SpecOverrides,
+    SpecOverrides, Workspace, WorkspaceFate, WorkspaceId, WorkspaceStatus, WorkspaceUse,
 };
 use sandboxer_core::port::{Replacing, SessionStore, StoreError, Touch};
-use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
+use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session, next_session};
 use sandboxer_sqlite::SqliteSessionStore;
 
 fn replacing(s: &Session, reason: EndReason) -> Replacing {
@@ -32,6 +33,7 @@ async fn a_session_reads_back_exactly_as_written_to_the_millisecond() {
     let new = NewSession {
         id: SessionId::new(),
         chat_id: ChatId::parse("user@host.example:-1001234567_x.y").unwrap(),
+        workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
         image: "registry.local:5000/team/python:3.12-slim@sha256:abc".into(),
         spec_hash: SpecHash::from_stored("deadbeef0123456789abcdef"),
         overrides: SpecOverrides {
@@ -52,6 +54,7 @@ async fn a_session_reads_back_exactly_as_written_to_the_millisecond() {
         Session {
             id: new.id,
             chat_id: new.chat_id.clone(),
+            workspace_id: new.workspace.id(),
             container_id: None,
             image: new.image.clone(),
             spec_hash: new.spec_hash.clone(),
@@ -79,9 +82,15 @@ async fn a_session_reads_back_exactly_as_written_to_the_millisecond() {
     };
     let touched = store.touch(&s.id, touch).await.unwrap().unwrap();
     let ended_at = used + chrono::Duration::milliseconds(7);
+    let until = ended_at + chrono::Duration::milliseconds(604_800_001);
     assert!(
         store
-            .end(&s.id, EndReason::CreateInterrupted, ended_at)
+            .end(
+                &s.id,
+                EndReason::CreateInterrupted,
+                ended_at,
+                WorkspaceFate::Keep { until }
+            )
             .await
             .unwrap()
     );
@@ -98,6 +107,18 @@ async fn a_session_reads_back_exactly_as_written_to_the_millisecond() {
     assert_eq!(running.container_id, expected.container_id);
     assert_eq!(touched.expires_at, expected.expires_at);
     assert_eq!(store.get(&expected.id).await.unwrap(), Some(expected));
+    assert_eq!(
+        store.get_workspace(&new.chat_id).await.unwrap(),
+        Some(Workspace {
+            id: new.workspace.id(),
+            chat_id: new.chat_id.clone(),
+            created_at: created,
+            created_by: new.id,
+            status: WorkspaceStatus::Live,
+            hibernated_at: Some(ended_at),
+            retained_until: Some(until),
+        })
+    );
 }
 
 #[tokio::test]
@@ -132,9 +153,9 @@ async fn the_database_itself_refuses_a_second_active_session() {
     let mut conn = common::raw(&common::db_path(&dir)).await;
     let insert = "INSERT INTO sessions (id, chat_id, container_id, image, spec_hash, \
                   generation, idle_ttl_ms, created_at, last_used_at, expires_at, status, \
-                  end_reason, ended_at) \
+                  end_reason, ended_at, workspace_id) \
                   VALUES (?1, ?2, 'c', 'img', 'hash', ?3, 1000, 0, 0, 1000, ?4, \
-                  CASE ?4 WHEN 'ended' THEN 'stopped' END, CASE ?4 WHEN 'ended' THEN 0 END)";
+                  CASE ?4 WHEN 'ended' THEN 'stopped' END, CASE ?4 WHEN 'ended' THEN 0 END, ?1)";
     for (generation, status) in [(2, "running"), (2, "creating")] {
         let err = sqlx::query(insert)
             .bind(SessionId::new().to_string())
@@ -212,14 +233,24 @@ async fn two_stores_on_one_file_race_and_exactly_one_wins() {
     let b: Arc<dyn SessionStore> = Arc::new(common::open(&path).await);
     let chat = fresh_chat("two-processes");
 
-    let create = |store: &Arc<dyn SessionStore>, old: Option<Replacing>, secs: i64| {
+    let create = |store: &Arc<dyn SessionStore>, old: Option<Replacing>, new: NewSession| {
         let store = Arc::clone(store);
-        let new = new_session(&chat, at(secs));
         tokio::spawn(async move { store.begin_create(&new, old.as_ref()).await })
     };
-    let race = async |old: Option<Replacing>, secs: i64| -> Vec<Result<Session, StoreError>> {
+    // Fresh workspaces first, then replacements on the winner's.
+    let race = async |old: Option<&Session>| -> Vec<Result<Session, StoreError>> {
         let tasks: Vec<_> = (0..16)
-            .map(|i| create(if i % 2 == 0 { &a } else { &b }, old.clone(), secs))
+            .map(|i| {
+                let store = if i % 2 == 0 { &a } else { &b };
+                match old {
+                    None => create(store, None, new_session(&chat, at(0))),
+                    Some(s) => create(
+                        store,
+                        Some(replacing(s, EndReason::Expired)),
+                        next_session(s, at(10)),
+                    ),
+                }
+            })
             .collect();
         let mut results = Vec::new();
         for t in tasks {
@@ -236,17 +267,20 @@ async fn two_stores_on_one_file_race_and_exactly_one_wins() {
         won[0].clone()
     };
 
-    let first = winner(&race(None, 0).await);
+    let first = winner(&race(None).await);
     assert_eq!(first.generation, 1);
     assert_eq!(a.get_active(&chat).await.unwrap(), Some(first.clone()));
     assert_eq!(b.get_active(&chat).await.unwrap(), Some(first.clone()));
 
-    let second = winner(&race(Some(replacing(&first, EndReason::Expired)), 10).await);
+    let second = winner(&race(Some(&first)).await);
     assert_eq!(second.generation, 2);
     assert_eq!(b.get_active(&chat).await.unwrap(), Some(second.clone()));
     assert_eq!(a.count_active().await.unwrap(), 1);
     let old = a.get(&first.id).await.unwrap().unwrap();
     assert_eq!(old.status, SessionStatus::Ended);
+    let live = b.get_workspace(&chat).await.unwrap().unwrap();
+    assert_eq!((live.id, live.created_by), (first.workspace_id, first.id));
+    assert_eq!(a.list_workspaces().await.unwrap(), vec![live]);
 }
 
 #[tokio::test]
@@ -254,8 +288,9 @@ async fn corrupt_rows_are_reported_with_their_id() {
     let (store, dir) = common::fresh().await;
     let mut conn = common::raw(&common::db_path(&dir)).await;
     let insert = "INSERT INTO sessions (id, chat_id, image, spec_hash, generation, idle_ttl_ms, \
-                  created_at, last_used_at, expires_at, status) \
-                  VALUES (?1, ?2, 'img', 'hash', 1, 1000, 0, 0, 1000, ?3)";
+                  created_at, last_used_at, expires_at, status, workspace_id) \
+                  VALUES (?1, ?2, 'img', 'hash', 1, 1000, 0, 0, 1000, ?3, \
+                  '0197a5d0-0000-7000-8000-000000000001')";
     sqlx::query(insert)
         .bind("not-a-uuid")
         .bind("chat-a")
@@ -315,14 +350,14 @@ async fn purge_ended_removes_old_ended_rows_but_keeps_each_chats_latest() {
         .unwrap();
     let a2 = store
         .begin_create(
-            &new_session(&a, at(10)),
+            &next_session(&a1, at(10)),
             Some(&replacing(&a1, EndReason::Expired)),
         )
         .await
         .unwrap();
     let a3 = store
         .begin_create(
-            &new_session(&a, at(20)),
+            &next_session(&a2, at(20)),
             Some(&replacing(&a2, EndReason::SpecChanged)),
         )
         .await
@@ -332,7 +367,10 @@ async fn purge_ended_removes_old_ended_rows_but_keeps_each_chats_latest() {
         .begin_create(&new_session(&b, at(0)), None)
         .await
         .unwrap();
-    store.end(&b1.id, EndReason::Stopped, at(5)).await.unwrap();
+    store
+        .end(&b1.id, EndReason::Stopped, at(5), WorkspaceFate::Delete)
+        .await
+        .unwrap();
     // Chat c: replaced after the cut-off.
     let c1 = store
         .begin_create(&new_session(&c, at(0)), None)
@@ -340,7 +378,7 @@ async fn purge_ended_removes_old_ended_rows_but_keeps_each_chats_latest() {
         .unwrap();
     let c2 = store
         .begin_create(
-            &new_session(&c, at(100)),
+            &next_session(&c1, at(100)),
             Some(&replacing(&c1, EndReason::Expired)),
         )
         .await
@@ -366,7 +404,7 @@ async fn purge_ended_removes_old_ended_rows_but_keeps_each_chats_latest() {
     assert_eq!(b2.generation, 2);
     let a4 = store
         .begin_create(
-            &new_session(&a, at(60)),
+            &next_session(&a3, at(60)),
             Some(&replacing(&a3, EndReason::Expired)),
         )
         .await
@@ -394,7 +432,10 @@ async fn a_second_store_sees_writes_at_once() {
             other.get_active(&chat).await.unwrap().map(|x| x.id),
             Some(s.id)
         );
-        store.end(&s.id, EndReason::Stopped, at(i)).await.unwrap();
+        store
+            .end(&s.id, EndReason::Stopped, at(i), WorkspaceFate::Delete)
+            .await
+            .unwrap();
         assert_eq!(store.get_active(&chat).await.unwrap(), None);
     }
 }

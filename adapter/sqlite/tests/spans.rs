@@ -6,9 +6,12 @@ mod common;
 
 use std::sync::Arc;
 
-use sandboxer_core::domain::{ContainerId, EndReason, SessionId};
+use sandboxer_core::domain::{ContainerId, EndReason, PoolStatus, SessionId, WorkspaceFate};
 use sandboxer_core::port::{Replacing, SessionStore, SpanKind, Touch, Tracer, tracer};
-use sandboxer_core::testing::store_contract::{at, fresh_chat, new_session};
+use sandboxer_core::testing::store_contract::{
+    at, fresh_chat, fresh_fingerprint, keep_until, new_session, next_session, pool_hash,
+    pool_member,
+};
 use sandboxer_core::testing::{RecordedSpan, RecordingTracer, SpanStatus};
 use sandboxer_core::trace::attr::{ErrorClass, key, result};
 use sandboxer_core::trace::in_span;
@@ -63,7 +66,16 @@ async fn each_call_is_a_client_span_under_the_callers_span() {
         store.list_active().await.unwrap();
         store.list_expired(at(5)).await.unwrap();
         store.count_active().await.unwrap();
-        store.end(&s.id, EndReason::Stopped, at(3)).await.unwrap();
+        store
+            .end(&s.id, EndReason::Hibernated, at(3), keep_until(9))
+            .await
+            .unwrap();
+        store.get_latest(&chat).await.unwrap();
+        store.get_workspace(&chat).await.unwrap();
+        store.list_workspaces().await.unwrap();
+        store.count_hibernated().await.unwrap();
+        store.retire_workspace(&s.workspace_id).await.unwrap();
+        store.forget_workspace(&s.workspace_id).await.unwrap();
         store.purge_ended(at(0)).await.unwrap();
     })
     .await;
@@ -83,6 +95,12 @@ async fn each_call_is_a_client_span_under_the_callers_span() {
         op::LIST_EXPIRED,
         op::COUNT_ACTIVE,
         op::END,
+        op::GET_LATEST,
+        op::GET_WORKSPACE,
+        op::LIST_WORKSPACES,
+        op::COUNT_HIBERNATED,
+        op::RETIRE_WORKSPACE,
+        op::FORGET_WORKSPACE,
         op::PURGE_ENDED,
     ];
     assert_eq!(names, expected.map(|o| o.span_name));
@@ -93,11 +111,13 @@ async fn each_call_is_a_client_span_under_the_callers_span() {
     assert_eq!(tracing.spans().len(), expected.len() + 1, "no stray spans");
 
     let id = new.id.to_string();
+    let workspace = new.workspace.id().to_string();
     let by_name = |o: Op| children.iter().find(|s| s.name == o.span_name).unwrap();
     let created = by_name(op::BEGIN_CREATE);
     assert_eq!(created.str(key::CHAT_ID), Some(chat.as_str()));
     assert_eq!(created.str(key::SESSION_ID), Some(id.as_str()));
     assert_eq!(created.int(key::GENERATION), Some(1));
+    assert_eq!(created.str(key::WORKSPACE_ID), Some(workspace.as_str()));
     let lookup = by_name(op::GET_ACTIVE);
     assert_eq!(lookup.str(key::CHAT_ID), Some(chat.as_str()));
     assert_eq!(lookup.str(key::SESSION_ID), None, "nothing was found");
@@ -117,6 +137,110 @@ async fn each_call_is_a_client_span_under_the_callers_span() {
     assert_eq!(
         by_name(op::LIST_EXPIRED).int(attr::DB_RESPONSE_RETURNED_ROWS),
         Some(1)
+    );
+    let latest = by_name(op::GET_LATEST);
+    assert_eq!(latest.str(key::SESSION_ID), Some(id.as_str()));
+    assert_eq!(latest.str(key::CHAT_ID), Some(chat.as_str()));
+    let found = by_name(op::GET_WORKSPACE);
+    assert_eq!(found.str(key::CHAT_ID), Some(chat.as_str()));
+    assert_eq!(found.str(key::WORKSPACE_ID), Some(workspace.as_str()));
+    assert_eq!(
+        by_name(op::LIST_WORKSPACES).int(attr::DB_RESPONSE_RETURNED_ROWS),
+        Some(1)
+    );
+    for o in [op::RETIRE_WORKSPACE, op::FORGET_WORKSPACE] {
+        assert_eq!(
+            by_name(o).str(key::WORKSPACE_ID),
+            Some(workspace.as_str()),
+            "{}",
+            o.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn pool_calls_are_client_spans_with_their_ids() {
+    let (tracing, store, _dir) = traced_store().await;
+    let fp = fresh_fingerprint("spans-pool");
+    let member = pool_member(&fp, 0, PoolStatus::Warming);
+    let chat = fresh_chat("spans-pool");
+    let new = new_session(&chat, at(10));
+
+    let mut parent = tracer::start(&tracing, "Test.parent", SpanKind::Internal);
+    in_span(parent.as_ref(), async {
+        store.add_pool_member(&member).await.unwrap();
+        let container = ContainerId::new("c-pool");
+        assert!(
+            store
+                .mark_pool_ready(&member.session_id, &container)
+                .await
+                .unwrap()
+        );
+        store.list_pool().await.unwrap();
+        store
+            .claim_pool_member(&pool_hash(), &fp, &new)
+            .await
+            .unwrap()
+            .unwrap();
+        store.remove_pool_member(&member.session_id).await.unwrap();
+    })
+    .await;
+    parent.end();
+
+    let parent = tracing.one("Test.parent");
+    let children = tracing.children_of(&parent);
+    let expected = [
+        op::ADD_POOL_MEMBER,
+        op::MARK_POOL_READY,
+        op::LIST_POOL,
+        op::CLAIM_POOL_MEMBER,
+        op::REMOVE_POOL_MEMBER,
+    ];
+    let names: Vec<_> = children.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, expected.map(|o| o.span_name));
+    for (span, o) in children.iter().zip(expected) {
+        assert_db_span(span, o.name);
+        assert_eq!(span.status, SpanStatus::Unset, "{}", span.name);
+    }
+
+    let id = member.session_id.to_string();
+    let workspace = member.workspace_id.to_string();
+    let by_name = |o: Op| children.iter().find(|s| s.name == o.span_name).unwrap();
+    let added = by_name(op::ADD_POOL_MEMBER);
+    assert_eq!(added.str(key::SESSION_ID), Some(id.as_str()));
+    assert_eq!(added.str(key::WORKSPACE_ID), Some(workspace.as_str()));
+    for o in [op::MARK_POOL_READY, op::REMOVE_POOL_MEMBER] {
+        assert_eq!(
+            by_name(o).str(key::SESSION_ID),
+            Some(id.as_str()),
+            "{}",
+            o.name
+        );
+    }
+    assert_eq!(
+        by_name(op::LIST_POOL).int(attr::DB_RESPONSE_RETURNED_ROWS),
+        Some(1)
+    );
+    let claimed = by_name(op::CLAIM_POOL_MEMBER);
+    assert_eq!(claimed.str(key::CHAT_ID), Some(chat.as_str()));
+    assert_eq!(claimed.str(key::SESSION_ID), Some(id.as_str()));
+    assert_eq!(claimed.str(key::WORKSPACE_ID), Some(workspace.as_str()));
+    assert_eq!(claimed.int(key::GENERATION), Some(1));
+
+    // A claim for a chat that has a sandbox is a failed span.
+    tracing.clear();
+    store
+        .add_pool_member(&pool_member(&fp, 1, PoolStatus::Ready))
+        .await
+        .unwrap();
+    store
+        .claim_pool_member(&pool_hash(), &fp, &new_session(&chat, at(20)))
+        .await
+        .unwrap_err();
+    assert_failed(
+        &tracing.one(op::CLAIM_POOL_MEMBER.span_name),
+        ErrorClass::StoreConflict.as_str(),
+        "already has an active session",
     );
 }
 
@@ -200,7 +324,7 @@ async fn failed_calls_mark_their_span_with_the_error_type() {
         reason: EndReason::Expired,
     };
     store
-        .begin_create(&new_session(&chat, at(2)), Some(&replacing))
+        .begin_create(&next_session(&s1, at(2)), Some(&replacing))
         .await
         .unwrap_err();
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
@@ -214,7 +338,10 @@ async fn failed_calls_mark_their_span_with_the_error_type() {
 
     // Touching an ended session is not a failure.
     tracing.clear();
-    store.end(&s1.id, EndReason::Stopped, at(3)).await.unwrap();
+    store
+        .end(&s1.id, EndReason::Stopped, at(3), WorkspaceFate::Delete)
+        .await
+        .unwrap();
     let touch = Touch {
         last_used_at: at(4),
         expires_at: at(5),

@@ -71,6 +71,11 @@ pub enum Request {
         id: String,
         size: PtySize,
     },
+    /// The env every later command and process gets (over the agent's own,
+    /// under the request's), replacing any set before: `Reply::Done`.
+    SetEnv {
+        env: Vec<(String, String)>,
+    },
 }
 
 /// One command to run to completion. Paths of files are relative to the

@@ -227,7 +227,12 @@ mod tests {
             ),
             // Idle TTL passed, cleanup not there yet: still reused.
             (Some(&idle), Some(&same), Running, REUSE),
-            (Some(&idle), Some(&same), Missing, (Some(ContainerGone), false)),
+            (
+                Some(&idle),
+                Some(&same),
+                Missing,
+                (Some(ContainerGone), false),
+            ),
             (Some(&old), Some(&same), Running, (Some(MaxLifetime), false)),
             (
                 Some(&live),

@@ -45,7 +45,20 @@ impl ChatId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What a warm pool member's sandbox stands for until a chat claims
+    /// it. Never a valid chat id (`parse` refuses parentheses), so it
+    /// cannot meet a real chat.
+    pub fn warm_pool() -> Self {
+        Self(WARM_POOL.to_owned())
+    }
+
+    pub fn is_warm_pool(&self) -> bool {
+        self.0 == WARM_POOL
+    }
 }
+
+const WARM_POOL: &str = "(warm-pool)";
 
 fn is_chat_id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '@' | '-')
@@ -182,6 +195,13 @@ mod tests {
                 Err(InvalidChatId::ForbiddenCharacter(bad))
             );
         }
+    }
+
+    #[test]
+    fn the_warm_pool_is_no_chat_a_caller_can_name() {
+        assert!(ChatId::parse(ChatId::warm_pool().as_str()).is_err());
+        assert!(ChatId::warm_pool().is_warm_pool());
+        assert!(!ChatId::parse("warm-pool").unwrap().is_warm_pool());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod files;
 pub mod ids;
 pub mod path;
 pub mod policy;
+pub mod pool;
 pub mod process;
 pub mod session;
 pub mod spec;
@@ -17,10 +18,12 @@ pub use env::{InvalidEnv, check_env};
 pub use exec::{ExecOutcome, ExecRequest, InvalidExecRequest};
 pub use files::{FileEntry, FileKind};
 pub use ids::{
-    ChatId, ContainerId, InvalidChatId, InvalidSessionId, InvalidWorkspaceId, SessionId, WorkspaceId,
+    ChatId, ContainerId, InvalidChatId, InvalidSessionId, InvalidWorkspaceId, SessionId,
+    WorkspaceId,
 };
 pub use path::{InvalidWorkspacePath, WORKSPACE_ROOT, WorkspacePath};
 pub use policy::{InvalidPolicy, Policy};
+pub use pool::{PoolMember, PoolStatus, claimable};
 pub use process::{
     InvalidProcessId, InvalidProcessRequest, InvalidSignal, OutputCursor, OutputRead, ProcessId,
     ProcessInfo, ProcessRequest, ProcessState, PtySize, ReadOptions, Signal, Started, StdinState,

@@ -8,8 +8,8 @@ pub mod tracer;
 
 pub use clock::{Clock, SystemClock};
 pub use runtime::{
-    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace, SandboxRef, SandboxRuntime,
-    StopOutcome,
+    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace, SandboxRef,
+    SandboxRuntime, StopOutcome,
 };
 pub use store::{Replacing, SessionStore, StoreError, Touch};
 pub use tracer::{AttributeValue, Parent, Span, SpanKind, Tracer};

@@ -1,5 +1,7 @@
 //! The sandbox runtime port: where containers are made, run and removed.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use thiserror::Error;
 
@@ -346,6 +348,28 @@ pub trait SandboxRuntime: Send + Sync {
         id: &ProcessId,
         size: PtySize,
     ) -> Result<(), RuntimeError>;
+
+    /// Makes a running sandbox ready for a chat: checks that it answers
+    /// and sets `env` for every later command and process in it (a claimed
+    /// warm sandbox gets its chat's env this way), replacing any set before.
+    ///
+    /// # Errors
+    /// `ContainerGone` when it does not run, `Conflict` when it cannot take
+    /// an env (made without the agent), `Unavailable`, `Timeout`, `Other`.
+    async fn prepare(
+        &self,
+        sandbox: &SandboxRef,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError>;
+
+    /// What a sandbox of `spec` is made from beyond the spec itself (the
+    /// image's id, the agent's build): two sandboxes of one spec with one
+    /// fingerprint are alike. Warm sandboxes of another fingerprint are
+    /// drained.
+    ///
+    /// # Errors
+    /// `ImageNotFound`, `Unavailable`, `Timeout`, `Other`.
+    async fn fingerprint(&self, spec: &SandboxSpec) -> Result<String, RuntimeError>;
 
     /// Whether the runtime answers (readiness).
     ///

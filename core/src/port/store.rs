@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::{
-    ChatId, ContainerId, EndReason, NewSession, Session, SessionId, Timestamp, Workspace,
-    WorkspaceFate, WorkspaceId,
+    ChatId, ContainerId, EndReason, NewSession, PoolMember, Session, SessionId, SpecHash,
+    Timestamp, Workspace, WorkspaceFate, WorkspaceId,
 };
 use crate::trace::{ErrorType, attr::ErrorClass};
 
@@ -179,6 +179,55 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// `Unavailable`, `Other`.
     async fn purge_ended(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// Adds a warm pool member (as given, normally `warming`, before its
+    /// container exists).
+    ///
+    /// # Errors
+    /// `Conflict` when its session id is taken; `Unavailable`, `Other`.
+    async fn add_pool_member(&self, member: &PoolMember) -> Result<(), StoreError>;
+
+    /// `warming` -> `ready` with its container. `false` when the member is
+    /// gone (drained meanwhile) or not `warming`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn mark_pool_ready(
+        &self,
+        session: &SessionId,
+        container: &ContainerId,
+    ) -> Result<bool, StoreError>;
+
+    /// Every pool member, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn list_pool(&self) -> Result<Vec<PoolMember>, StoreError>;
+
+    /// Removes a member. `false` when it was not there (claimed or drained).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Other`.
+    async fn remove_pool_member(&self, session: &SessionId) -> Result<bool, StoreError>;
+
+    /// Atomically takes the oldest `ready` member of `spec_hash` and
+    /// `fingerprint` and makes it `new.chat_id`'s first session: the member
+    /// row goes; a live workspace row (the member's workspace id, created by
+    /// the member's session id) and a `running` session row (the member's
+    /// session id and container, the chat's next generation, `new`'s image,
+    /// spec hash, overrides, TTL and times) come. `new.id` and
+    /// `new.workspace` are not used. `None` when no member fits. Two
+    /// concurrent claims never take one member.
+    ///
+    /// # Errors
+    /// `Conflict` when the chat has an active session or a live workspace
+    /// (nothing is taken then); `Unavailable`, `Other`.
+    async fn claim_pool_member(
+        &self,
+        spec_hash: &SpecHash,
+        fingerprint: &str,
+        new: &NewSession,
+    ) -> Result<Option<Session>, StoreError>;
 
     /// The deployment whose sessions this store holds: fixed on first use
     /// and kept by the store, so the sandboxes labelled with it are told

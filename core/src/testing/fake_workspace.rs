@@ -1,13 +1,18 @@
-//! The in-memory runtime's workspace: a flat map of relative paths to files
-//! in which directories exist only as prefixes of files. It keeps the file
-//! rules of the port (`NotAFile` when a directory or a file is in the way,
-//! parents made on write, `NotADirectory` when a file is listed) so the fake
-//! answers as a real workspace would.
+//! The in-memory runtime's workspaces: each a flat map of relative paths to
+//! files in which directories exist only as prefixes of files, kept by
+//! workspace id so files outlive the sandboxes on them. It keeps the rules
+//! of the port: the file rules (`NotAFile` when a directory or a file is in
+//! the way, parents made on write, `NotADirectory` when a file is listed)
+//! and the workspace rules (a fresh workspace is new, a kept one must still
+//! be there, one in use is not deleted), so the fake answers as a real
+//! runtime would.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::domain::{FileEntry, FileKind, WorkspacePath};
-use crate::port::runtime::RuntimeError;
+use crate::domain::{
+    FileEntry, FileKind, SessionId, Timestamp, WorkspaceId, WorkspacePath, WorkspaceUse,
+};
+use crate::port::runtime::{RuntimeError, RuntimeWorkspace};
 
 /// One file of a fake workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +23,88 @@ pub struct FakeFile {
     pub modified_ms: i64,
 }
 
-/// Files of one fake sandbox, keyed by their path below the workspace.
+/// Files of one fake workspace, keyed by their path below the workspace.
 pub type FakeFiles = BTreeMap<String, FakeFile>;
+
+/// One workspace of the fake runtime (a volume, to Docker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeWorkspace {
+    pub id: WorkspaceId,
+    pub created_at: Timestamp,
+    pub files: FakeFiles,
+}
+
+impl FakeWorkspace {
+    pub fn new(id: WorkspaceId, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            created_at,
+            files: FakeFiles::new(),
+        }
+    }
+
+    /// What its files hold, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.files.values().map(|f| f.contents.len() as u64).sum()
+    }
+
+    /// As `list_workspaces` shows it.
+    pub fn listed(&self, measure: bool) -> RuntimeWorkspace {
+        RuntimeWorkspace {
+            id: self.id,
+            created_at: Some(self.created_at),
+            bytes: measure.then(|| self.bytes()),
+        }
+    }
+}
+
+/// The fake runtime's workspaces, by id.
+pub type FakeWorkspaces = HashMap<WorkspaceId, FakeWorkspace>;
+
+/// Makes the workspace a create mounts ready: a fresh one is made now (an
+/// id already taken is refused), a kept one must still be there.
+///
+/// # Errors
+/// `Conflict` for a fresh id that exists or a kept workspace that is gone.
+pub fn mount(
+    workspaces: &mut FakeWorkspaces,
+    workspace: WorkspaceUse,
+    at: Timestamp,
+) -> Result<(), RuntimeError> {
+    match workspace {
+        WorkspaceUse::Fresh(id) if workspaces.contains_key(&id) => Err(RuntimeError::Conflict(
+            format!("workspace {id} already exists; a fresh workspace needs a new id"),
+        )),
+        WorkspaceUse::Fresh(id) => {
+            workspaces.insert(id, FakeWorkspace::new(id, at));
+            Ok(())
+        }
+        WorkspaceUse::Kept(id) if workspaces.contains_key(&id) => Ok(()),
+        WorkspaceUse::Kept(id) => Err(RuntimeError::Conflict(format!(
+            "workspace {id} is gone (deleted outside the service?): its files are lost \
+             and it cannot be mounted again"
+        ))),
+    }
+}
+
+/// Deletes a workspace no sandbox mounts (`user`: the session of one that
+/// does); one already gone is no error.
+///
+/// # Errors
+/// `Conflict` while a sandbox mounts it.
+pub fn delete(
+    workspaces: &mut FakeWorkspaces,
+    id: WorkspaceId,
+    user: Option<SessionId>,
+) -> Result<(), RuntimeError> {
+    if let Some(session) = user {
+        return Err(RuntimeError::Conflict(format!(
+            "workspace {id} is in use by the sandbox of session {session}"
+        )));
+    }
+    workspaces.remove(&id);
+    Ok(())
+}
 
 /// Writes `path`, making its parents.
 ///
@@ -119,6 +204,35 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workspaces_are_made_fresh_kept_and_deleted_when_unused() {
+        let mut all = FakeWorkspaces::new();
+        let (id, at) = (WorkspaceId::new(), chrono::Utc::now());
+        assert!(matches!(
+            mount(&mut all, WorkspaceUse::Kept(id), at),
+            Err(RuntimeError::Conflict(_))
+        ));
+        assert!(all.is_empty(), "a kept workspace that is gone is not made");
+        mount(&mut all, WorkspaceUse::Fresh(id), at).unwrap();
+        assert!(matches!(
+            mount(&mut all, WorkspaceUse::Fresh(id), at),
+            Err(RuntimeError::Conflict(_))
+        ));
+        write(&mut all.get_mut(&id).unwrap().files, &p("a/b"), b"abc").unwrap();
+        mount(&mut all, WorkspaceUse::Kept(id), at).unwrap();
+        assert_eq!(all[&id].bytes(), 3);
+        assert_eq!(all[&id].listed(false).bytes, None);
+        assert_eq!(all[&id].listed(true).bytes, Some(3));
+        assert!(matches!(
+            delete(&mut all, id, Some(SessionId::new())),
+            Err(RuntimeError::Conflict(_))
+        ));
+        assert_eq!(all[&id].bytes(), 3, "a refused delete keeps the files");
+        delete(&mut all, id, None).unwrap();
+        delete(&mut all, id, None).unwrap();
+        assert!(all.is_empty());
+    }
 
     fn p(path: &str) -> WorkspacePath {
         WorkspacePath::parse(path).unwrap()

@@ -1,6 +1,7 @@
 //! An in-memory `SessionStore` with the same guarantees as the real one
 //! (one active session and one live workspace per chat, generation
-//! compare-and-swap) and scriptable failures.
+//! compare-and-swap, a warm pool member claimed once) and scriptable
+//! failures.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,8 +9,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ChatId, ContainerId, EndReason, NewSession, Session, SessionId, SessionStatus, Timestamp,
-    Workspace, WorkspaceFate, WorkspaceId, WorkspaceStatus, WorkspaceUse,
+    ChatId, ContainerId, EndReason, NewSession, PoolMember, PoolStatus, Session, SessionId,
+    SessionStatus, SpecHash, Timestamp, Workspace, WorkspaceFate, WorkspaceId, WorkspaceStatus,
+    WorkspaceUse,
 };
 use crate::port::store::{Replacing, SessionStore, StoreError, Touch};
 
@@ -29,6 +31,11 @@ pub enum StoreOp {
     ListWorkspaces,
     RetireWorkspace,
     ForgetWorkspace,
+    AddPoolMember,
+    MarkPoolReady,
+    ListPool,
+    RemovePoolMember,
+    ClaimPoolMember,
     InstanceId,
     Ping,
 }
@@ -88,6 +95,11 @@ impl MemoryStore {
         self.tables.lock().unwrap().workspaces.push(workspace);
     }
 
+    /// Every warm pool member, in insertion order.
+    pub fn pool(&self) -> Vec<PoolMember> {
+        self.tables.lock().unwrap().pool.clone()
+    }
+
     /// How many times `op` was called.
     pub fn calls(&self, op: StoreOp) -> usize {
         self.calls.lock().unwrap().get(&op).copied().unwrap_or(0)
@@ -129,6 +141,7 @@ impl MemoryStore {
 struct Tables {
     sessions: Vec<Session>,
     workspaces: Vec<Workspace>,
+    pool: Vec<PoolMember>,
 }
 
 impl Tables {
@@ -193,6 +206,30 @@ impl Tables {
         self.sessions
             .iter()
             .any(|s| s.is_active() && s.workspace_id == workspace)
+    }
+
+    fn next_generation(&self, chat: &ChatId) -> u64 {
+        self.sessions
+            .iter()
+            .filter(|s| &s.chat_id == chat)
+            .map(|s| s.generation)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    /// Where the oldest `ready` member of `spec_hash` and `fingerprint` is.
+    fn oldest_ready(&self, spec_hash: &SpecHash, fingerprint: &str) -> Option<usize> {
+        self.pool
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                m.status == PoolStatus::Ready
+                    && &m.spec_hash == spec_hash
+                    && m.fingerprint == fingerprint
+            })
+            .min_by_key(|(_, m)| (m.created_at, m.session_id))
+            .map(|(i, _)| i)
     }
 }
 
@@ -281,13 +318,8 @@ impl SessionStore for MemoryStore {
                     new.chat_id
                 )));
             }
-            let generation = rows
-                .iter()
-                .filter(|s| s.chat_id == new.chat_id)
-                .map(|s| s.generation)
-                .max()
-                .unwrap_or(0)
-                + 1;
+            let generation = tables.next_generation(&new.chat_id);
+            let rows = &mut tables.sessions;
             let session = Session {
                 id: new.id,
                 chat_id: new.chat_id.clone(),
@@ -425,6 +457,115 @@ impl SessionStore for MemoryStore {
                 !(old && s.generation < latest[&s.chat_id])
             });
             Ok((before_len - rows.len()) as u64)
+        })
+    }
+
+    async fn add_pool_member(&self, member: &PoolMember) -> Result<(), StoreError> {
+        self.with_tables(StoreOp::AddPoolMember, |t| {
+            if member.status == PoolStatus::Ready && member.container_id.is_none() {
+                return Err(StoreError::Other(format!(
+                    "pool member {} is ready without a container",
+                    member.session_id
+                )));
+            }
+            if let Some(taken) = t.pool.iter().find(|m| {
+                m.session_id == member.session_id || m.workspace_id == member.workspace_id
+            }) {
+                return Err(StoreError::Conflict(format!(
+                    "pool member {} or its workspace is taken (by {})",
+                    member.session_id, taken.session_id
+                )));
+            }
+            t.pool.push(member.clone());
+            Ok(())
+        })
+    }
+
+    async fn mark_pool_ready(
+        &self,
+        session: &SessionId,
+        container: &ContainerId,
+    ) -> Result<bool, StoreError> {
+        self.with_tables(StoreOp::MarkPoolReady, |t| {
+            let Some(m) = t
+                .pool
+                .iter_mut()
+                .find(|m| &m.session_id == session && m.status == PoolStatus::Warming)
+            else {
+                return Ok(false);
+            };
+            m.status = PoolStatus::Ready;
+            m.container_id = Some(container.clone());
+            Ok(true)
+        })
+    }
+
+    async fn list_pool(&self) -> Result<Vec<PoolMember>, StoreError> {
+        self.with_tables(StoreOp::ListPool, |t| {
+            let mut all = t.pool.clone();
+            all.sort_by_key(|m| (m.created_at, m.session_id));
+            Ok(all)
+        })
+    }
+
+    async fn remove_pool_member(&self, session: &SessionId) -> Result<bool, StoreError> {
+        self.with_tables(StoreOp::RemovePoolMember, |t| {
+            let before = t.pool.len();
+            t.pool.retain(|m| &m.session_id != session);
+            Ok(t.pool.len() < before)
+        })
+    }
+
+    async fn claim_pool_member(
+        &self,
+        spec_hash: &SpecHash,
+        fingerprint: &str,
+        new: &NewSession,
+    ) -> Result<Option<Session>, StoreError> {
+        self.with_tables(StoreOp::ClaimPoolMember, |t| {
+            let Some(at) = t.oldest_ready(spec_hash, fingerprint) else {
+                return Ok(None);
+            };
+            let chat = &new.chat_id;
+            if active_of(&mut t.sessions, chat).is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "chat {chat} already has an active session"
+                )));
+            }
+            if t.live_workspace(chat).is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "chat {chat} already has a live workspace"
+                )));
+            }
+            let member = t.pool.remove(at);
+            t.workspaces.push(Workspace {
+                id: member.workspace_id,
+                chat_id: chat.clone(),
+                created_at: new.created_at,
+                created_by: member.session_id,
+                status: WorkspaceStatus::Live,
+                hibernated_at: None,
+                retained_until: None,
+            });
+            let session = Session {
+                id: member.session_id,
+                chat_id: chat.clone(),
+                workspace_id: member.workspace_id,
+                container_id: member.container_id,
+                image: new.image.clone(),
+                spec_hash: new.spec_hash.clone(),
+                overrides: new.overrides.clone(),
+                generation: t.next_generation(chat),
+                idle_ttl: new.idle_ttl,
+                created_at: new.created_at,
+                last_used_at: new.created_at,
+                expires_at: new.expires_at,
+                status: SessionStatus::Running,
+                end_reason: None,
+                ended_at: None,
+            };
+            t.sessions.push(session.clone());
+            Ok(Some(session))
         })
     }
 

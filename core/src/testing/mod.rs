@@ -32,7 +32,7 @@ mod runtime_op;
 pub mod store_contract;
 
 pub use clock::ManualClock;
-pub use fake_workspace::{FakeFile, FakeFiles};
+pub use fake_workspace::{FakeFile, FakeFiles, FakeWorkspace};
 pub use memory_store::{MemoryStore, StoreOp};
 pub use recording_tracer::{RecordedSpan, RecordingTracer, SpanStatus};
 pub use runtime::{FakeContainer, FakeRuntime};

@@ -1,11 +1,12 @@
-//! An in-memory `SandboxRuntime`: containers are map entries, files are
-//! bytes, execs answer from a handler (or, after `use_userland`, from the
-//! small userland of `fake_userland`); the output cap and the timeout are
-//! applied to any answer, as a runtime would. Failures and delays are
+//! An in-memory `SandboxRuntime`: containers are map entries, workspaces
+//! (kept by id, outliving their containers) are maps of bytes, execs
+//! answer from a handler (or, after `use_userland`, from the small userland
+//! of `fake_userland`); the output cap and the timeout are applied to any
+//! answer, as a runtime would. Failures and delays are
 //! scriptable, and execs can be held open to test leases. Each call records
 //! a CLIENT span `FakeSandboxRuntime.<op>` so tests see adapter spans nest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,32 +16,38 @@ use tokio::sync::Semaphore;
 
 use crate::domain::{
     ContainerId, ContainerState, ExecOutcome, ExecRequest, FileEntry, OutputCursor, OutputRead,
-    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SessionId, Signal, Started,
-    StdinState, StdinWrite, WorkspacePath,
+    ProcessId, ProcessInfo, ProcessRequest, PtySize, ReadOptions, SandboxSpec, SessionId, Signal,
+    Started, StdinState, StdinWrite, Timestamp, WorkspaceId, WorkspacePath,
 };
 use crate::port::runtime::{
-    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, SandboxRef, SandboxRuntime,
-    StopOutcome,
+    CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace, SandboxRef,
+    SandboxRuntime, StopOutcome,
 };
 use crate::port::tracer::{self, Span, SpanKind, Tracer};
 use crate::trace::{NoopTracer, attr::key, mark_failed};
 
 use super::fake_processes::{self as procs, Tables};
 use super::fake_userland::{self, Programs, echo_argv};
-use super::fake_workspace::{self, FakeFiles};
+use super::fake_workspace::{self, FakeFiles, FakeWorkspace, FakeWorkspaces};
 use super::runtime_op::RuntimeOp;
 
+/// A sandbox's container; its files are its workspace's
+/// (`sandbox.workspace_id`, `FakeRuntime::workspace`).
 #[derive(Debug, Clone)]
 pub struct FakeContainer {
     pub id: ContainerId,
     pub sandbox: RuntimeSandbox,
     pub image: String,
     pub running: bool,
-    pub files: FakeFiles,
+    /// The spec's env, then what `prepare` set: every command gets it
+    /// under its own.
+    pub env: BTreeMap<String, String>,
 }
 
+/// Locks are taken in this order only: processes, containers, workspaces.
 pub struct FakeRuntime {
     containers: Mutex<HashMap<SessionId, FakeContainer>>,
+    workspaces: Mutex<FakeWorkspaces>,
     failures: Mutex<HashMap<RuntimeOp, Vec<RuntimeError>>>,
     stop_failures: Mutex<HashMap<SessionId, RuntimeError>>,
     vanish_on_exec: Mutex<Vec<SessionId>>,
@@ -65,6 +72,7 @@ impl FakeRuntime {
     pub fn new(tracer: Arc<dyn Tracer>) -> Self {
         Self {
             containers: Mutex::default(),
+            workspaces: Mutex::default(),
             failures: Mutex::default(),
             stop_failures: Mutex::default(),
             vanish_on_exec: Mutex::default(),
@@ -151,6 +159,33 @@ impl FakeRuntime {
         self.containers.lock().unwrap().get(&session).cloned()
     }
 
+    /// Every workspace held, sandboxes' or not.
+    pub fn workspaces(&self) -> Vec<FakeWorkspace> {
+        self.workspaces.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn workspace(&self, id: WorkspaceId) -> Option<FakeWorkspace> {
+        self.workspaces.lock().unwrap().get(&id).cloned()
+    }
+
+    /// A workspace no container mounts, as one left by a crash (an orphan
+    /// unless a row knows it); an existing one is left as it is.
+    pub fn add_workspace(&self, id: WorkspaceId, created_at: Timestamp) {
+        self.workspaces
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_insert_with(|| FakeWorkspace::new(id, created_at));
+    }
+
+    /// The workspace's files are removed behind the service's back (an
+    /// operator's `docker volume rm`). Docker refuses that under a
+    /// container; the fake does not check (a sandbox on it then sees an
+    /// empty workspace whose writes go nowhere).
+    pub fn remove_workspace(&self, id: WorkspaceId) {
+        self.workspaces.lock().unwrap().remove(&id);
+    }
+
     /// The container exits behind the service's back.
     pub fn kill_container(&self, session: SessionId) {
         if let Some(c) = self.containers.lock().unwrap().get_mut(&session) {
@@ -205,26 +240,37 @@ impl FakeRuntime {
             // A sandbox removed while the exec was held leaves its programs
             // an empty workspace, as a process would keep running.
             Programs::Userland => {
-                let mut containers = self.containers.lock().unwrap();
+                let containers = self.containers.lock().unwrap();
+                let mut workspaces = self.workspaces.lock().unwrap();
                 let mut gone = FakeFiles::new();
-                let files = containers
-                    .get_mut(&sandbox.session_id)
-                    .map_or(&mut gone, |c| &mut c.files);
-                fake_userland::run(request, files)
+                let container = containers.get(&sandbox.session_id);
+                let files = container
+                    .and_then(|c| workspaces.get_mut(&c.sandbox.workspace_id))
+                    .map_or(&mut gone, |w| &mut w.files);
+                // The sandbox's env under the request's, as the agent does.
+                let mut request = request.clone();
+                for (k, v) in container.map(|c| c.env.clone()).unwrap_or_default() {
+                    request.env.entry(k).or_insert(v);
+                }
+                fake_userland::run(&request, files)
             }
         }
     }
 
-    /// A container labelled as ours that no session row knows (an orphan).
+    /// A container labelled as ours that no session row knows (an orphan),
+    /// with its workspace (made, empty, if it is not there: a container's
+    /// mount makes its volume).
     pub fn add_container(&self, sandbox: RuntimeSandbox, image: &str) {
-        self.containers.lock().unwrap().insert(
+        let mut containers = self.containers.lock().unwrap();
+        self.add_workspace(sandbox.workspace_id, sandbox.created_at);
+        containers.insert(
             sandbox.session_id,
             FakeContainer {
                 id: sandbox.container_id.clone(),
                 running: sandbox.running,
                 sandbox,
                 image: image.to_owned(),
-                files: FakeFiles::new(),
+                env: BTreeMap::new(),
             },
         );
     }
@@ -279,6 +325,56 @@ impl FakeRuntime {
             _ => Err(RuntimeError::ContainerGone),
         }
     }
+
+    /// Runs `f` on the files of a running sandbox's workspace (none, if
+    /// they were removed behind its back: an empty directory stays).
+    fn running_files<T>(
+        &self,
+        sandbox: &SandboxRef,
+        f: impl FnOnce(&mut FakeFiles) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let workspace = self.running_container(sandbox, |c| Ok(c.sandbox.workspace_id))?;
+        let mut workspaces = self.workspaces.lock().unwrap();
+        let mut gone = FakeFiles::new();
+        f(workspaces
+            .get_mut(&workspace)
+            .map_or(&mut gone, |w| &mut w.files))
+    }
+}
+
+impl FakeRuntime {
+    /// The session's container, adopted if there, else made on its
+    /// workspace (made first when fresh; nothing is made when that fails).
+    fn create_container(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError> {
+        let mut containers = self.containers.lock().unwrap();
+        if let Some(adopted) = containers.get(&request.session_id) {
+            return Ok(adopted.id.clone());
+        }
+        fake_workspace::mount(
+            &mut self.workspaces.lock().unwrap(),
+            request.workspace,
+            request.created_at,
+        )?;
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = ContainerId::new(format!("fake-{n:04}"));
+        let container = FakeContainer {
+            id: id.clone(),
+            sandbox: RuntimeSandbox {
+                container_id: id.clone(),
+                session_id: request.session_id,
+                chat_id: request.chat_id.clone(),
+                workspace_id: request.workspace.id(),
+                generation: request.generation,
+                created_at: request.created_at,
+                running: true,
+            },
+            image: request.spec.image.clone(),
+            running: true,
+            env: request.spec.env.clone(),
+        };
+        containers.insert(request.session_id, container);
+        Ok(id)
+    }
 }
 
 #[async_trait]
@@ -299,28 +395,11 @@ impl SandboxRuntime for FakeRuntime {
         {
             Err(RuntimeError::ImageNotFound(request.spec.image.clone()))
         } else {
-            let mut containers = self.containers.lock().unwrap();
-            let container = containers.entry(request.session_id).or_insert_with(|| {
-                let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-                let id = ContainerId::new(format!("fake-{n:04}"));
-                FakeContainer {
-                    id: id.clone(),
-                    sandbox: RuntimeSandbox {
-                        container_id: id,
-                        session_id: request.session_id,
-                        chat_id: request.chat_id.clone(),
-                        generation: request.generation,
-                        created_at: request.created_at,
-                        running: true,
-                    },
-                    image: request.spec.image.clone(),
-                    running: true,
-                    files: FakeFiles::new(),
-                }
-            });
-            span.set_attribute(key::CONTAINER_ID, container.id.to_string().into());
-            Ok(container.id.clone())
+            self.create_container(request)
         };
+        if let Ok(id) = &result {
+            span.set_attribute(key::CONTAINER_ID, id.to_string().into());
+        }
         Self::finish(span.as_mut(), result)
     }
 
@@ -345,6 +424,36 @@ impl SandboxRuntime for FakeRuntime {
             }
         };
         Self::finish(span.as_mut(), result)
+    }
+
+    async fn delete_workspace(&self, workspace: &WorkspaceId) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::DeleteWorkspace, None);
+        span.set_attribute(key::WORKSPACE_ID, workspace.to_string().into());
+        self.enter(RuntimeOp::DeleteWorkspace, span.as_mut())
+            .await?;
+        // Any container on it, running or not, holds it (as a volume is).
+        let containers = self.containers.lock().unwrap();
+        let user = containers
+            .values()
+            .find(|c| c.sandbox.workspace_id == *workspace)
+            .map(|c| c.sandbox.session_id);
+        let result = fake_workspace::delete(&mut self.workspaces.lock().unwrap(), *workspace, user);
+        drop(containers);
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn list_workspaces(&self, measure: bool) -> Result<Vec<RuntimeWorkspace>, RuntimeError> {
+        let mut span = self.span(RuntimeOp::ListWorkspaces, None);
+        self.enter(RuntimeOp::ListWorkspaces, span.as_mut()).await?;
+        let mut list: Vec<_> = self
+            .workspaces
+            .lock()
+            .unwrap()
+            .values()
+            .map(|w| w.listed(measure))
+            .collect();
+        list.sort_by_key(|w| w.id);
+        Self::finish(span.as_mut(), Ok(list))
     }
 
     async fn list_active_sessions(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
@@ -412,8 +521,8 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<(), RuntimeError> {
         let mut span = self.span(RuntimeOp::PutFile, Some(sandbox));
         self.enter(RuntimeOp::PutFile, span.as_mut()).await?;
-        let result = self.running_container(sandbox, |c| {
-            fake_workspace::write(&mut c.files, path, contents)
+        let result = self.running_files(sandbox, |files| {
+            fake_workspace::write(files, path, contents)
         });
         Self::finish(span.as_mut(), result)
     }
@@ -425,7 +534,7 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<Vec<u8>, RuntimeError> {
         let mut span = self.span(RuntimeOp::GetFile, Some(sandbox));
         self.enter(RuntimeOp::GetFile, span.as_mut()).await?;
-        let result = self.running_container(sandbox, |c| fake_workspace::read(&c.files, path));
+        let result = self.running_files(sandbox, |files| fake_workspace::read(files, path));
         Self::finish(span.as_mut(), result)
     }
 
@@ -436,7 +545,7 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<Vec<FileEntry>, RuntimeError> {
         let mut span = self.span(RuntimeOp::ListFiles, Some(sandbox));
         self.enter(RuntimeOp::ListFiles, span.as_mut()).await?;
-        let result = self.running_container(sandbox, |c| fake_workspace::list(&c.files, dir));
+        let result = self.running_files(sandbox, |files| fake_workspace::list(files, dir));
         Self::finish(span.as_mut(), result)
     }
 
@@ -556,6 +665,32 @@ impl SandboxRuntime for FakeRuntime {
     ) -> Result<(), RuntimeError> {
         self.process_call(sandbox, |table| procs::resize(table, id))
             .await
+    }
+
+    async fn prepare(
+        &self,
+        sandbox: &SandboxRef,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let mut span = self.span(RuntimeOp::Prepare, Some(sandbox));
+        self.enter(RuntimeOp::Prepare, span.as_mut()).await?;
+        let result = self.running_container(sandbox, |c| {
+            c.env.extend(env.clone());
+            Ok(())
+        });
+        Self::finish(span.as_mut(), result)
+    }
+
+    async fn fingerprint(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        let mut span = self.span(RuntimeOp::Fingerprint, None);
+        self.enter(RuntimeOp::Fingerprint, span.as_mut()).await?;
+        let known = !self.missing_images.lock().unwrap().contains(&spec.image);
+        let result = if known {
+            Ok(format!("fake:{}", spec.image))
+        } else {
+            Err(RuntimeError::ImageNotFound(spec.image.clone()))
+        };
+        Self::finish(span.as_mut(), result)
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

@@ -38,6 +38,14 @@ pub mod key {
     pub const CLEANUP_SKIPPED: &str = "sandbox.cleanup.skipped";
     pub const CLEANUP_HIBERNATED: &str = "sandbox.cleanup.hibernated";
     pub const CLEANUP_WORKSPACES_DELETED: &str = "sandbox.cleanup.workspaces_deleted";
+    /// Whether a new chat got a warm sandbox: `hit`, `miss` or `off`.
+    pub const POOL: &str = "sandbox.pool";
+    /// Ready warm sandboxes after a refill.
+    pub const POOL_SIZE: &str = "sandbox.pool.size";
+    /// Warm sandboxes the pool keeps.
+    pub const POOL_TARGET: &str = "sandbox.pool.target";
+    pub const POOL_MADE: &str = "sandbox.pool.made";
+    pub const POOL_DRAINED: &str = "sandbox.pool.drained";
     /// The chat's workspace (its volume) a session runs on.
     pub const WORKSPACE_ID: &str = "sandbox.workspace.id";
     pub const RECONCILE_ADOPTED: &str = "sandbox.reconcile.adopted";
@@ -64,6 +72,8 @@ pub mod span {
     pub const LIST_FILES: &str = "ListFiles.execute";
     pub const STOP_SANDBOX: &str = "StopSandbox.execute";
     pub const HIBERNATE_SANDBOX: &str = "HibernateSandbox.execute";
+    pub const POOL_CLAIM: &str = "WarmPool.claim";
+    pub const POOL_REFILL: &str = "WarmPool.refill";
     pub const START_PROCESS: &str = "StartProcess.execute";
     /// A background process's end, seen by the service's watcher: a child
     /// of the start's span, ended when the process did.
@@ -83,6 +93,8 @@ pub mod op {
     pub const CREATE: &str = "create";
     pub const CLEANUP: &str = "cleanup";
     pub const CLEANUP_SESSION: &str = "cleanup_session";
+    pub const POOL_CLAIM: &str = "pool_claim";
+    pub const POOL_REFILL: &str = "pool_refill";
     /// A cleanup_session that keeps the workspace, and `HibernateSandbox`.
     pub const HIBERNATE: &str = "hibernate";
     /// A cleanup_session that removes the workspace too (retention 0), and

@@ -215,7 +215,8 @@ impl CleanupExpiredSandboxes {
         if self.guards.is_leased(&session.id) {
             return Ok(None);
         }
-        let slept = workspaces::put_to_sleep::<CleanupError>(&self.ports, &fresh, &self.settings.retention);
+        let slept =
+            workspaces::put_to_sleep::<CleanupError>(&self.ports, &fresh, &self.settings.retention);
         Ok(Some(slept.await?))
     }
 

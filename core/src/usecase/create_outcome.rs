@@ -5,6 +5,8 @@ use crate::domain::{ReplaceReason, Session};
 use crate::port::tracer::Span;
 use crate::trace::{attr::key, attr::result, record_session};
 
+use super::warm_pool::PoolUse;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateResult {
     Created,
@@ -29,6 +31,8 @@ impl CreateResult {
 pub struct CreateOutcome {
     pub session: Session,
     pub result: CreateResult,
+    /// For a new chat's first session: whether a warm sandbox served it.
+    pub pool: Option<PoolUse>,
 }
 
 pub(super) fn record_outcome(span: &mut dyn Span, outcome: &CreateOutcome) {
@@ -36,6 +40,9 @@ pub(super) fn record_outcome(span: &mut dyn Span, outcome: &CreateOutcome) {
     record_session(span, s);
     span.set_attribute(key::GENERATION, s.generation.into());
     span.set_attribute(key::RESULT, outcome.result.as_str().into());
+    if let Some(pool) = outcome.pool {
+        span.set_attribute(key::POOL, pool.as_str().into());
+    }
     if let CreateResult::Replaced(reason) = outcome.result {
         span.set_attribute(key::REPLACE_REASON, reason.as_str().into());
     }

@@ -24,6 +24,7 @@ pub use super::create_outcome::{CreateOutcome, CreateResult};
 use super::create_outcome::{log_outcome, record_outcome};
 use super::errors::CreateSandboxError;
 use super::guards::{Lease, SessionGuards};
+use super::warm_pool::{PoolUse, WarmPool};
 
 /// Attempts at the decision when the store reports a concurrent change.
 const MAX_ATTEMPTS: usize = 5;
@@ -76,15 +77,22 @@ struct Inner {
     ports: Ports,
     guards: Arc<SessionGuards>,
     settings: CreateSettings,
+    pool: WarmPool,
 }
 
 impl CreateSandbox {
-    pub fn new(ports: Ports, guards: Arc<SessionGuards>, settings: CreateSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        guards: Arc<SessionGuards>,
+        settings: CreateSettings,
+        pool: WarmPool,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ports,
                 guards,
                 settings,
+                pool,
             }),
         }
     }
@@ -171,6 +179,7 @@ impl Inner {
         let chat = &input.chat_id;
         let lock = self.guards.lock_chat(chat).await;
         for _ in 0..MAX_ATTEMPTS {
+            let mut pool = None;
             let active = self.active_session(chat).await?;
             let kept = match active {
                 Some(_) => None,
@@ -193,8 +202,8 @@ impl Inner {
                 Decision::Create => {
                     let resolved = self.spec_for(declared.as_ref(), None)?;
                     let ttl = ttl.unwrap_or(policy.idle_ttl());
-                    let fresh = WorkspaceUse::Fresh(WorkspaceId::new());
-                    let created = self.create(chat, resolved, ttl, fresh, None, span).await?;
+                    let (created, used) = self.create_new(chat, resolved, ttl, span).await?;
+                    pool = Some(used);
                     created.map(|s| (s, CreateResult::Created))
                 }
                 Decision::Resume(workspace) => {
@@ -212,13 +221,19 @@ impl Inner {
                     let resolved = self.spec_for(declared.as_ref(), Some(old))?;
                     let ttl = ttl.unwrap_or(old.idle_ttl);
                     let kept = WorkspaceUse::Kept(old.workspace_id);
-                    let replaced = self.create(chat, resolved, ttl, kept, Some((old, reason)), span);
+                    let replaced =
+                        self.create(chat, resolved, ttl, kept, Some((old, reason)), span);
                     replaced.await?.map(|s| (s, CreateResult::Replaced(reason)))
                 }
             };
             if let Some((session, result)) = settled {
                 let lease = self.guards.lease(session.id, &lock);
-                return Ok((CreateOutcome { session, result }, lease));
+                let outcome = CreateOutcome {
+                    session,
+                    result,
+                    pool,
+                };
+                return Ok((outcome, lease));
             }
         }
         Err(CreateSandboxError::Busy(chat.clone()))
@@ -296,6 +311,50 @@ impl Inner {
         Ok(self.ports.store.touch(&session.id, touch).await?)
     }
 
+    /// A new chat's first session: a warm sandbox when one fits, else a
+    /// cold create on a fresh workspace; and which it was.
+    async fn create_new(
+        &self,
+        chat: &ChatId,
+        resolved: Resolved,
+        ttl: Duration,
+        span: &StepSpan,
+    ) -> Result<(Option<Session>, PoolUse), CreateSandboxError> {
+        let fresh = WorkspaceUse::Fresh(WorkspaceId::new());
+        let new = self.new_session(chat, &resolved, ttl, fresh);
+        let used = match self.pool.claim(&new, &resolved.spec).await {
+            Ok((Some(session), used)) => return Ok((Some(session), used)),
+            Ok((None, used)) => used,
+            // The chat got a sandbox meanwhile: decide again.
+            Err(StoreError::Conflict(_)) => return Ok((None, PoolUse::Miss)),
+            Err(err) => return Err(err.into()),
+        };
+        span.set(key::POOL, used.as_str());
+        let created = self.create(chat, resolved, ttl, fresh, None, span).await?;
+        Ok((created, used))
+    }
+
+    fn new_session(
+        &self,
+        chat: &ChatId,
+        resolved: &Resolved,
+        ttl: Duration,
+        workspace: WorkspaceUse,
+    ) -> NewSession {
+        let now = self.ports.clock.now();
+        NewSession {
+            id: SessionId::new(),
+            chat_id: chat.clone(),
+            workspace,
+            image: resolved.spec.image.clone(),
+            spec_hash: resolved.hash.clone(),
+            overrides: resolved.overrides.clone(),
+            idle_ttl: ttl,
+            created_at: now,
+            expires_at: self.settings.policy.initial_expiry(now, ttl),
+        }
+    }
+
     /// Opens a session row on `workspace`, then makes its container (after
     /// the replaced one is gone: two sandboxes never share a workspace).
     /// `Ok(None)`: the store saw a concurrent change; decide again.
@@ -308,23 +367,9 @@ impl Inner {
         replacing: Option<(&Session, ReplaceReason)>,
         span: &StepSpan,
     ) -> Result<Option<Session>, CreateSandboxError> {
-        let now = self.ports.clock.now();
-        let Resolved {
-            spec,
-            overrides,
-            hash,
-        } = resolved;
-        let new = NewSession {
-            id: SessionId::new(),
-            chat_id: chat.clone(),
-            workspace,
-            image: spec.image.clone(),
-            spec_hash: hash,
-            overrides,
-            idle_ttl: ttl,
-            created_at: now,
-            expires_at: self.settings.policy.initial_expiry(now, ttl),
-        };
+        let new = self.new_session(chat, &resolved, ttl, workspace);
+        let now = new.created_at;
+        let spec = resolved.spec;
         let cas = replacing.map(|(old, reason)| Replacing {
             session_id: old.id,
             generation: old.generation,
@@ -408,7 +453,8 @@ impl Inner {
         }
         if let WorkspaceUse::Fresh(id) = workspace
             && remove
-            && let Err(err) = super::workspaces::delete::<CreateSandboxError>(&self.ports, &id).await
+            && let Err(err) =
+                super::workspaces::delete::<CreateSandboxError>(&self.ports, &id).await
         {
             // Marked `deleting`: cleanup finishes it.
             tracing::warn!(workspace.id = %id, error = %err, "removing a failed sandbox's workspace failed");

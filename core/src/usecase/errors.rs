@@ -102,3 +102,31 @@ impl ErrorType for QueryError {
         }
     }
 }
+
+#[derive(Debug, Error)]
+pub enum HibernateError {
+    #[error("chat {0} has no sandbox")]
+    NoSandbox(ChatId),
+    #[error("hibernation is off (retention 0): an idle sandbox is deleted instead")]
+    Disabled,
+    #[error(
+        "the sandbox of chat {0} is in use (a command, a transfer or an attached stream); try again when it ends"
+    )]
+    Busy(ChatId),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ErrorType for HibernateError {
+    fn error_type(&self) -> ErrorClass {
+        match self {
+            Self::NoSandbox(_) => ErrorClass::NoSandbox,
+            Self::Disabled => ErrorClass::Conflict,
+            Self::Busy(_) => ErrorClass::Busy,
+            Self::Runtime(e) => e.error_type(),
+            Self::Store(e) => e.error_type(),
+        }
+    }
+}

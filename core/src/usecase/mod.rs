@@ -8,11 +8,13 @@ mod errors;
 mod exec_in_sandbox;
 mod files;
 pub mod guards;
+mod hibernate_sandbox;
 mod in_sandbox;
 mod processes;
 mod query_sandboxes;
 mod reconcile;
 mod stop_sandbox;
+mod warm_pool;
 mod wiring;
 mod workspaces;
 
@@ -24,11 +26,13 @@ pub use create_sandbox::{
     USE_COALESCE,
 };
 pub use errors::{
-    CleanupError, CreateSandboxError, ExecError, FileError, QueryError, StopSandboxError,
+    CleanupError, CreateSandboxError, ExecError, FileError, HibernateError, QueryError,
+    StopSandboxError,
 };
 pub use exec_in_sandbox::{ExecInSandbox, ExecResult};
 pub use files::{GetFile, ListFiles, PutFile};
 pub use guards::SessionGuards;
+pub use hibernate_sandbox::{HibernateResult, HibernateSandbox};
 pub use processes::{
     DEFAULT_MAX_PROCESSES, DEFAULT_PROCESS_BUFFER_BYTES, FollowEvent, FollowMode,
     FollowProcessOutput, KillProcess, OutputFollower, OutputStream, ProcessIo, ProcessSettings,
@@ -37,6 +41,10 @@ pub use processes::{
 pub use query_sandboxes::QuerySandboxes;
 pub use reconcile::{Reconcile, ReconcileMode, ReconcileReport, ReconcileSettings};
 pub use stop_sandbox::{StopResult, StopSandbox};
+pub use warm_pool::{
+    DEFAULT_POOL_MAX_AGE, DEFAULT_POOL_REFILL_CONCURRENCY, DEFAULT_POOL_SIZE, PoolSettings,
+    PoolUse, RefillReport, WarmPool,
+};
 pub use wiring::{Settings, UseCases};
 
 use std::sync::Arc;

@@ -113,6 +113,8 @@ impl Reconcile {
         let volumes = self.ports.runtime.list_workspaces(false).await?;
         let rows = self.ports.store.list_active().await?;
         let workspaces = self.ports.store.list_workspaces().await?;
+        // Warm sandboxes have no session row yet: theirs are not orphans.
+        let pool = self.ports.store.list_pool().await?;
         let now = self.ports.clock.now();
         let by_session: HashMap<SessionId, &RuntimeSandbox> =
             containers.iter().map(|c| (c.session_id, c)).collect();
@@ -133,7 +135,11 @@ impl Reconcile {
             };
             report.count(settled);
         }
-        let active: HashSet<SessionId> = rows.iter().map(|s| s.id).collect();
+        let active: HashSet<SessionId> = rows
+            .iter()
+            .map(|s| s.id)
+            .chain(pool.iter().map(|m| m.session_id))
+            .collect();
         for orphan in containers
             .iter()
             .filter(|c| !active.contains(&c.session_id))
@@ -144,7 +150,11 @@ impl Reconcile {
             }
             report.count(self.remove_orphan(orphan).await);
         }
-        let known: HashSet<WorkspaceId> = workspaces.iter().map(|w| w.id).collect();
+        let known: HashSet<WorkspaceId> = workspaces
+            .iter()
+            .map(|w| w.id)
+            .chain(pool.iter().map(|m| m.workspace_id))
+            .collect();
         for volume in volumes.iter().filter(|v| !known.contains(&v.id)) {
             let young = volume
                 .created_at
@@ -163,7 +173,10 @@ impl Reconcile {
         volume: &RuntimeWorkspace,
     ) -> Result<Settled, CleanupError> {
         let rows = self.ports.store.list_workspaces().await?;
-        if rows.iter().any(|w| w.id == volume.id) {
+        let pool = self.ports.store.list_pool().await?;
+        if rows.iter().any(|w| w.id == volume.id)
+            || pool.iter().any(|m| m.workspace_id == volume.id)
+        {
             return Ok(Settled::Unchanged);
         }
         self.ports.runtime.delete_workspace(&volume.id).await?;
@@ -247,6 +260,10 @@ impl Reconcile {
         let _lock = self.guards.lock_chat(&orphan.chat_id).await;
         let session = self.ports.store.get(&orphan.session_id).await?;
         if session.is_some_and(|s| s.is_active()) {
+            return Ok(Settled::Unchanged);
+        }
+        let pool = self.ports.store.list_pool().await?;
+        if pool.iter().any(|m| m.session_id == orphan.session_id) {
             return Ok(Settled::Unchanged);
         }
         self.ports.runtime.stop(&orphan.to_ref()).await?;

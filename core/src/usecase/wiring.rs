@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use crate::domain::{Policy, Retention, SandboxSpec};
 
+use super::warm_pool::PoolSettings;
 use super::{
     CleanupExpiredSandboxes, CleanupSettings, CreateSandbox, CreateSettings, ExecInSandbox,
-    FollowProcessOutput, GetFile, KillProcess, ListFiles, Ports, ProcessIo, ProcessSettings,
-    PutFile, QuerySandboxes, Reconcile, ReconcileSettings, SessionGuards, SignalProcess,
-    StartProcess, StopSandbox,
+    FollowProcessOutput, GetFile, HibernateSandbox, KillProcess, ListFiles, Ports, ProcessIo,
+    ProcessSettings, PutFile, QuerySandboxes, Reconcile, ReconcileSettings, SessionGuards,
+    SignalProcess, StartProcess, StopSandbox, WarmPool,
 };
 
 /// What the use cases are tuned by.
@@ -28,6 +29,7 @@ pub struct Settings {
     pub cleanup_concurrency: usize,
     pub reconcile: ReconcileSettings,
     pub processes: ProcessSettings,
+    pub pool: PoolSettings,
 }
 
 #[derive(Clone)]
@@ -43,9 +45,11 @@ pub struct UseCases {
     pub process_io: ProcessIo,
     pub follow_output: FollowProcessOutput,
     pub stop: StopSandbox,
+    pub hibernate: HibernateSandbox,
     pub cleanup: CleanupExpiredSandboxes,
     pub reconcile: Reconcile,
     pub query: QuerySandboxes,
+    pub pool: WarmPool,
     /// Shared by all of the above: the per-chat locks and the leases.
     pub guards: Arc<SessionGuards>,
 }
@@ -53,6 +57,12 @@ pub struct UseCases {
 impl UseCases {
     pub fn new(ports: Ports, settings: Settings) -> Self {
         let guards = Arc::new(SessionGuards::new());
+        let pool = WarmPool::new(
+            ports.clone(),
+            settings.pool,
+            settings.defaults.clone(),
+            settings.foreign_create_wait,
+        );
         let create = CreateSandbox::new(
             ports.clone(),
             Arc::clone(&guards),
@@ -62,6 +72,7 @@ impl UseCases {
                 foreign_create_wait: settings.foreign_create_wait,
                 retention: settings.retention,
             },
+            pool.clone(),
         );
         Self {
             exec: ExecInSandbox::new(create.clone()),
@@ -74,6 +85,11 @@ impl UseCases {
             process_io: ProcessIo::new(create.clone()),
             follow_output: FollowProcessOutput::new(create.clone(), settings.processes),
             stop: StopSandbox::new(ports.clone(), Arc::clone(&guards)),
+            hibernate: HibernateSandbox::new(
+                ports.clone(),
+                Arc::clone(&guards),
+                settings.retention,
+            ),
             cleanup: CleanupExpiredSandboxes::new(
                 ports.clone(),
                 Arc::clone(&guards),
@@ -92,6 +108,7 @@ impl UseCases {
             ),
             query: QuerySandboxes::new(Arc::clone(&ports.store)),
             create,
+            pool,
             guards,
         }
     }

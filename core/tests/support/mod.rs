@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandboxer_core::domain::{ChatId, Policy, SandboxSpec, Session, Timestamp};
+use sandboxer_core::domain::{ChatId, Policy, Retention, SandboxSpec, Session, Timestamp};
 use sandboxer_core::port::Clock;
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore, RecordingTracer};
 use sandboxer_core::usecase::{
@@ -40,8 +40,30 @@ pub fn policy() -> Policy {
     Policy::new(TTL, MAX_LIFETIME).unwrap()
 }
 
+#[allow(dead_code)] // Each test binary uses some of these.
 impl World {
     pub fn new() -> Self {
+        Self::with_retention(Retention::default())
+    }
+
+    /// Retention off: an idle sandbox is deleted, workspace and all.
+    pub fn deleting() -> Self {
+        Self::with_retention(Retention {
+            period: Duration::ZERO,
+            ..Retention::default()
+        })
+    }
+
+    pub fn with_retention(retention: Retention) -> Self {
+        Self::build(retention, 0)
+    }
+
+    /// A warm pool of `size` (refilled only when a test calls `refill`).
+    pub fn with_pool(size: usize) -> Self {
+        Self::build(Retention::default(), size)
+    }
+
+    fn build(retention: Retention, pool: usize) -> Self {
         let tracer = RecordingTracer::new();
         let runtime = Arc::new(FakeRuntime::new(Arc::new(tracer.clone())));
         let store = Arc::new(MemoryStore::new());
@@ -54,6 +76,7 @@ impl World {
         };
         let settings = Settings {
             policy: policy(),
+            retention,
             defaults: default_spec(),
             foreign_create_wait: Duration::from_millis(300),
             cleanup_concurrency: 4,
@@ -62,6 +85,10 @@ impl World {
                 creating_timeout: Duration::from_secs(120),
             },
             processes: sandboxer_core::usecase::ProcessSettings::default(),
+            pool: sandboxer_core::usecase::PoolSettings {
+                size: pool,
+                ..Default::default()
+            },
         };
         Self {
             use_cases: UseCases::new(ports, settings),

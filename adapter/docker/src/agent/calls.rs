@@ -163,9 +163,7 @@ fn refusal(e: AgentError, path: Option<&WorkspacePath>) -> RuntimeError {
         | ErrorKind::NotFound
         | ErrorKind::NotAFile
         | ErrorKind::NotADirectory => RuntimeError::Rejected(e.message),
-        ErrorKind::NoSpace => {
-            RuntimeError::Other(format!("the sandbox's disk is full: {}", e.message))
-        }
+        ErrorKind::NoSpace => crate::errors::no_space(&e.message),
         ErrorKind::Unsupported | ErrorKind::Io => {
             RuntimeError::Other(format!("the sandbox agent failed: {}", e.message))
         }

@@ -4,6 +4,7 @@
 //! service. A sandbox without the agent (made by an older release) has no
 //! live processes: a `Conflict` that says how to get them.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -213,6 +214,23 @@ impl DockerSandboxRuntime {
         }
     }
 
+    /// The session's env through the agent; its answer is also the proof
+    /// that the sandbox serves.
+    pub(crate) async fn prepare_via_agent(
+        &self,
+        sandbox: &SandboxRef,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(), RuntimeError> {
+        let request = Request::SetEnv {
+            env: env_pairs(env),
+        };
+        let wait = self.config.call_timeout;
+        match self.process_call(sandbox, &request, wait, None).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     pub(crate) async fn resize_via_agent(
         &self,
         sandbox: &SandboxRef,
@@ -258,9 +276,7 @@ fn process_refusal(e: AgentError, limit: Option<u32>) -> RuntimeError {
              (DELETE the sandbox to get a new one): {}",
             e.message
         )),
-        ErrorKind::NoSpace => {
-            RuntimeError::Other(format!("the sandbox's disk is full: {}", e.message))
-        }
+        ErrorKind::NoSpace => crate::errors::no_space(&e.message),
         ErrorKind::NotAFile
         | ErrorKind::NotADirectory
         | ErrorKind::OutsideWorkspace

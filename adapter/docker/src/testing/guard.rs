@@ -1,16 +1,19 @@
-//! Removes every container and volume a test made, by the session ids it
-//! registered, when dropped (also on panic). Never touches anything else.
+//! Removes every container and volume a test made, by the session and
+//! workspace ids it registered, when dropped (also on panic). Never touches
+//! anything else.
 
 use std::sync::Mutex;
 
 use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
-use sandboxer_core::domain::SessionId;
+use sandboxer_core::domain::{SessionId, WorkspaceId};
+use sandboxer_core::port::CreateRequest;
 
-use super::{footprint_names, raw_docker};
+use super::{footprint_names, raw_docker, volume_name};
 
 #[derive(Debug, Default)]
 pub struct Cleanup {
     sessions: Mutex<Vec<SessionId>>,
+    workspaces: Mutex<Vec<WorkspaceId>>,
     containers: Mutex<Vec<String>>,
 }
 
@@ -19,10 +22,24 @@ impl Cleanup {
         Self::default()
     }
 
-    /// Registers a session before its sandbox is made.
+    /// Registers a session before its sandbox is made: its containers,
+    /// and a volume named as the release before workspaces named them.
     pub fn session(&self, session: SessionId) -> SessionId {
         self.sessions.lock().unwrap().push(session);
         session
+    }
+
+    /// Registers a workspace before its volume is made.
+    pub fn workspace(&self, workspace: WorkspaceId) -> WorkspaceId {
+        self.workspaces.lock().unwrap().push(workspace);
+        workspace
+    }
+
+    /// Registers what a create of `request` makes: its session's
+    /// containers and its workspace's volume.
+    pub fn request(&self, request: &CreateRequest) {
+        self.session(request.session_id);
+        self.workspace(request.workspace.id());
     }
 
     /// Registers a container made outside the adapter, by name.
@@ -33,6 +50,7 @@ impl Cleanup {
     /// Removes everything registered now (the drop does it again, harmlessly).
     pub fn run(&self) {
         let sessions = self.sessions.lock().unwrap().clone();
+        let workspaces = self.workspaces.lock().unwrap().clone();
         let containers = self.containers.lock().unwrap().clone();
         // Drop may run inside a test's runtime: work on a thread of our own.
         let worker = std::thread::spawn(move || {
@@ -47,7 +65,7 @@ impl Cleanup {
                     .v(true)
                     .build();
                 let mut names = containers;
-                let mut volumes = Vec::new();
+                let mut volumes: Vec<String> = workspaces.into_iter().map(volume_name).collect();
                 for session in sessions {
                     let [container, prep, volume] = footprint_names(session);
                     names.push(container);

@@ -12,7 +12,9 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 use chrono::Utc;
 use std::sync::Arc;
 
-use sandboxer_core::domain::{ChatId, ExecRequest, SandboxSpec, SessionId};
+use sandboxer_core::domain::{
+    ChatId, ExecRequest, SandboxSpec, SessionId, WorkspaceId, WorkspaceUse,
+};
 use sandboxer_core::port::{CreateRequest, RuntimeError, Tracer};
 use uuid::Uuid;
 
@@ -39,11 +41,14 @@ pub fn test_spec(image: &str, runtime: &str) -> SandboxSpec {
     }
 }
 
-/// A create request for a fresh session of a fresh chat.
+/// A create request for a fresh session of a fresh chat on a fresh
+/// workspace (its own id, not the session's). Register it with
+/// `Cleanup::request`.
 pub fn create_request(spec: SandboxSpec) -> CreateRequest {
     CreateRequest {
         session_id: SessionId::new(),
         chat_id: unique_chat_id(),
+        workspace: WorkspaceUse::Fresh(WorkspaceId::new()),
         generation: 1,
         created_at: Utc::now(),
         spec,
@@ -120,19 +125,27 @@ pub async fn runsc_registered() -> bool {
     info.runtimes.is_some_and(|r| r.contains_key("runsc"))
 }
 
-/// The container and volume names made for `session`, as the adapter names them.
+/// The container names made for `session` (the sandbox, the workspace
+/// helper) and the name the release before workspaces gave its volume, as
+/// the adapter names them. A workspace's volume is `volume_name`.
 pub fn footprint_names(session: SessionId) -> [String; 3] {
     [
         format!("sandboxer-{session}"),
         format!("sandboxer-{session}-prep"),
-        format!("sandboxer-{session}"),
+        volume_name(WorkspaceId::of_legacy_session(session)),
     ]
+}
+
+/// The volume of `workspace`, as the adapter names it.
+pub fn volume_name(workspace: WorkspaceId) -> String {
+    crate::container::volume_name(workspace)
 }
 
 /// The body the adapter's create sends for `request` (labels, hardened
 /// `HostConfig`, workspace volume), built by the same code, so a baseline
 /// can make the very same container with raw bollard calls. Name it with
-/// `footprint_names(request.session_id)[0]`.
+/// `footprint_names(request.session_id)[0]`; its volume (made by the mount)
+/// is `volume_name(request.workspace.id())`.
 ///
 /// # Errors
 /// `Rejected` when the spec's user is not a numeric, non-root `uid:gid`.

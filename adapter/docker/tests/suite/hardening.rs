@@ -84,7 +84,8 @@ pub async fn hardening(rt: &'static str) {
     assert_eq!(mounts[1].destination.as_deref(), Some("/workspace"));
     assert_eq!(
         mounts[1].name.as_deref(),
-        Some(format!("sandboxer-{}", s.sandbox.session_id).as_str())
+        Some(format!("sandboxer-{}", s.workspace).as_str()),
+        "the volume is the workspace's, not the session's"
     );
     for mount in &mounts {
         assert_eq!(mount.typ.as_deref(), Some("volume"), "{mount:?}");
@@ -92,13 +93,14 @@ pub async fn hardening(rt: &'static str) {
     let tmpfs = host.tmpfs.unwrap_or_default();
     assert_eq!(tmpfs.keys().collect::<Vec<_>>(), ["/tmp"]);
     assert!(tmpfs["/tmp"].contains("size=67108864"), "{tmpfs:?}");
+    assert_eq!(labels["sandboxer.workspace-id"], s.workspace.to_string());
     let volume = docker
-        .inspect_volume(&format!("sandboxer-{}", s.sandbox.session_id))
+        .inspect_volume(&format!("sandboxer-{}", s.workspace))
         .await
         .unwrap();
     assert_eq!(
-        volume.labels["sandboxer.session-id"],
-        s.sandbox.session_id.to_string()
+        volume.labels["sandboxer.workspace-id"],
+        s.workspace.to_string()
     );
     assert_eq!(volume.labels["sandboxer.managed"], "true");
 

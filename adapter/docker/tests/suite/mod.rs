@@ -3,9 +3,10 @@
 //! (`runtime_contract!`), and on the same fixture what only Docker can
 //! show: the hardening `docker inspect` sees, workspace ownership, a
 //! timeout killing a real process tree, a fork bomb against a real pids
-//! limit, nothing left behind. The in-memory runtime has none of those, so
-//! they are not in the contract. Every test names what it makes uniquely
-//! and removes it through `Cleanup`, even when it fails.
+//! limit, the workspace volume that outlives its sandbox. The in-memory
+//! runtime has none of those, so they are not in the contract. Every test
+//! names what it makes uniquely and removes it (volumes too) through
+//! `Cleanup`, even when it fails.
 
 mod agent;
 mod hardening;
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
-use sandboxer_core::domain::{ExecOutcome, ExecRequest, SandboxSpec};
+use sandboxer_core::domain::{ExecOutcome, ExecRequest, SandboxSpec, WorkspaceId};
 use sandboxer_core::port::{CreateRequest, SandboxRef, SandboxRuntime};
 use sandboxer_core::testing::RecordingTracer;
 use sandboxer_core::testing::runtime_contract::RuntimeFixture;
@@ -40,7 +41,7 @@ pub use live::{
     a_kill_takes_the_whole_tree, a_shell_on_a_terminal, without_the_agent_there_are_no_processes,
 };
 pub use processes::{exec_io, exec_timeout, fork_bomb};
-pub use workspace::{lifecycle, workspace_owner};
+pub use workspace::{lifecycle, workspace_kept_across_sandboxes, workspace_owner};
 
 /// One test per property of the core's runtime contract, in a `contract`
 /// module, on the container runtime `$rt` (skipped as `runtime_ready` says).
@@ -122,12 +123,13 @@ impl DockerFixture {
         }
     }
 
-    /// A request for a fresh session, registered for cleanup.
+    /// A request for a fresh session on a fresh workspace, registered for
+    /// cleanup.
     pub fn request(&self, tweak: impl FnOnce(&mut SandboxSpec)) -> CreateRequest {
         let mut spec = test_spec(&self.image, self.rt);
         tweak(&mut spec);
         let request = create_request(spec);
-        self.cleanup.session(request.session_id);
+        self.cleanup.request(&request);
         request
     }
 }
@@ -162,6 +164,7 @@ impl RuntimeFixture for DockerFixture {
 /// A running sandbox of a `DockerFixture`.
 pub struct Sandbox {
     pub sandbox: SandboxRef,
+    pub workspace: WorkspaceId,
     pub fixture: DockerFixture,
 }
 
@@ -215,6 +218,7 @@ pub async fn start_with(fixture: DockerFixture, tweak: impl FnOnce(&mut SandboxS
             chat_id: request.chat_id,
             container_id: Some(id),
         },
+        workspace: request.workspace.id(),
         fixture,
     }
 }

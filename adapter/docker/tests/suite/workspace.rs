@@ -1,21 +1,24 @@
 //! The workspace as Docker makes it: owned by the sandbox user whatever the
-//! image, and nothing of a sandbox left after its stop. Docker-only: uids,
-//! helper containers and volumes are the engine's.
+//! image, a labelled volume that outlives the sandbox's containers, and
+//! nothing of it left after `delete_workspace`. Docker-only: uids, helper
+//! containers and volumes are the engine's.
 
 use std::time::Instant;
 
 use bollard::query_parameters::InspectContainerOptions;
-use sandboxer_core::domain::WorkspacePath;
-use sandboxer_core::port::{SandboxRef, SandboxRuntime, StopOutcome};
+use sandboxer_core::domain::{WorkspacePath, WorkspaceUse};
+use sandboxer_core::port::{CreateRequest, RuntimeError, SandboxRef, SandboxRuntime, StopOutcome};
 use sandboxer_docker::testing::{
     create_request, ensure_test_image, ensure_test_image_with_workspace, raw_docker, sh, test_spec,
+    volume_name,
 };
 
 use super::{Sandbox, start, start_on};
 
 /// What the contract's lifecycle and file properties cannot see: what the
-/// sandbox user owns of what `put_file` made, shell appends read back, and
-/// no footprint left by the stop.
+/// sandbox user owns of what `put_file` made, shell appends read back, no
+/// container left by the stop but the volume, and nothing left by
+/// `delete_workspace`.
 pub async fn lifecycle(rt: &'static str) {
     let s = start(rt, |_| {}).await;
     let path = WorkspacePath::parse("src/pkg/data.txt").unwrap();
@@ -54,11 +57,24 @@ pub async fn lifecycle(rt: &'static str) {
         StopOutcome::Stopped
     );
     println!("[{rt}] stop took {:?}", began.elapsed());
-    assert_no_footprint(&s).await;
+    assert_no_containers(&s).await;
+    let docker = raw_docker().await;
+    let volume = volume_name(s.workspace);
+    assert!(
+        docker.inspect_volume(&volume).await.is_ok(),
+        "the stop took the workspace volume {volume}"
+    );
+    let began = Instant::now();
+    s.runtime.delete_workspace(&s.workspace).await.unwrap();
+    println!("[{rt}] delete_workspace took {:?}", began.elapsed());
+    assert!(
+        docker.inspect_volume(&volume).await.is_err(),
+        "volume {volume} left behind"
+    );
 }
 
-/// Nothing named after the session is left: no container, helper or volume.
-async fn assert_no_footprint(s: &Sandbox) {
+/// No container named after the session is left: no sandbox, no helper.
+async fn assert_no_containers(s: &Sandbox) {
     let docker = raw_docker().await;
     let name = format!("sandboxer-{}", s.sandbox.session_id);
     for container in [name.clone(), format!("{name}-prep")] {
@@ -70,10 +86,122 @@ async fn assert_no_footprint(s: &Sandbox) {
             "{container} left behind"
         );
     }
+}
+
+/// The workspace volume as `docker volume inspect` sees it (named and
+/// labelled for the workspace, not the session), a sandbox's files kept
+/// for the next sandbox of the chat on it (owner and all), measured by
+/// `list_workspaces(true)`; `delete_workspace` under a sandbox is a
+/// `Conflict`, and a kept workspace removed outside the service is a
+/// `Conflict` that makes nothing, not an empty workspace.
+pub async fn workspace_kept_across_sandboxes(rt: &'static str) {
+    let s = start(rt, |_| {}).await;
+    let docker = raw_docker().await;
+    let volume = docker
+        .inspect_volume(&volume_name(s.workspace))
+        .await
+        .expect("the workspace volume");
+    let labels = &volume.labels;
+    assert_eq!(labels["sandboxer.managed"], "true");
+    assert_eq!(labels["sandboxer.workspace-id"], s.workspace.to_string());
+    assert_eq!(labels["sandboxer.chat-id"], s.sandbox.chat_id.as_str());
+    assert!(chrono::DateTime::parse_from_rfc3339(&labels["sandboxer.created-at"]).is_ok());
     assert!(
-        docker.inspect_volume(&name).await.is_err(),
-        "volume {name} left behind"
+        !labels.contains_key("sandboxer.session-id"),
+        "a workspace outlives its session: {labels:?}"
     );
+    let data = vec![b'x'; 100_000];
+    let path = WorkspacePath::parse("keep/data.bin").unwrap();
+    s.runtime.put_file(&s.sandbox, &path, &data).await.unwrap();
+    s.stdout("mkdir -p made && echo inside > made/by-shell && chmod 700 made")
+        .await;
+
+    let refused = s.runtime.delete_workspace(&s.workspace).await;
+    assert!(
+        matches!(&refused, Err(RuntimeError::Conflict(m)) if m.contains(&s.workspace.to_string())),
+        "{refused:?}"
+    );
+    let listed = s.runtime.list_workspaces(true).await.unwrap();
+    let seen = listed
+        .iter()
+        .find(|w| w.id == s.workspace)
+        .expect("the workspace is listed");
+    let bytes = seen.bytes.expect("a local volume is measured");
+    assert!(bytes >= 100_000, "{bytes} bytes measured");
+    let unmeasured = s.runtime.list_workspaces(false).await.unwrap();
+    assert!(unmeasured.iter().all(|w| w.bytes.is_none()));
+
+    assert_eq!(
+        s.runtime.stop(&s.sandbox).await.unwrap(),
+        StopOutcome::Stopped
+    );
+    let kept = kept_request(&s, &s.image, rt);
+    let id = s.runtime.create(&kept).await.unwrap();
+    let second = SandboxRef {
+        session_id: kept.session_id,
+        chat_id: kept.chat_id.clone(),
+        container_id: Some(id),
+    };
+    assert_eq!(s.runtime.get_file(&second, &path).await.unwrap(), data);
+    let out = s
+        .runtime
+        .exec(
+            &second,
+            &sh("cat made/by-shell && stat -c '%u:%g %a' . made && touch ok"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "inside\n1000:1000 755\n1000:1000 700\n",
+        "{out:?}"
+    );
+    s.runtime.stop(&second).await.unwrap();
+
+    // Removed outside the service: the chat's files are lost, and the
+    // create says so rather than mounting an empty workspace.
+    docker
+        .remove_volume(
+            &volume_name(s.workspace),
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+        .unwrap();
+    let lost = kept_request(&s, &s.image, rt);
+    let made = s.runtime.create(&lost).await;
+    assert!(
+        matches!(&made, Err(RuntimeError::Conflict(m)) if m.contains(&s.workspace.to_string())),
+        "{made:?}"
+    );
+    assert!(
+        docker
+            .inspect_volume(&volume_name(s.workspace))
+            .await
+            .is_err(),
+        "a create on a lost workspace made an empty one"
+    );
+    assert!(
+        docker
+            .inspect_container(
+                &format!("sandboxer-{}", lost.session_id),
+                None::<InspectContainerOptions>
+            )
+            .await
+            .is_err(),
+        "a create on a lost workspace left a container"
+    );
+}
+
+/// A new session of `s`'s chat on `s`'s workspace, registered for cleanup.
+fn kept_request(s: &Sandbox, image: &str, rt: &'static str) -> CreateRequest {
+    let request = CreateRequest {
+        chat_id: s.sandbox.chat_id.clone(),
+        workspace: WorkspaceUse::Kept(s.workspace),
+        generation: 2,
+        ..create_request(test_spec(image, rt))
+    };
+    s.cleanup.request(&request);
+    request
 }
 
 /// `/workspace` is the sandbox user's with an image that lacks it (helper
@@ -90,7 +218,7 @@ pub async fn workspace_owner(rt: &'static str) {
         // A second sandbox of the same image on the same runtime takes the
         // remembered answer for the image, and is right too.
         let again = create_request(test_spec(&image, rt));
-        s.cleanup.session(again.session_id);
+        s.cleanup.request(&again);
         let id = s.runtime.create(&again).await.unwrap();
         let second = SandboxRef {
             session_id: again.session_id,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{ContainerState, WorkspacePath};
 
-use super::{Outcome, RuntimeFixture, cmd, run, start, stdout, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, remove, run, start, stdout, unexpected};
 
 /// Short, so the property is quick; a runtime must still not return early.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -20,7 +20,7 @@ const KILLED_WITHIN: Duration = Duration::from_secs(10);
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn exec_exit_codes_and_streams(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let ok = run(f, &s, &cmd(&["true"])).await?;
     check_eq!(
         (ok.exit_code, ok.timed_out, ok.truncated),
@@ -50,7 +50,7 @@ pub async fn exec_exit_codes_and_streams(f: &dyn RuntimeFixture) -> Outcome {
         failed.exit_code != 0 && failed.stdout.is_empty() && !failed.stderr.is_empty(),
         "cat of a missing file: an error on stderr only, got {failed:?}"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// Stdin, env and the workdir (`/workspace` by default) reach the command.
@@ -58,7 +58,7 @@ pub async fn exec_exit_codes_and_streams(f: &dyn RuntimeFixture) -> Outcome {
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn exec_stdin_env_and_workdir(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let echoed = run(f, &s, &cmd(&["cat"]).with_stdin(b"from stdin".to_vec())).await?;
     check_eq!(
         (echoed.exit_code, echoed.stdout.as_slice()),
@@ -83,7 +83,7 @@ pub async fn exec_stdin_env_and_workdir(f: &dyn RuntimeFixture) -> Outcome {
         .with_workdir("/tmp".into())
         .map_err(|e| format!("{e}"))?;
     check_eq!(run(f, &s, &in_tmp).await?.stdout, b"/tmp\n", "workdir /tmp");
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// Each stream is cut at `output_limit` and `truncated` says so; the
@@ -92,7 +92,7 @@ pub async fn exec_stdin_env_and_workdir(f: &dyn RuntimeFixture) -> Outcome {
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn exec_output_is_capped_per_stream(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let big: Vec<u8> = (0..300_000).map(|i| b"abcdefgh\n"[i % 9]).collect();
     let path = WorkspacePath::parse("big.txt").expect("a valid path");
     f.runtime()
@@ -122,7 +122,7 @@ pub async fn exec_output_is_capped_per_stream(f: &dyn RuntimeFixture) -> Outcome
         (&b"ok\n"[..], false),
         "output under the cap"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// A command that outruns its timeout comes back `timed_out`, not before
@@ -133,7 +133,7 @@ pub async fn exec_output_is_capped_per_stream(f: &dyn RuntimeFixture) -> Outcome
 pub async fn exec_timeout_returns_timed_out_and_keeps_the_sandbox(
     f: &dyn RuntimeFixture,
 ) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let sleep = cmd(&["sleep", "1000"])
         .with_timeout(TIMEOUT)
         .map_err(|e| format!("{e}"))?;
@@ -155,5 +155,5 @@ pub async fn exec_timeout_returns_timed_out_and_keeps_the_sandbox(
         b"still here\n",
         "an exec after a timeout"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }

@@ -5,7 +5,7 @@
 use crate::domain::WorkspacePath;
 use crate::port::runtime::RuntimeError;
 
-use super::{Outcome, RuntimeFixture, cmd, run, start, stdout, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, remove, run, start, stdout, unexpected};
 
 /// Round trips: a nested path (parents made), an overwrite, binary and
 /// empty files; commands read what was put and `get_file` reads what
@@ -15,7 +15,7 @@ use super::{Outcome, RuntimeFixture, cmd, run, start, stdout, stop, unexpected};
 /// When the runtime breaks the property.
 pub async fn files_round_trip(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let nested = path("src/pkg/data.txt");
     rt.put_file(&s, &nested, b"line one\n")
         .await
@@ -75,7 +75,7 @@ pub async fn files_round_trip(f: &dyn RuntimeFixture) -> Outcome {
         Ok(b"made-inside".to_vec()),
         "a file a command made"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// `FileNotFound` for nothing there; `NotAFile` for reading or writing a
@@ -85,7 +85,7 @@ pub async fn files_round_trip(f: &dyn RuntimeFixture) -> Outcome {
 /// When the runtime breaks the property.
 pub async fn files_missing_or_in_the_way(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     rt.put_file(&s, &path("src/pkg/data.txt"), b"x")
         .await
         .map_err(unexpected("put_file"))?;
@@ -115,7 +115,7 @@ pub async fn files_missing_or_in_the_way(f: &dyn RuntimeFixture) -> Outcome {
         Ok(b"x".to_vec()),
         "the file in the way, untouched"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 fn path(p: &str) -> WorkspacePath {

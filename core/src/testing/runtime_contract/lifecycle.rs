@@ -1,13 +1,14 @@
 //! The contract's sandbox lifecycle: create, inspect, list, stop (twice,
 //! by id or by session only), what a gone sandbox answers, adoption, a
-//! missing image.
+//! missing image. What stays of a sandbox after its stop, its workspace, is
+//! `workspaces`'.
 
 use std::time::{Duration, Instant};
 
 use crate::domain::{ContainerState, WorkspacePath};
 use crate::port::runtime::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
-use super::{Outcome, RuntimeFixture, cmd, run, start, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, delete_workspace, remove, run, start, stop, unexpected};
 
 /// How long a runtime may go on calling a removed sandbox running: one that
 /// caches liveness hears of the removal from the engine, a little later.
@@ -32,7 +33,7 @@ pub async fn ping_answers(f: &dyn RuntimeFixture) -> Outcome {
 /// When the runtime breaks the property.
 pub async fn lifecycle(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (request, s) = start(f).await?;
     check_eq!(
         rt.inspect(&s).await,
         Ok(ContainerState::Running),
@@ -65,7 +66,8 @@ pub async fn lifecycle(f: &dyn RuntimeFixture) -> Outcome {
         Ok(ContainerState::Missing),
         "a stopped sandbox"
     );
-    expect_gone(f, &s).await
+    expect_gone(f, &s).await?;
+    delete_workspace(f, &request).await
 }
 
 /// A second create of the same session adopts the sandbox it made: the
@@ -95,7 +97,7 @@ pub async fn create_again_adopts_the_sandbox(f: &dyn RuntimeFixture) -> Outcome 
         Ok(b"kept".to_vec()),
         "a file of the adopted sandbox"
     );
-    stop(f, &s).await
+    remove(f, &request, &s).await
 }
 
 /// Creating from an image the runtime lacks is `ImageNotFound`, soon, and
@@ -136,6 +138,14 @@ pub async fn create_from_a_missing_image_is_image_not_found(f: &dyn RuntimeFixtu
         Ok(StopOutcome::AlreadyGone),
         "stop of the failed session"
     );
+    let workspaces = rt
+        .list_workspaces(false)
+        .await
+        .map_err(unexpected("list_workspaces"))?;
+    check!(
+        workspaces.iter().all(|w| w.id != request.workspace.id()),
+        "the failed create's fresh workspace is listed"
+    );
     Ok(())
 }
 
@@ -153,6 +163,7 @@ pub async fn list_shows_what_was_made(f: &dyn RuntimeFixture) -> Outcome {
             container_id: s.container_id.clone().expect("started"),
             session_id: request.session_id,
             chat_id: request.chat_id.clone(),
+            workspace_id: request.workspace.id(),
             generation: request.generation,
             created_at: seen.created_at,
             running: true,
@@ -168,13 +179,14 @@ pub async fn list_shows_what_was_made(f: &dyn RuntimeFixture) -> Outcome {
     stop(f, &first).await?;
     check!(
         listed(f, &first).await?.is_none(),
-        "a stopped sandbox is listed"
+        "a stopped sandbox is listed (its workspace is no sandbox)"
     );
     check!(
         listed(f, &second).await?.is_some(),
         "stopping one sandbox unlisted another"
     );
-    stop(f, &second).await
+    delete_workspace(f, &first_request).await?;
+    remove(f, &second_request, &second).await
 }
 
 /// A sandbox removed behind the runtime's back: exec and files are
@@ -185,7 +197,7 @@ pub async fn list_shows_what_was_made(f: &dyn RuntimeFixture) -> Outcome {
 /// When the runtime breaks the property.
 pub async fn a_sandbox_removed_behind_its_back_is_gone(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (request, s) = start(f).await?;
     f.remove_behind_its_back(&s).await;
     expect_gone(f, &s).await?;
     let began = Instant::now();
@@ -210,7 +222,7 @@ pub async fn a_sandbox_removed_behind_its_back_is_gone(f: &dyn RuntimeFixture) -
         listed(f, &s).await?.is_none(),
         "a removed and stopped sandbox is listed"
     );
-    Ok(())
+    delete_workspace(f, &request).await
 }
 
 /// Exec, `put_file`, `get_file` and `list_files` on `s` are `ContainerGone`.
@@ -241,7 +253,10 @@ async fn expect_gone(f: &dyn RuntimeFixture, s: &SandboxRef) -> Outcome {
 }
 
 /// The listed sandbox of `s`'s session, if any.
-async fn listed(f: &dyn RuntimeFixture, s: &SandboxRef) -> Result<Option<RuntimeSandbox>, String> {
+pub(super) async fn listed(
+    f: &dyn RuntimeFixture,
+    s: &SandboxRef,
+) -> Result<Option<RuntimeSandbox>, String> {
     let all = f
         .runtime()
         .list_active_sessions()

@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::domain::{FileEntry, FileKind, WorkspacePath};
 use crate::port::runtime::{RuntimeError, SandboxRef, SandboxRuntime};
 
-use super::{Outcome, RuntimeFixture, start, stop, unexpected};
+use super::{Outcome, RuntimeFixture, remove, start, unexpected};
 
 /// How far a fresh entry's mtime may be from the wall clock around its
 /// write: room for second-granular mtimes and a runtime's own clock, none
@@ -25,7 +25,7 @@ const CLOCK_SLACK: Duration = Duration::from_secs(60);
 /// When the runtime breaks the property.
 pub async fn list_files_shows_one_level_sorted(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let before = Utc::now().timestamp_millis();
     for (p, contents) in [
         ("c.txt", &b"hello"[..]),
@@ -77,7 +77,7 @@ pub async fn list_files_shows_one_level_sorted(f: &dyn RuntimeFixture) -> Outcom
              (between {before} and {after} ms since the epoch)"
         );
     }
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// `FileNotFound` for a directory that is not there, `NotADirectory` for
@@ -87,7 +87,7 @@ pub async fn list_files_shows_one_level_sorted(f: &dyn RuntimeFixture) -> Outcom
 /// When the runtime breaks the property.
 pub async fn list_files_missing_or_not_a_directory(f: &dyn RuntimeFixture) -> Outcome {
     let rt = f.runtime();
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     rt.put_file(&s, &path("a/b.txt"), b"x")
         .await
         .map_err(unexpected("put_file"))?;
@@ -101,7 +101,7 @@ pub async fn list_files_missing_or_not_a_directory(f: &dyn RuntimeFixture) -> Ou
         matches!(file, Err(RuntimeError::NotADirectory(_))),
         "list_files of a file: {file:?}"
     );
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 async fn listing(

@@ -5,8 +5,9 @@
 //! The runtime comes with a `RuntimeFixture`: how to ask it for a sandbox
 //! and what only the outside can do to one. Each property is a public
 //! function that returns `Err(what was seen)` when the runtime breaks it;
-//! each makes its own sandboxes of fresh sessions, so properties can share
-//! a fixture, and `run_all` runs them in turn and names the one that failed.
+//! each makes its own sandboxes of fresh sessions on fresh workspaces and
+//! deletes those workspaces when it passes, so properties can share a
+//! fixture, and `run_all` runs them in turn and names the one that failed.
 //!
 //! Commands are argv of the small userland every sandbox image has (`echo`,
 //! `cat`, `tee`, `pwd`, `env`, `sleep`, `true`, `sh -c 'exit N'`); no
@@ -19,6 +20,7 @@ mod files;
 mod lifecycle;
 mod listing;
 mod processes;
+mod workspaces;
 
 use async_trait::async_trait;
 
@@ -40,6 +42,12 @@ pub use processes::{
     processes_cursor_expired_and_bad_offsets, processes_signal_kill_and_limit,
     processes_start_read_and_end, processes_stdin_round_trip,
 };
+pub use workspaces::{
+    a_failed_create_leaves_no_fresh_workspace_and_keeps_a_kept_one,
+    delete_workspace_is_idempotent_and_takes_the_files,
+    delete_workspace_while_its_sandbox_runs_is_conflict, files_survive_on_the_kept_workspace,
+    list_workspaces_shows_a_workspace_until_it_is_deleted,
+};
 
 /// What a property returns: `Err` says what the runtime did wrong.
 pub type Outcome = Result<(), String>;
@@ -50,9 +58,10 @@ pub trait RuntimeFixture: Send + Sync {
     /// The runtime under test.
     fn runtime(&self) -> &dyn SandboxRuntime;
 
-    /// A request for a fresh session of a fresh chat, of an image this
-    /// runtime runs that has the userland above. The fixture removes what
-    /// is made for it even when a property fails half way.
+    /// A request for a fresh session of a fresh chat on a fresh workspace,
+    /// of an image this runtime runs that has the userland above. The
+    /// fixture removes what is made for it (the workspace too) even when a
+    /// property fails half way.
     fn create_request(&self) -> CreateRequest;
 
     /// An image the runtime does not have (and must not wait to pull).
@@ -89,6 +98,11 @@ macro_rules! runtime_contract_properties {
             processes_stdin_round_trip,
             processes_signal_kill_and_limit,
             processes_cursor_expired_and_bad_offsets,
+            files_survive_on_the_kept_workspace,
+            a_failed_create_leaves_no_fresh_workspace_and_keeps_a_kept_one,
+            delete_workspace_is_idempotent_and_takes_the_files,
+            list_workspaces_shows_a_workspace_until_it_is_deleted,
+            delete_workspace_while_its_sandbox_runs_is_conflict,
         );
     };
 }
@@ -153,6 +167,25 @@ pub async fn run_all(fixture: &dyn RuntimeFixture) -> Outcome {
     processes_cursor_expired_and_bad_offsets(f)
         .await
         .map_err(named("processes_cursor_expired_and_bad_offsets"))?;
+    files_survive_on_the_kept_workspace(f)
+        .await
+        .map_err(named("files_survive_on_the_kept_workspace"))?;
+    a_failed_create_leaves_no_fresh_workspace_and_keeps_a_kept_one(f)
+        .await
+        .map_err(named(
+            "a_failed_create_leaves_no_fresh_workspace_and_keeps_a_kept_one",
+        ))?;
+    delete_workspace_is_idempotent_and_takes_the_files(f)
+        .await
+        .map_err(named("delete_workspace_is_idempotent_and_takes_the_files"))?;
+    list_workspaces_shows_a_workspace_until_it_is_deleted(f)
+        .await
+        .map_err(named(
+            "list_workspaces_shows_a_workspace_until_it_is_deleted",
+        ))?;
+    delete_workspace_while_its_sandbox_runs_is_conflict(f)
+        .await
+        .map_err(named("delete_workspace_while_its_sandbox_runs_is_conflict"))?;
     Ok(())
 }
 
@@ -167,13 +200,21 @@ pub fn cmd(argv: &[&str]) -> ExecRequest {
 
 /// Makes a sandbox of the fixture's request; the ref carries its id.
 async fn start(f: &dyn RuntimeFixture) -> Result<(CreateRequest, SandboxRef), String> {
-    let request = f.create_request();
+    start_on(f, f.create_request()).await
+}
+
+/// Makes a sandbox of `request`.
+async fn start_on(
+    f: &dyn RuntimeFixture,
+    request: CreateRequest,
+) -> Result<(CreateRequest, SandboxRef), String> {
     let id = f
         .runtime()
         .create(&request)
         .await
         .map_err(unexpected("create"))?;
-    Ok((request.clone(), sandbox_ref(&request, id)))
+    let sandbox = sandbox_ref(&request, id);
+    Ok((request, sandbox))
 }
 
 fn sandbox_ref(request: &CreateRequest, id: ContainerId) -> SandboxRef {
@@ -206,13 +247,27 @@ async fn stdout(
     Ok(out.stdout)
 }
 
-/// Stops a sandbox a property is done with.
+/// Stops a sandbox.
 async fn stop(f: &dyn RuntimeFixture, sandbox: &SandboxRef) -> Outcome {
     f.runtime()
         .stop(sandbox)
         .await
         .map(drop)
         .map_err(unexpected("stop"))
+}
+
+/// Stops a sandbox a property is done with and deletes its workspace.
+async fn remove(f: &dyn RuntimeFixture, request: &CreateRequest, sandbox: &SandboxRef) -> Outcome {
+    stop(f, sandbox).await?;
+    delete_workspace(f, request).await
+}
+
+/// Deletes the workspace of `request`.
+async fn delete_workspace(f: &dyn RuntimeFixture, request: &CreateRequest) -> Outcome {
+    f.runtime()
+        .delete_workspace(&request.workspace.id())
+        .await
+        .map_err(unexpected("delete_workspace"))
 }
 
 fn unexpected(call: &'static str) -> impl Fn(RuntimeError) -> String {

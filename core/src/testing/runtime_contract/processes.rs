@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::port::{ProcessLimits, RuntimeError, SandboxRef};
 
-use super::{Outcome, RuntimeFixture, cmd, start, stop, unexpected};
+use super::{Outcome, RuntimeFixture, cmd, remove, start, unexpected};
 
 const LIMITS: ProcessLimits = ProcessLimits {
     max_running: 64,
@@ -65,7 +65,7 @@ async fn read_to_end(
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn processes_start_read_and_end(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let rt = f.runtime();
     let echo = process("echo-1", &["echo", "hello"]);
     let first = rt
@@ -118,7 +118,7 @@ pub async fn processes_start_read_and_end(f: &dyn RuntimeFixture) -> Outcome {
         .map_err(unexpected("list_processes"))?;
     let ids: Vec<_> = listed.iter().map(|p| p.id.as_str()).collect();
     check_eq!(ids, vec!["echo-1", "missing"], "the listed processes");
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// Stdin kept open: writes come back through `cat`, a retried write is not
@@ -127,7 +127,7 @@ pub async fn processes_start_read_and_end(f: &dyn RuntimeFixture) -> Outcome {
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn processes_stdin_round_trip(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let rt = f.runtime();
     let cat = process("cat", &["cat"]).keep_stdin_open(true);
     rt.start_process(&s, &cat, LIMITS)
@@ -165,7 +165,7 @@ pub async fn processes_stdin_round_trip(f: &dyn RuntimeFixture) -> Outcome {
         Err(RuntimeError::Conflict(_)) => {}
         got => return Err(format!("a write to a closed stdin: {got:?}")),
     }
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// TERM ends a process with 143, kill with 137 (`killed`), the running
@@ -174,7 +174,7 @@ pub async fn processes_stdin_round_trip(f: &dyn RuntimeFixture) -> Outcome {
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn processes_signal_kill_and_limit(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let rt = f.runtime();
     let two = ProcessLimits {
         max_running: 2,
@@ -231,7 +231,7 @@ pub async fn processes_signal_kill_and_limit(f: &dyn RuntimeFixture) -> Outcome 
         Err(RuntimeError::ProcessNotFound(_)) => {}
         got => return Err(format!("a kill of an unknown process: {got:?}")),
     }
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }
 
 /// An offset the buffer no longer holds is `CursorExpired` with the oldest
@@ -240,7 +240,7 @@ pub async fn processes_signal_kill_and_limit(f: &dyn RuntimeFixture) -> Outcome 
 /// # Errors
 /// When the runtime breaks the property.
 pub async fn processes_cursor_expired_and_bad_offsets(f: &dyn RuntimeFixture) -> Outcome {
-    let (_, s) = start(f).await?;
+    let (r, s) = start(f).await?;
     let rt = f.runtime();
     let small = ProcessLimits {
         buffer_bytes: 4096,
@@ -301,5 +301,5 @@ pub async fn processes_cursor_expired_and_bad_offsets(f: &dyn RuntimeFixture) ->
         .map_err(unexpected("read_output of the tail"))?;
     check_eq!(read.stdout.as_slice(), &b"x\n"[..], "the tail");
     check!(read.is_last(tail), "the tail read is not the last");
-    stop(f, &s).await
+    remove(f, &r, &s).await
 }

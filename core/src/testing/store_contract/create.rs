@@ -1,7 +1,7 @@
 //! Contract properties of creating and replacing sessions: generations,
 //! one active session per chat and the compare-and-swap.
 
-use crate::domain::{ContainerId, EndReason, Session, SessionId, SessionStatus};
+use crate::domain::{ContainerId, EndReason, Session, SessionId, SessionStatus, WorkspaceFate};
 use crate::port::store::{Replacing, SessionStore, StoreError};
 
 use super::Outcome;
@@ -40,7 +40,7 @@ pub async fn create_assigns_generation_one_then_replace_counts_up(
         .mark_running(&s1.id, &ContainerId::new("c-1"))
         .await
         .map_err(unexpected("mark_running"))?;
-    let new2 = new_session(&chat, at(60));
+    let new2 = next_session(&running, at(60));
     let s2 = store
         .begin_create(&new2, Some(&replacing(&running, EndReason::Expired)))
         .await
@@ -78,12 +78,17 @@ pub async fn create_assigns_generation_one_then_replace_counts_up(
         "active after replace"
     );
 
-    let new3 = new_session(&chat, at(120));
+    let new3 = next_session(&s2, at(120));
     let s3 = store
         .begin_create(&new3, Some(&replacing(&s2, EndReason::SpecChanged)))
         .await
         .map_err(unexpected("second replace"))?;
     check_eq!(s3.generation, 3, "generation after two replacements");
+    check_eq!(
+        workspace_of(store, &chat).await?,
+        Some(expected_fresh_workspace(&new1)),
+        "the workspace replacements run on"
+    );
     Ok(())
 }
 
@@ -100,7 +105,8 @@ pub async fn one_active_session_per_chat(store: &dyn SessionStore) -> Outcome {
         .map_err(unexpected("first begin_create"))?;
     let active_before = count(store).await?;
 
-    let second = new_session(&chat, at(1));
+    // On the chat's own workspace, so only the active session is in the way.
+    let second = next_session(&s1, at(1));
     expect_conflict(
         store.begin_create(&second, None).await,
         "second create while creating",
@@ -120,7 +126,7 @@ pub async fn one_active_session_per_chat(store: &dyn SessionStore) -> Outcome {
         .mark_running(&s1.id, &ContainerId::new("c-1"))
         .await
         .map_err(unexpected("mark_running"))?;
-    let third = new_session(&chat, at(2));
+    let third = next_session(&s1, at(2));
     expect_conflict(
         store.begin_create(&third, None).await,
         "second create while running",
@@ -166,7 +172,7 @@ pub async fn stale_or_ended_replacing_is_a_conflict(store: &dyn SessionStore) ->
         .map_err(unexpected("first begin_create"))?;
     let s2 = store
         .begin_create(
-            &new_session(&chat, at(10)),
+            &next_session(&s1, at(10)),
             Some(&replacing(&s1, EndReason::Expired)),
         )
         .await
@@ -174,7 +180,7 @@ pub async fn stale_or_ended_replacing_is_a_conflict(store: &dyn SessionStore) ->
     let s1_ended = get(store, &s1.id).await?;
 
     // The caller read s1, someone else replaced it meanwhile.
-    let late = new_session(&chat, at(20));
+    let late = next_session(&s2, at(20));
     expect_conflict(
         store
             .begin_create(&late, Some(&replacing(&s1, EndReason::ContainerGone)))
@@ -212,7 +218,7 @@ pub async fn stale_or_ended_replacing_is_a_conflict(store: &dyn SessionStore) ->
         .begin_create(&new_session(&other, at(25)), None)
         .await
         .map_err(unexpected("another chat's begin_create"))?;
-    let foreign = new_session(&chat, at(26));
+    let foreign = next_session(&s2, at(26));
     expect_conflict(
         store
             .begin_create(&foreign, Some(&replacing(&o1, EndReason::Stopped)))
@@ -230,16 +236,18 @@ pub async fn stale_or_ended_replacing_is_a_conflict(store: &dyn SessionStore) ->
         "a refused session was stored"
     );
 
-    // An ended session: the chat has no active one, yet the CAS still fails.
+    // An ended session: the chat has no active one and its workspace is
+    // free to resume, yet the CAS still fails.
     check!(
         store
-            .end(&s2.id, EndReason::Stopped, at(30))
+            .end(&s2.id, EndReason::Hibernated, at(30), keep_until(1000))
             .await
             .map_err(unexpected("end"))?,
         "end of the active session returned false"
     );
     let s2_ended = get(store, &s2.id).await?;
-    let after_end = new_session(&chat, at(40));
+    let hibernated = workspace_of(store, &chat).await?;
+    let after_end = next_session(&s2, at(40));
     expect_conflict(
         store
             .begin_create(&after_end, Some(&replacing(&s2, EndReason::Expired)))
@@ -255,6 +263,11 @@ pub async fn stale_or_ended_replacing_is_a_conflict(store: &dyn SessionStore) ->
         get(store, &s2.id).await?,
         s2_ended,
         "the ended session changed"
+    );
+    check_eq!(
+        workspace_of(store, &chat).await?,
+        hibernated,
+        "a refused resume changed the workspace"
     );
     check_eq!(
         store
@@ -321,7 +334,7 @@ pub async fn mark_running_only_from_creating(store: &dyn SessionStore) -> Outcom
         .await
         .map_err(unexpected("begin_create"))?;
     store
-        .end(&c.id, EndReason::CreateFailed, at(6))
+        .end(&c.id, EndReason::CreateFailed, at(6), WorkspaceFate::Delete)
         .await
         .map_err(unexpected("end"))?;
     let r = store.mark_running(&c.id, &container).await;

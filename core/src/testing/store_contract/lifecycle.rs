@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::domain::{ContainerId, EndReason, Session, SessionId, SessionStatus};
+use crate::domain::{ContainerId, EndReason, Session, SessionId, SessionStatus, WorkspaceFate};
 use crate::port::store::{SessionStore, Touch};
 
 use super::Outcome;
@@ -57,7 +57,7 @@ pub async fn touch_and_end_skip_ended_sessions(store: &dyn SessionStore) -> Outc
 
     check!(
         store
-            .end(&s1.id, EndReason::Stopped, at(200))
+            .end(&s1.id, EndReason::Stopped, at(200), WorkspaceFate::Delete)
             .await
             .map_err(unexpected("end"))?,
         "end of an active session returned false"
@@ -83,7 +83,7 @@ pub async fn touch_and_end_skip_ended_sessions(store: &dyn SessionStore) -> Outc
     );
     check!(
         !store
-            .end(&s1.id, EndReason::Expired, at(400))
+            .end(&s1.id, EndReason::Expired, at(400), keep_until(500))
             .await
             .map_err(unexpected("end"))?,
         "end of an ended session returned true"
@@ -100,7 +100,7 @@ pub async fn touch_and_end_skip_ended_sessions(store: &dyn SessionStore) -> Outc
     );
     check!(
         !store
-            .end(&unknown, EndReason::Stopped, at(400))
+            .end(&unknown, EndReason::Stopped, at(400), WorkspaceFate::Delete)
             .await
             .map_err(unexpected("end"))?,
         "end of an unknown id returned true"
@@ -113,7 +113,8 @@ pub async fn touch_and_end_skip_ended_sessions(store: &dyn SessionStore) -> Outc
     Ok(())
 }
 
-/// Ending twice keeps the first reason and time and answers `false`.
+/// Ending twice keeps the first reason, time and workspace fate and
+/// answers `false`.
 ///
 /// # Errors
 /// When the store breaks the property.
@@ -125,15 +126,16 @@ pub async fn end_is_idempotent(store: &dyn SessionStore) -> Outcome {
         .map_err(unexpected("begin_create"))?;
     check!(
         store
-            .end(&s1.id, EndReason::ContainerGone, at(10))
+            .end(&s1.id, EndReason::ContainerGone, at(10), keep_until(1000))
             .await
             .map_err(unexpected("end"))?,
         "first end returned false"
     );
     let first = get(store, &s1.id).await?;
+    let kept = workspace_of(store, &chat).await?;
     check!(
         !store
-            .end(&s1.id, EndReason::Stopped, at(20))
+            .end(&s1.id, EndReason::Stopped, at(20), WorkspaceFate::Delete)
             .await
             .map_err(unexpected("end"))?,
         "second end returned true"
@@ -142,6 +144,11 @@ pub async fn end_is_idempotent(store: &dyn SessionStore) -> Outcome {
         get(store, &s1.id).await?,
         first,
         "second end changed the row"
+    );
+    check_eq!(
+        workspace_of(store, &chat).await?,
+        kept,
+        "second end changed the workspace"
     );
     let row = first.ok_or("the ended session vanished")?;
     check_eq!(
@@ -189,7 +196,7 @@ pub async fn list_expired_returns_only_active_due_sessions(store: &dyn SessionSt
     let gone = create("expired-ended", 0, 5).await?; // 5, but ended
     let moved = create("expired-touched", 0, 12).await?; // 12, then touched to 100
     store
-        .end(&gone.id, EndReason::Stopped, at(6))
+        .end(&gone.id, EndReason::Stopped, at(6), WorkspaceFate::Delete)
         .await
         .map_err(unexpected("end"))?;
     store
@@ -267,7 +274,12 @@ pub async fn list_active_is_oldest_first_and_counted(store: &dyn SessionStore) -
         mine.push(s);
     }
     store
-        .end(&mine[3].id, EndReason::Stopped, at(40))
+        .end(
+            &mine[3].id,
+            EndReason::Stopped,
+            at(40),
+            WorkspaceFate::Delete,
+        )
         .await
         .map_err(unexpected("end"))?;
     let running = store
@@ -322,7 +334,7 @@ pub async fn get_returns_ended_sessions_with_reason(store: &dyn SessionStore) ->
         .await
         .map_err(unexpected("mark_running"))?;
     store
-        .end(&s1.id, EndReason::Stopped, at(33))
+        .end(&s1.id, EndReason::Stopped, at(33), WorkspaceFate::Delete)
         .await
         .map_err(unexpected("end"))?;
     let expected = Session {

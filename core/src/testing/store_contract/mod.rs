@@ -2,9 +2,9 @@
 //! the in-memory fake and each real adapter run the same properties.
 //!
 //! Each property is a public function that returns `Err(what was seen)`
-//! when the store breaks it. Properties use fresh, random chat ids, so they
-//! can share one store; `run_all` runs them in turn and names the one that
-//! failed. Times are whole milliseconds, the finest a store has to keep.
+//! when the store breaks it. Properties use fresh, random chat ids (and
+//! warm pool fingerprints), so they can share one store; `run_all` runs
+//! them in turn and names the one that failed. Times are whole milliseconds, the finest a store has to keep.
 
 use std::sync::Arc;
 
@@ -17,16 +17,26 @@ pub type Outcome = Result<(), String>;
 pub const RACERS: usize = 16;
 
 mod create;
+mod hibernation;
 mod lifecycle;
+mod pool;
 mod races;
 mod retention;
 mod support;
+mod workspaces;
 
 pub use create::*;
+pub use hibernation::*;
 pub use lifecycle::*;
+pub use pool::*;
 pub use races::*;
 pub use retention::*;
-pub use support::{at, expected_creating, fresh_chat, new_session};
+pub use support::{
+    at, expected_claimed, expected_claimed_workspace, expected_creating, expected_fresh_workspace,
+    fresh_chat, fresh_fingerprint, keep_until, new_session, next_session, pool_hash, pool_member,
+    session_on,
+};
+pub use workspaces::*;
 
 /// Runs every property against `store`, in turn; the error names the
 /// property that failed.
@@ -75,8 +85,80 @@ pub async fn run_all(store: Arc<dyn SessionStore>) -> Outcome {
     purge_ended_keeps_each_chats_latest(s)
         .await
         .map_err(named("purge_ended_keeps_each_chats_latest"))?;
-    concurrent_replaces_one_wins(store)
+    concurrent_replaces_one_wins(Arc::clone(&store))
         .await
         .map_err(named("concurrent_replaces_one_wins"))?;
+    run_workspaces(Arc::clone(&store)).await?;
+    run_pool(store).await
+}
+
+/// The workspace properties of `run_all`.
+async fn run_workspaces(store: Arc<dyn SessionStore>) -> Outcome {
+    let s = store.as_ref();
+    let named = |name: &'static str| move |why: String| format!("{name}: {why}");
+    fresh_workspace_is_live_for_its_chat(s)
+        .await
+        .map_err(named("fresh_workspace_is_live_for_its_chat"))?;
+    a_second_live_workspace_is_a_conflict(s)
+        .await
+        .map_err(named("a_second_live_workspace_is_a_conflict"))?;
+    kept_workspace_must_be_the_chats_live_one(s)
+        .await
+        .map_err(named("kept_workspace_must_be_the_chats_live_one"))?;
+    end_with_keep_hibernates_and_a_resume_wakes_it(s)
+        .await
+        .map_err(named("end_with_keep_hibernates_and_a_resume_wakes_it"))?;
+    end_with_delete_marks_the_workspace_deleting(s)
+        .await
+        .map_err(named("end_with_delete_marks_the_workspace_deleting"))?;
+    retire_takes_only_hibernated_workspaces(s)
+        .await
+        .map_err(named("retire_takes_only_hibernated_workspaces"))?;
+    forget_deletes_only_deleting_rows(s)
+        .await
+        .map_err(named("forget_deletes_only_deleting_rows"))?;
+    count_hibernated_counts_kept_workspaces(s)
+        .await
+        .map_err(named("count_hibernated_counts_kept_workspaces"))?;
+    get_latest_is_the_highest_generation_in_any_status(s)
+        .await
+        .map_err(named("get_latest_is_the_highest_generation_in_any_status"))?;
+    concurrent_fresh_creates_leave_one_live_workspace(store)
+        .await
+        .map_err(named("concurrent_fresh_creates_leave_one_live_workspace"))?;
+    Ok(())
+}
+
+/// The warm pool properties of `run_all`.
+async fn run_pool(store: Arc<dyn SessionStore>) -> Outcome {
+    let s = store.as_ref();
+    let named = |name: &'static str| move |why: String| format!("{name}: {why}");
+    pool_members_are_listed_oldest_first(s)
+        .await
+        .map_err(named("pool_members_are_listed_oldest_first"))?;
+    mark_pool_ready_only_from_warming(s)
+        .await
+        .map_err(named("mark_pool_ready_only_from_warming"))?;
+    remove_pool_member_is_idempotent(s)
+        .await
+        .map_err(named("remove_pool_member_is_idempotent"))?;
+    claim_takes_the_oldest_ready_member_that_fits(s)
+        .await
+        .map_err(named("claim_takes_the_oldest_ready_member_that_fits"))?;
+    a_claimed_member_is_the_chats_running_session(s)
+        .await
+        .map_err(named("a_claimed_member_is_the_chats_running_session"))?;
+    a_claim_counts_the_chats_generation_up(s)
+        .await
+        .map_err(named("a_claim_counts_the_chats_generation_up"))?;
+    a_claim_for_a_chat_with_a_sandbox_is_a_conflict(s)
+        .await
+        .map_err(named("a_claim_for_a_chat_with_a_sandbox_is_a_conflict"))?;
+    a_claim_from_an_empty_pool_is_none(s)
+        .await
+        .map_err(named("a_claim_from_an_empty_pool_is_none"))?;
+    concurrent_claims_take_each_member_once(store)
+        .await
+        .map_err(named("concurrent_claims_take_each_member_once"))?;
     Ok(())
 }

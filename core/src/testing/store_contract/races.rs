@@ -10,7 +10,8 @@ use super::support::*;
 use super::{Outcome, RACERS};
 
 /// Many tasks create a session for one chat at once: exactly one wins,
-/// every other one gets `Conflict`, and only the winner is stored.
+/// every other one gets `Conflict`, and only the winner and its workspace
+/// are stored.
 ///
 /// # Errors
 /// When the store breaks the property.
@@ -35,6 +36,15 @@ pub async fn concurrent_creates_for_one_chat_one_wins(store: Arc<dyn SessionStor
             "a losing session was stored"
         );
     }
+    let won = news
+        .iter()
+        .find(|n| n.id == winner.id)
+        .ok_or("the winner is none of the racers")?;
+    check_eq!(
+        workspace_of(store.as_ref(), &chat).await?,
+        Some(expected_fresh_workspace(won)),
+        "the chat's workspace after the race"
+    );
     Ok(())
 }
 
@@ -50,7 +60,7 @@ pub async fn concurrent_replaces_one_wins(store: Arc<dyn SessionStore>) -> Outco
         .await
         .map_err(unexpected("begin_create"))?;
     let old = replacing(&first, EndReason::Expired);
-    let news: Vec<_> = (0..RACERS).map(|_| new_session(&chat, at(10))).collect();
+    let news: Vec<_> = (0..RACERS).map(|_| next_session(&first, at(10))).collect();
     let results = race(&store, news.iter().cloned().map(|n| (n, Some(old.clone())))).await?;
     let winner = one_winner(&results)?;
     check_eq!(winner.generation, 2, "the winner's generation");
@@ -74,7 +84,7 @@ pub async fn concurrent_replaces_one_wins(store: Arc<dyn SessionStore>) -> Outco
 }
 
 /// Runs each `begin_create` in its own task, all released together.
-async fn race(
+pub(super) async fn race(
     store: &Arc<dyn SessionStore>,
     calls: impl Iterator<Item = (NewSession, Option<Replacing>)>,
 ) -> Result<Vec<Result<Session, StoreError>>, String> {
@@ -99,7 +109,7 @@ async fn race(
     Ok(results)
 }
 
-fn one_winner(results: &[Result<Session, StoreError>]) -> Result<&Session, String> {
+pub(super) fn one_winner(results: &[Result<Session, StoreError>]) -> Result<&Session, String> {
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     if let Some(other) = results.iter().find_map(|r| match r {
         Err(StoreError::Conflict(_)) | Ok(_) => None,

@@ -1,7 +1,7 @@
 //! Contract properties of what a store keeps over time: ended rows purged
 //! past their retention (each chat's latest kept), and the deployment id.
 
-use crate::domain::EndReason;
+use crate::domain::{EndReason, WorkspaceFate};
 use crate::port::store::SessionStore;
 
 use super::Outcome;
@@ -19,10 +19,12 @@ pub async fn purge_ended_keeps_each_chats_latest(store: &dyn SessionStore) -> Ou
         fresh_chat("purge-b"),
         fresh_chat("purge-c"),
     );
+    // A chat's first session on a fresh workspace, a replacement on its own.
     let begin = async |chat, t, old: Option<&crate::domain::Session>, reason| {
         let replacing = old.map(|s| replacing(s, reason));
+        let new = old.map_or_else(|| new_session(chat, at(t)), |s| next_session(s, at(t)));
         store
-            .begin_create(&new_session(chat, at(t)), replacing.as_ref())
+            .begin_create(&new, replacing.as_ref())
             .await
             .map_err(unexpected("begin_create"))
     };
@@ -30,10 +32,10 @@ pub async fn purge_ended_keeps_each_chats_latest(store: &dyn SessionStore) -> Ou
     let a1 = begin(&a, 0, None, EndReason::Expired).await?;
     let a2 = begin(&a, 10, Some(&a1), EndReason::Expired).await?;
     let a3 = begin(&a, 20, Some(&a2), EndReason::SpecChanged).await?;
-    // Chat b: its only session ended long ago.
+    // Chat b: its only session ended long ago, workspace and all.
     let b1 = begin(&b, 0, None, EndReason::Expired).await?;
     store
-        .end(&b1.id, EndReason::Stopped, at(5))
+        .end(&b1.id, EndReason::Stopped, at(5), WorkspaceFate::Delete)
         .await
         .map_err(unexpected("end"))?;
     // Chat c: replaced after the cut-off.
