@@ -9,19 +9,21 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sandboxer_core::domain::{Policy, SandboxSpec};
+use sandboxer_core::domain::{Policy, Retention, SandboxSpec};
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore};
 use sandboxer_core::trace::NoopTracer;
 use sandboxer_core::usecase::{Ports, ReconcileSettings, Settings, UseCases};
-use sandboxer_http::{ApiConfig, ApiState, MetricsRender, router};
+use sandboxer_http::{ApiConfig, ApiState, MetricsRender, SandboxCounts, router};
 
 /// `/metrics` answers as in the binary, without a Prometheus registry here.
 struct NoMetrics;
 
 impl MetricsRender for NoMetrics {
-    fn render(&self, active_sandboxes: u64) -> String {
+    fn render(&self, counts: SandboxCounts) -> String {
         format!(
-            "# TYPE sandboxer_active_sandboxes gauge\nsandboxer_active_sandboxes {active_sandboxes}\n"
+            "# TYPE sandboxer_active_sandboxes gauge\nsandboxer_active_sandboxes {}\n\
+             # TYPE sandboxer_sandboxes_hibernated gauge\nsandboxer_sandboxes_hibernated {}\n",
+            counts.active, counts.hibernated
         )
     }
 }
@@ -45,6 +47,7 @@ async fn main() -> std::io::Result<()> {
     };
     let settings = Settings {
         policy: Policy::default(),
+        retention: Retention::default(),
         defaults: SandboxSpec::with_defaults("sandboxer-base:fake"),
         foreign_create_wait: Duration::from_secs(1),
         cleanup_concurrency: 2,
@@ -53,6 +56,11 @@ async fn main() -> std::io::Result<()> {
             creating_timeout: Duration::from_secs(60),
         },
         processes: sandboxer_core::usecase::ProcessSettings::default(),
+        // No warm pool: its refills would run in every test's background.
+        pool: sandboxer_core::usecase::PoolSettings {
+            size: 0,
+            ..Default::default()
+        },
     };
     let state = Arc::new(ApiState {
         services: UseCases::new(ports, settings),

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use chrono::DateTime;
 
-use sandboxer_core::domain::{ExecOutcome, FileEntry, Session, WorkspacePath, rfc3339};
+use sandboxer_core::domain::{ExecOutcome, FileEntry, Session, Workspace, WorkspacePath, rfc3339};
 use sandboxer_core::usecase::{CleanupReport, CreateOutcome, CreateResult};
 
 use crate::schema;
@@ -58,6 +58,8 @@ pub(crate) fn whole_number<'de, D: Deserializer<'de>>(
 pub struct SessionView {
     pub session_id: String,
     pub chat_id: String,
+    /// The chat's workspace (its files), kept across its sessions.
+    pub workspace_id: String,
     pub container_id: Option<String>,
     pub image: String,
     /// `creating`, `running` or `ended`.
@@ -74,6 +76,7 @@ impl From<&Session> for SessionView {
         Self {
             session_id: s.id.to_string(),
             chat_id: s.chat_id.to_string(),
+            workspace_id: s.workspace_id.to_string(),
             container_id: s.container_id.as_ref().map(ToString::to_string),
             image: s.image.clone(),
             status: s.status.to_string(),
@@ -85,16 +88,80 @@ impl From<&Session> for SessionView {
     }
 }
 
+/// `status` of a hibernated chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HibernatedStatus {
+    Hibernated,
+}
+
+/// A hibernated chat: no container, its workspace kept until
+/// `retained_until`; the next use resumes it on the same files.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HibernatedView {
+    pub chat_id: String,
+    pub status: HibernatedStatus,
+    pub workspace_id: String,
+    /// When its last session ended. RFC 3339, UTC.
+    pub hibernated_at: String,
+    /// When its workspace is deleted unless the chat is used before.
+    pub retained_until: String,
+    /// The last session's id, when known.
+    pub session_id: Option<String>,
+    /// The last session's image, when known.
+    pub image: Option<String>,
+}
+
+impl HibernatedView {
+    /// `None` when the workspace is not hibernated (a session runs on it).
+    /// `last` is shown only when it ran on this workspace.
+    pub fn new(workspace: &Workspace, last: Option<&Session>) -> Option<Self> {
+        let last = last.filter(|s| s.workspace_id == workspace.id);
+        let (Some(hibernated_at), Some(retained_until)) =
+            (workspace.hibernated_at, workspace.retained_until)
+        else {
+            return None;
+        };
+        if !workspace.is_hibernated() {
+            return None;
+        }
+        Some(Self {
+            chat_id: workspace.chat_id.to_string(),
+            status: HibernatedStatus::Hibernated,
+            workspace_id: workspace.id.to_string(),
+            hibernated_at: rfc3339(hibernated_at),
+            retained_until: rfc3339(retained_until),
+            session_id: last.map(|s| s.id.to_string()),
+            image: last.map(|s| s.image.clone()),
+        })
+    }
+}
+
+/// A chat's sandbox: active (a session, `status` `creating` or
+/// `running`) or hibernated (`status` `hibernated`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SandboxView {
+    Active(SessionView),
+    Hibernated(HibernatedView),
+}
+
 /// Answer of `PUT /v1/chats/{chat_id}/sandbox`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PutSandboxResponse {
     #[serde(flatten)]
     pub session: SessionView,
-    /// `created`, `reused` or `replaced`.
+    /// `created`, `resumed` (a new container on the hibernated chat's
+    /// files), `reused` or `replaced`.
     pub result: String,
-    /// `expired`, `container_gone` or `spec_changed`, when replaced.
+    /// `container_gone`, `spec_changed` or `max_lifetime`, when replaced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replace_reason: Option<String>,
+    /// For a new chat (`created`): `hit` (a warm sandbox served it), `miss`
+    /// (it was made cold) or `off` (no warm pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(hit|miss|off)$")]
+    pub pool: Option<String>,
 }
 
 impl From<&CreateOutcome> for PutSandboxResponse {
@@ -106,6 +173,7 @@ impl From<&CreateOutcome> for PutSandboxResponse {
                 CreateResult::Replaced(r) => Some(r.as_str().to_owned()),
                 _ => None,
             },
+            pool: o.pool.map(|p| p.as_str().to_owned()),
         }
     }
 }
@@ -215,14 +283,22 @@ fn modified_at(ms: i64) -> String {
 /// Answer of `GET /v1/sandboxes`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SandboxList {
-    pub sandboxes: Vec<SessionView>,
+    /// The active sandboxes, then the hibernated chats (most recently
+    /// hibernated first).
+    pub sandboxes: Vec<SandboxView>,
 }
 
 /// Answer of `POST /v1/cleanup`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CleanupCounts {
+    /// Idle sandboxes found.
     pub expired: u64,
+    /// Idle sandboxes hibernated: container removed, workspace kept.
+    pub hibernated: u64,
+    /// Idle sandboxes removed with their workspace (retention 0).
     pub removed: u64,
+    /// Workspaces deleted: past their retention, past the cap, or left half deleted.
+    pub workspaces_deleted: u64,
     pub failed: u64,
     pub orphans_removed: u64,
     /// Active sessions ended because their container was gone.
@@ -235,7 +311,9 @@ impl From<CleanupReport> for CleanupCounts {
     fn from(r: CleanupReport) -> Self {
         Self {
             expired: r.expired,
+            hibernated: r.hibernated,
             removed: r.removed,
+            workspaces_deleted: r.workspaces_deleted,
             failed: r.failed,
             orphans_removed: r.orphans_removed,
             containers_gone: r.containers_gone,

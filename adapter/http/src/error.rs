@@ -158,6 +158,7 @@ macro_rules! from_use_case_error {
 from_use_case_error!(
     sandboxer_core::usecase::CreateSandboxError,
     sandboxer_core::usecase::StopSandboxError,
+    sandboxer_core::usecase::HibernateError,
     sandboxer_core::usecase::CleanupError,
     sandboxer_core::usecase::QueryError,
 );

@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 use sandboxer_core::trace::attr::ErrorClass;
 
 pub use error::ApiError;
-pub use state::{ApiConfig, ApiState, MetricsRender};
+pub use state::{ApiConfig, ApiState, MetricsRender, SandboxCounts};
 
 use routes::{files, ops, processes, pty, sandbox};
 
@@ -66,6 +66,7 @@ fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa:
             sandbox::get_sandbox,
             sandbox::delete_sandbox
         ))
+        .routes(routes!(sandbox::hibernate_sandbox))
         .routes(routes!(sandbox::exec))
         .routes(routes!(files::put_file).layer(file_limit))
         .routes(routes!(files::get_file))

@@ -33,10 +33,19 @@ impl Default for ApiConfig {
     }
 }
 
+/// The sandboxes `/metrics` counts, read from the store just before rendering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SandboxCounts {
+    /// Sessions `creating` or `running`.
+    pub active: u64,
+    /// Chats with a kept workspace and no session.
+    pub hibernated: u64,
+}
+
 /// Renders the Prometheus text format; the binary owns the registry.
 pub trait MetricsRender: Send + Sync {
-    /// `active_sandboxes` is read from the store just before rendering.
-    fn render(&self, active_sandboxes: u64) -> String;
+    /// `counts` are read from the store just before rendering.
+    fn render(&self, counts: SandboxCounts) -> String;
 }
 
 pub struct ApiState {

@@ -7,7 +7,7 @@ use thiserror::Error;
 use sandboxer_core::domain::{InvalidChatId, InvalidExecRequest, InvalidWorkspacePath};
 use sandboxer_core::trace::ErrorType;
 use sandboxer_core::trace::attr::ErrorClass;
-use sandboxer_core::usecase::{ExecError, QueryError, StopSandboxError};
+use sandboxer_core::usecase::{ExecError, HibernateError, QueryError, StopSandboxError};
 
 #[derive(Debug, Error)]
 pub enum ToolError {
@@ -28,6 +28,8 @@ pub enum ToolError {
     #[error(transparent)]
     Stop(#[from] StopSandboxError),
     #[error(transparent)]
+    Hibernate(#[from] HibernateError),
+    #[error(transparent)]
     Query(#[from] QueryError),
 }
 
@@ -41,6 +43,7 @@ impl ErrorType for ToolError {
             Self::Path(_) => ErrorClass::InvalidPath,
             Self::Exec(e) => e.error_type(),
             Self::Stop(e) => e.error_type(),
+            Self::Hibernate(e) => e.error_type(),
             Self::Query(e) => e.error_type(),
         }
     }
@@ -105,7 +108,10 @@ pub fn hint(class: ErrorClass) -> &'static str {
         | C::Busy
         | C::ContainerGone
         | C::StoreConflict => "a passing condition; retry in a few seconds",
-        C::Conflict => "the name is taken or the state does not allow it; pick another name",
+        C::Conflict => {
+            "the name is taken or the state does not allow it (a process id used for another \
+             command; hibernation when the service keeps no files); pick another name or skip it"
+        }
         C::ProcessNotFound => "no such process in this chat's sandbox; it may have ended long ago",
         C::TooManyProcesses => "the sandbox runs its limit of processes; kill one first",
         C::CursorExpired => "that output is no longer buffered; read from the oldest offset",

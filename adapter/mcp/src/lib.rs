@@ -2,10 +2,6 @@
 //! tools over the same use cases as the HTTP API (no second
 //! implementation), served over streamable HTTP at `/mcp` by the service's
 //! own axum server, and the stdio proxy behind `sandboxer mcp`.
-//!
-//! The process tools (`start_process`, `read_process_output`,
-//! `write_process_stdin`, `kill_process`) wait for the live-processes use
-//! cases and are not registered yet.
 
 mod error;
 pub mod http;
@@ -25,9 +21,10 @@ pub use stdio::{StdioError, serve_stdio};
 pub use tokio_util::sync::CancellationToken;
 
 /// The tools this server registers, in the order `tools/list` gives them.
-pub const TOOL_NAMES: [&str; 10] = [
+pub const TOOL_NAMES: [&str; 11] = [
     "delete_sandbox",
     "exec",
+    "hibernate_sandbox",
     "kill_process",
     "list_files",
     "read_file",

@@ -38,9 +38,10 @@ impl Default for McpSettings {
 
 const INSTRUCTIONS: &str = "Sandboxer gives each chat its own isolated Linux sandbox (a container). \
 Every tool takes `chat_id`, the conversation's id: the same id always reaches the same sandbox, \
-created on first use. Files under /workspace survive between calls for the sandbox's life; \
-processes end with their command, and a sandbox idle past its TTL, or deleted, is gone with its \
-files (the next call starts an empty one).";
+created on first use. Files under /workspace survive between calls. A sandbox idle past its TTL \
+is hibernated: its processes end, its files are kept for the service's retention (7 days by \
+default; a service may keep none), and the next call resumes it on them. A deleted sandbox is gone with its files (the next call starts an empty \
+one).";
 
 #[derive(Clone)]
 pub struct SandboxerMcp {

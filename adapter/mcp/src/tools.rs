@@ -20,16 +20,17 @@ use crate::params::{
 use crate::reply;
 use crate::server::SandboxerMcp;
 
-const EXEC: &str = "Run a command in the chat's sandbox (created on first use) and wait for it. \
-Give `argv` (no shell) or `command` (run by `sh -c`). Returns exit_code, stdout, stderr, \
-timed_out and duration_ms; a non-zero exit is a normal answer, not a tool error. Files written \
-under /workspace stay for the sandbox's life; processes started by the command end with it, and \
-/tmp is a small memory-backed scratch space that does not outlive the sandbox.";
+const EXEC: &str = "Run a command in the chat's sandbox (created on first use, resumed when \
+hibernated) and wait for it. Give `argv` (no shell) or `command` (run by `sh -c`). Returns \
+exit_code, stdout, stderr, timed_out and duration_ms; a non-zero exit is a normal answer, not a \
+tool error. Files written under /workspace stay until the sandbox is deleted (or left hibernated \
+past its retention); processes started by the command end with it, and /tmp is a small \
+memory-backed scratch space that does not outlive the sandbox's container.";
 
 const WRITE_FILE: &str = "Write a file in the chat's workspace (/workspace; the sandbox is \
-created on first use). Parent directories are created; an existing file is replaced. Text by \
-default, or base64 bytes with encoding=\"base64\". The file stays for the sandbox's life; a \
-deleted or expired sandbox takes it with it.";
+created on first use, resumed when hibernated). Parent directories are created; an existing file \
+is replaced. Text by default, or base64 bytes with encoding=\"base64\". The file stays until the \
+sandbox is deleted, or left hibernated past its retention.";
 
 const READ_FILE: &str = "Read a file from the chat's workspace. UTF-8 content comes back as \
 text, anything else as base64 (encoding says which), with the file's size; a file over the \
@@ -38,13 +39,19 @@ read limit is cut, and `truncated` says so.";
 const LIST_FILES: &str = "List a directory of the chat's workspace, one level, sorted by name \
 (name, type, size, modified_at); without `path`, /workspace itself.";
 
-const SANDBOX_STATUS: &str = "The chat's sandbox: status, image, created_at, last_used_at and \
-expires_at (when it is removed if left idle), or status \"none\" when the chat has none (the \
-next exec or file call creates one, empty).";
+const SANDBOX_STATUS: &str = "The chat's sandbox, without resuming it: status \"running\" with \
+image, created_at, last_used_at and expires_at (when it is hibernated if left idle, its files \
+kept); status \"hibernated\" with hibernated_at and retained_until (its files are kept until \
+then; the next exec or file call resumes it, processes do not survive); or status \"none\" when \
+the chat has none (the next exec or file call creates one, empty).";
 
-const DELETE_SANDBOX: &str = "Stop and remove the chat's sandbox with its workspace: every file \
-under /workspace is gone, and the next call starts a new, empty sandbox. Succeeds also when \
-there was none.";
+const HIBERNATE_SANDBOX: &str = "Hibernate the chat's sandbox now: its processes end and its \
+container goes, its files under /workspace are kept, and the next exec or file call resumes it \
+on them. For when the conversation pauses. Succeeds also when it is hibernated already.";
+
+const DELETE_SANDBOX: &str = "Stop and remove the chat's sandbox with its workspace (a \
+hibernated one too): every file under /workspace is gone, and the next call starts a new, empty \
+sandbox. Succeeds also when there was none.";
 
 const START_PROCESS: &str = "Start a long-running command in the chat's sandbox (created on \
 first use) and return at once: a dev server, a build, a watcher. Give `argv` or `command`. It runs \
@@ -115,6 +122,15 @@ impl SandboxerMcp {
     )]
     async fn sandbox_status(&self, Args(args): Args<ChatParams>) -> CallToolResult {
         answer(async { sandbox::status(self, args?).await }).await
+    }
+
+    #[tool(
+        description = HIBERNATE_SANDBOX,
+        input_schema = schema_for_type::<ChatParams>(),
+        annotations(title = "Hibernate the sandbox", destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn hibernate_sandbox(&self, Args(args): Args<ChatParams>) -> CallToolResult {
+        answer(async { sandbox::hibernate(self, args?).await }).await
     }
 
     #[tool(

@@ -13,7 +13,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-use sandboxer_core::domain::{Policy, SandboxSpec};
+use sandboxer_core::domain::{Policy, Retention, SandboxSpec};
 use sandboxer_core::port::SpanKind;
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore, RecordingTracer};
 use sandboxer_core::usecase::{Ports, ReconcileSettings, Settings, UseCases};
@@ -41,6 +41,7 @@ async fn service() -> Service {
         ports.clone(),
         Settings {
             policy: Policy::default(),
+            retention: Retention::default(),
             defaults: SandboxSpec::with_defaults("base:1"),
             foreign_create_wait: Duration::from_secs(1),
             cleanup_concurrency: 2,
@@ -49,6 +50,11 @@ async fn service() -> Service {
                 creating_timeout: Duration::from_secs(60),
             },
             processes: sandboxer_core::usecase::ProcessSettings::default(),
+            // No warm pool: its refills would run in every test's background.
+            pool: sandboxer_core::usecase::PoolSettings {
+                size: 0,
+                ..Default::default()
+            },
         },
     );
     let mcp = sandboxer_mcp::router(
@@ -205,6 +211,66 @@ async fn files_round_trip_and_status() {
     );
     let deleted = call(&client, "delete_sandbox", json!({"chat_id": "c2"})).await;
     assert_eq!(deleted.structured_content.unwrap()["result"], "stopped");
+}
+
+/// `hibernate_sandbox`: the status says hibernated (without resuming it),
+/// the next file call resumes it on the same files, delete removes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn hibernate_status_resume_and_delete() {
+    let service = service().await;
+    let client = client(&service.url).await;
+    let none = call(&client, "hibernate_sandbox", json!({"chat_id": "c4"})).await;
+    assert_eq!(
+        none.structured_content.unwrap()["error"]["code"],
+        "no_sandbox"
+    );
+    call(
+        &client,
+        "write_file",
+        json!({"chat_id": "c4", "path": "kept.txt", "content": "still here"}),
+    )
+    .await;
+    let running = call(&client, "sandbox_status", json!({"chat_id": "c4"})).await;
+    let running = running.structured_content.unwrap();
+    let slept = call(&client, "hibernate_sandbox", json!({"chat_id": "c4"})).await;
+    assert_eq!(slept.structured_content.unwrap()["result"], "hibernated");
+    let again = call(&client, "hibernate_sandbox", json!({"chat_id": "c4"})).await;
+    assert_eq!(
+        again.structured_content.unwrap()["result"],
+        "already_hibernated"
+    );
+    for _ in 0..2 {
+        let shown = call(&client, "sandbox_status", json!({"chat_id": "c4"})).await;
+        assert!(
+            shown.content[0]
+                .as_text()
+                .unwrap()
+                .text
+                .contains("hibernated")
+        );
+        let shown = shown.structured_content.unwrap();
+        assert_eq!(shown["status"], "hibernated", "{shown}");
+        assert_eq!(shown["workspace_id"], running["workspace_id"]);
+        assert_eq!(shown["session_id"], running["session_id"]);
+        assert!(shown["retained_until"].is_string(), "{shown}");
+    }
+    let read = call(
+        &client,
+        "read_file",
+        json!({"chat_id": "c4", "path": "kept.txt"}),
+    )
+    .await;
+    assert_eq!(read.structured_content.unwrap()["content"], "still here");
+    let resumed = call(&client, "sandbox_status", json!({"chat_id": "c4"})).await;
+    let resumed = resumed.structured_content.unwrap();
+    assert_eq!(resumed["status"], "running");
+    assert_ne!(resumed["session_id"], running["session_id"]);
+
+    call(&client, "hibernate_sandbox", json!({"chat_id": "c4"})).await;
+    let deleted = call(&client, "delete_sandbox", json!({"chat_id": "c4"})).await;
+    assert_eq!(deleted.structured_content.unwrap()["result"], "stopped");
+    let gone = call(&client, "sandbox_status", json!({"chat_id": "c4"})).await;
+    assert_eq!(gone.structured_content.unwrap()["status"], "none");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,10 @@ use sandboxer_core::testing::{RecordingTracer, SpanStatus};
 use sandboxer_core::trace::attr::{ErrorClass, key, result, span};
 use sandboxer_core::trace::{NoopTracer, in_span};
 use sandboxer_telemetry::metric::names;
-use sandboxer_telemetry::{LocalMetrics, MetricsTracer, set_active_sandboxes};
+use sandboxer_telemetry::{
+    LocalMetrics, MetricsTracer, set_active_sandboxes, set_hibernated_sandboxes,
+    set_workspace_bytes,
+};
 
 const DOCKER_CREATE: &str = "DockerSandboxRuntime.create";
 const DOCKER_STOP: &str = "DockerSandboxRuntime.stop";
@@ -279,15 +282,118 @@ fn process_spans_feed_the_process_metrics() {
 }
 
 #[test]
-fn the_active_sandboxes_gauge_is_settable() {
+fn the_sandbox_gauges_are_settable() {
     let metrics = LocalMetrics::new();
     metrics.in_scope(|| {
         set_active_sandboxes(5);
         set_active_sandboxes(3);
+        set_hibernated_sandboxes(7);
+        set_hibernated_sandboxes(4);
     });
     let text = metrics.handle().render();
     assert_eq!(sample(&text, names::ACTIVE_SANDBOXES), 3.0);
     assert!(text.contains(&format!("# TYPE {} gauge", names::ACTIVE_SANDBOXES)));
+    assert_eq!(sample(&text, names::HIBERNATED_SANDBOXES), 4.0);
+    assert!(text.contains(&format!("# TYPE {} gauge", names::HIBERNATED_SANDBOXES)));
+}
+
+/// A span with a cleanup run's counts of hibernated sandboxes and deleted workspaces.
+fn cleanup_run(tracer: &dyn Tracer, name: &'static str, hibernated: i64, deleted: i64) {
+    let mut span = tracer::start(tracer, name, SpanKind::Internal);
+    span.set_attribute(key::CLEANUP_HIBERNATED, hibernated.into());
+    span.set_attribute(key::CLEANUP_WORKSPACES_DELETED, deleted.into());
+    span.end();
+}
+
+fn refill(tracer: &dyn Tracer, ready: i64, failed: i64) {
+    let mut span = tracer::start(tracer, span::POOL_REFILL, SpanKind::Internal);
+    span.set_attribute(key::POOL_SIZE, ready.into());
+    span.set_attribute(key::CLEANUP_FAILED, failed.into());
+    span.end();
+}
+
+/// Creates count pool hits and misses (not a pool that is off); a refill
+/// sets the ready gauge and adds its failures.
+#[test]
+fn pool_spans_feed_the_pool_metrics() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        for used in ["hit", "hit", "miss", "off"] {
+            ended(
+                &tracer,
+                span::CREATE_SANDBOX,
+                &[(key::RESULT, result::CREATED), (key::POOL, used)],
+            );
+        }
+        refill(&tracer, 3, 2);
+        refill(&tracer, 4, 0);
+    });
+    let text = metrics.handle().render();
+    let value = |line_start: &str| {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no {line_start} in\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(value("sandboxer_pool_claims_total{result=\"hit\"}"), "2");
+    assert_eq!(value("sandboxer_pool_claims_total{result=\"miss\"}"), "1");
+    assert!(!text.contains("result=\"off\""));
+    assert_eq!(value("sandboxer_pool_ready"), "4");
+    assert_eq!(value("sandboxer_pool_refill_failures_total"), "2");
+}
+
+/// A cleanup span's counts add to their counters, a run with none adds
+/// zero (the counters exist from then on), and the same keys on another
+/// span count nothing; `resumed` and `hibernated` are results like others.
+#[test]
+fn cleanup_counts_feed_their_counters() {
+    let metrics = LocalMetrics::new();
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        cleanup_run(&tracer, span::CLEANUP, 0, 0);
+    });
+    let text = metrics.handle().render();
+    assert_eq!(sample(&text, names::CLEANUP_HIBERNATED), 0.0);
+    assert_eq!(sample(&text, names::CLEANUP_WORKSPACES_DELETED), 0.0);
+    metrics.in_scope(|| {
+        let tracer = MetricsTracer::new(Arc::new(NoopTracer));
+        cleanup_run(&tracer, span::CLEANUP, 3, 1);
+        cleanup_run(&tracer, span::CLEANUP, 2, 4);
+        cleanup_run(&tracer, span::CLEANUP_SESSION, 100, 100);
+        ended(
+            &tracer,
+            span::CREATE_SANDBOX,
+            &[(key::RESULT, result::RESUMED)],
+        );
+        ended(
+            &tracer,
+            span::HIBERNATE_SANDBOX,
+            &[(key::RESULT, result::HIBERNATED)],
+        );
+    });
+    let text = metrics.handle().render();
+    assert_eq!(sample(&text, names::CLEANUP_HIBERNATED), 5.0);
+    assert_eq!(sample(&text, names::CLEANUP_WORKSPACES_DELETED), 5.0);
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{}_count{{result=\"resumed\"}}", names::CREATE_DURATION)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "{}_count{{operation=\"{}\",result=\"hibernated\"}}",
+                names::OPERATION_DURATION,
+                span::HIBERNATE_SANDBOX
+            )
+        ),
+        1.0
+    );
 }
 
 /// The family a sample line belongs to: its name, less a histogram's suffix.
@@ -313,10 +419,11 @@ fn every_family_is_listed_described_and_typed() {
         ended(
             &tracer,
             span::CREATE_SANDBOX,
-            &[(key::RESULT, result::CREATED)],
+            &[(key::RESULT, result::CREATED), (key::POOL, "hit")],
         );
         ended(&tracer, span::EXEC, &[]);
-        ended(&tracer, span::CLEANUP, &[]);
+        cleanup_run(&tracer, span::CLEANUP, 1, 1);
+        refill(&tracer, 2, 1);
         ended(
             &tracer,
             span::START_PROCESS,
@@ -337,6 +444,8 @@ fn every_family_is_listed_described_and_typed() {
             ErrorClass::RuntimeUnavailable.as_str(),
         );
         set_active_sandboxes(1);
+        set_hibernated_sandboxes(1);
+        set_workspace_bytes(4096);
     });
     let text = metrics.handle().render();
 

@@ -94,7 +94,16 @@ async def test_async_default_client(
 
 
 @pytest.mark.asyncio
-async def test_async_features_waiting_for_the_service(aclient: sandboxer.AsyncClient) -> None:
-    sbx = AsyncSandbox("pytest-never-made", client=aclient)
-    with pytest.raises(NotImplementedError, match="hibernation"):
+async def test_async_hibernate_and_resume(aclient: sandboxer.AsyncClient, achat: str) -> None:
+    sbx = AsyncSandbox(achat, client=aclient)
+    with pytest.raises(sandboxer.SandboxNotFound):
         await sbx.hibernate()
+    await sbx.files.write("kept.txt", "yes")
+    workspace = (await sbx.status()).workspace_id
+    await sbx.hibernate()
+    slept = await sbx.status()
+    assert slept.hibernated and slept.retained_until is not None
+    assert slept.workspace_id == workspace
+    resumed = await AsyncSandbox.for_chat(achat, client=aclient)
+    assert resumed.result == "resumed" and resumed.workspace_id == workspace
+    assert await resumed.files.read_text("kept.txt") == "yes"

@@ -213,9 +213,49 @@ def test_default_client_from_env(
             _sync._default.close()
 
 
-def test_features_waiting_for_the_service(shared: Sandbox) -> None:
-    with pytest.raises(NotImplementedError, match="hibernation"):
-        shared.hibernate()
+def test_hibernate_keeps_the_files_and_the_next_call_resumes(
+    client: sandboxer.Client, chat_id: str
+) -> None:
+    sbx = Sandbox.for_chat(chat_id, client=client)
+    sbx.files.write("notes/kept.txt", "still here\n")
+    assert sbx.exec("echo -n more >> notes/kept.txt").ok
+    running = sbx.status()
+    assert running.status == "running" and not running.hibernated
+    assert running.workspace_id and running.retained_until is None
+
+    sbx.hibernate()
+    sbx.hibernate()  # hibernated already: fine
+    slept = sbx.status()
+    assert slept.hibernated and slept.status == "hibernated"
+    assert slept.chat_id == chat_id
+    assert slept.workspace_id == running.workspace_id
+    assert slept.session_id == running.session_id and slept.image == running.image
+    assert slept.container_id is None and slept.expires_at is None
+    assert slept.hibernated_at is not None and slept.retained_until is not None
+    assert slept.retained_until - slept.hibernated_at > timedelta(days=1)
+    assert sbx.status().hibernated, "status() resumes nothing"
+    listed = {s.chat_id: s for s in client.list_sandboxes()}
+    assert listed[chat_id].hibernated and listed[chat_id].retained_until == slept.retained_until
+
+    # The next call resumes it on the same files (its processes did not survive).
+    assert sbx.exec("cat notes/kept.txt").stdout == "still here\nmore"
+    back = sbx.status()
+    assert back.status == "running" and back.workspace_id == running.workspace_id
+    assert back.session_id != running.session_id
+
+    sbx.hibernate()
+    resumed = Sandbox.for_chat(chat_id, client=client)
+    assert resumed.result == "resumed" and resumed.workspace_id == running.workspace_id
+    assert resumed.files.read_text("notes/kept.txt") == "still here\nmore"
+
+    sbx.hibernate()
+    sbx.delete()  # a hibernated chat's files go too
+    with pytest.raises(sandboxer.SandboxNotFound):
+        sbx.status()
+    with pytest.raises(sandboxer.SandboxNotFound):
+        sbx.hibernate()
+    assert Sandbox.for_chat(chat_id, client=client).result == "created"
+    assert sbx.exec("ls -A /workspace").stdout == ""
 
 
 def test_chat_ids_with_colon_and_at(client: sandboxer.Client, new_chat_id: Callable[[], str]) -> None:

@@ -9,19 +9,29 @@ use sandboxer_core::trace::ErrorType;
 use sandboxer_core::trace::attr::ErrorClass;
 
 use super::ApiStateRef;
-use crate::dto::{CleanupCounts, Health, SandboxList, SessionView};
+use crate::dto::{CleanupCounts, Health, HibernatedView, SandboxList, SandboxView, SessionView};
 use crate::error::{ApiError, ErrorBody};
 use crate::openapi::OpenApiJson;
+use crate::state::SandboxCounts;
 
-/// Every active sandbox.
+/// Every active sandbox, then every hibernated chat.
 #[utoipa::path(
     get, path = "/v1/sandboxes", tag = "operations",
     responses((status = 200, body = SandboxList), (status = 503, body = ErrorBody))
 )]
 pub async fn list_sandboxes(state: ApiStateRef) -> Result<Json<SandboxList>, ApiError> {
-    let sessions = state.services.query.list_active().await?;
+    let query = &state.services.query;
+    let sessions = query.list_active().await?;
+    let hibernated = query.list_hibernated().await?;
+    let active = sessions
+        .iter()
+        .map(|s| SandboxView::Active(SessionView::from(s)));
+    let kept = hibernated
+        .iter()
+        .filter_map(|w| HibernatedView::new(w, None))
+        .map(SandboxView::Hibernated);
     Ok(Json(SandboxList {
-        sandboxes: sessions.iter().map(SessionView::from).collect(),
+        sandboxes: active.chain(kept).collect(),
     }))
 }
 
@@ -94,18 +104,21 @@ pub async fn metrics(state: ApiStateRef) -> Response {
     let Some(render) = &state.metrics else {
         return (axum::http::StatusCode::NOT_FOUND, "metrics are off").into_response();
     };
-    let active = state
-        .services
-        .query
-        .count_active()
-        .await
-        .unwrap_or_else(|err| {
+    let query = &state.services.query;
+    let (active, hibernated) = tokio::join!(query.count_active(), query.count_hibernated());
+    let counts = SandboxCounts {
+        active: active.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "counting active sandboxes for /metrics failed");
             0
-        });
+        }),
+        hibernated: hibernated.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "counting hibernated sandboxes for /metrics failed");
+            0
+        }),
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render.render(active),
+        render.render(counts),
     )
         .into_response()
 }

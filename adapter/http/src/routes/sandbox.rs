@@ -1,4 +1,5 @@
-//! `/v1/chats/{chat_id}/sandbox` and `/exec`: get-or-create, read, stop, run.
+//! `/v1/chats/{chat_id}/sandbox` and `/exec`: get-or-create, read,
+//! hibernate, stop, run.
 
 use std::time::Duration;
 
@@ -11,7 +12,10 @@ use sandboxer_core::trace::attr::ErrorClass;
 use sandboxer_core::usecase::{CreateResult, CreateSandboxInput, SpecChoice};
 
 use super::ApiStateRef;
-use crate::dto::{ExecBody, ExecResponse, PutSandboxBody, PutSandboxResponse, SessionView};
+use crate::dto::{
+    ExecBody, ExecResponse, HibernatedView, PutSandboxBody, PutSandboxResponse, SandboxView,
+    SessionView,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ChatPath, JsonBody, OptionalJson};
 use crate::schema;
@@ -22,7 +26,7 @@ use crate::schema;
     params(("chat_id" = schema::ChatId, Path)),
     request_body(content = Option<PutSandboxBody>, description = "optional: no body, or `null`, keeps the defaults"),
     responses(
-        (status = 201, description = "created or replaced", body = PutSandboxResponse),
+        (status = 201, description = "created, resumed or replaced", body = PutSandboxResponse),
         (status = 200, description = "reused", body = PutSandboxResponse),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
@@ -45,34 +49,67 @@ pub async fn put_sandbox(
     let outcome = state.services.create.execute(input).await?;
     let status = match outcome.result {
         CreateResult::Reused => StatusCode::OK,
-        CreateResult::Created | CreateResult::Replaced(_) => StatusCode::CREATED,
+        CreateResult::Created | CreateResult::Resumed | CreateResult::Replaced(_) => {
+            StatusCode::CREATED
+        }
     };
     Ok((status, Json(PutSandboxResponse::from(&outcome))).into_response())
 }
 
-/// The chat's active sandbox.
+/// The chat's sandbox: the active one, or the hibernated chat (which
+/// this does not resume).
 #[utoipa::path(
     get, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
     params(("chat_id" = schema::ChatId, Path)),
     responses(
-        (status = 200, body = SessionView), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody),
+        (status = 200, description = "`status` `creating` or `running` (a session), or `hibernated`", body = SandboxView),
+        (status = 404, body = ErrorBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
 pub async fn get_sandbox(
     state: ApiStateRef,
     ChatPath(chat): ChatPath,
-) -> Result<Json<SessionView>, ApiError> {
-    match state.services.query.active_of(&chat).await? {
-        Some(session) => Ok(Json(SessionView::from(&session))),
+) -> Result<Json<SandboxView>, ApiError> {
+    let query = &state.services.query;
+    if let Some(session) = query.active_of(&chat).await? {
+        return Ok(Json(SandboxView::Active(SessionView::from(&session))));
+    }
+    let hibernated = query.hibernated_of(&chat).await?;
+    match hibernated.and_then(|(w, last)| HibernatedView::new(&w, last.as_ref())) {
+        Some(view) => Ok(Json(SandboxView::Hibernated(view))),
         None => Err(ApiError::new(
             ErrorClass::NoSandbox,
-            format!("chat {chat} has no active sandbox"),
+            format!("chat {chat} has no sandbox"),
         )),
     }
 }
 
-/// Stop and remove the chat's sandbox; 204 also when there was none.
+/// Hibernate the chat's sandbox now: its container goes, its workspace is
+/// kept until `retained_until`, and the next use resumes it. 204 also when
+/// it was hibernated already.
+#[utoipa::path(
+    post, path = "/v1/chats/{chat_id}/sandbox/hibernate", tag = "sandboxes",
+    params(("chat_id" = schema::ChatId, Path)),
+    responses(
+        (status = 204, description = "hibernated"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "no_sandbox: the chat has neither a sandbox nor kept files", body = ErrorBody),
+        (status = 409, description = "conflict: hibernation is off (retention 0)", body = ErrorBody),
+        (status = 503, description = "busy (a command, a transfer or an attached stream holds the sandbox), or the runtime or store is unavailable", body = ErrorBody),
+        (status = 504, body = ErrorBody),
+    )
+)]
+pub async fn hibernate_sandbox(
+    state: ApiStateRef,
+    ChatPath(chat): ChatPath,
+) -> Result<StatusCode, ApiError> {
+    state.services.hibernate.execute(&chat).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop and remove the chat's sandbox with its workspace (a hibernated
+/// chat's too); 204 also when there was none.
 #[utoipa::path(
     delete, path = "/v1/chats/{chat_id}/sandbox", tag = "sandboxes",
     params(("chat_id" = schema::ChatId, Path)),

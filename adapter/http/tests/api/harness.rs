@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use sandboxer_core::domain::{Policy, SandboxSpec};
+use sandboxer_core::domain::{Policy, Retention, SandboxSpec};
 use sandboxer_core::testing::{FakeRuntime, ManualClock, MemoryStore, RecordingTracer};
 use sandboxer_core::usecase::{Ports, ReconcileSettings, Settings, UseCases};
 use sandboxer_http::{ApiConfig, ApiState, router};
@@ -22,6 +22,11 @@ pub struct Api {
 }
 
 pub fn api(config: ApiConfig) -> Api {
+    api_with(config, Retention::default())
+}
+
+/// With hibernated chats kept for `retention` (zero: no hibernation).
+pub fn api_with(config: ApiConfig, retention: Retention) -> Api {
     let tracer = RecordingTracer::new();
     let runtime = Arc::new(FakeRuntime::new(Arc::new(tracer.clone())));
     let store = Arc::new(MemoryStore::new());
@@ -33,6 +38,7 @@ pub fn api(config: ApiConfig) -> Api {
     };
     let settings = Settings {
         policy: Policy::default(),
+        retention,
         defaults: SandboxSpec::with_defaults("base:1"),
         foreign_create_wait: Duration::from_secs(1),
         cleanup_concurrency: 2,
@@ -41,6 +47,11 @@ pub fn api(config: ApiConfig) -> Api {
             creating_timeout: Duration::from_secs(60),
         },
         processes: sandboxer_core::usecase::ProcessSettings::default(),
+        // No warm pool: its refills would run in every test's background.
+        pool: sandboxer_core::usecase::PoolSettings {
+            size: 0,
+            ..Default::default()
+        },
     };
     let state = Arc::new(ApiState {
         services: UseCases::new(ports.clone(), settings),

@@ -20,6 +20,7 @@ async fn sandbox_lifecycle_over_http() {
     assert_eq!(s["generation"], 1);
     for field in [
         "session_id",
+        "workspace_id",
         "container_id",
         "image",
         "created_at",
@@ -114,7 +115,14 @@ async fn sandbox_lifecycle_over_http() {
 
     let cleanup = api.send("POST", "/v1/cleanup", Body::empty()).await;
     assert_eq!(cleanup.status, StatusCode::OK);
-    for field in ["expired", "removed", "failed", "orphans_removed"] {
+    for field in [
+        "expired",
+        "hibernated",
+        "removed",
+        "workspaces_deleted",
+        "failed",
+        "orphans_removed",
+    ] {
         assert!(cleanup.json()[field].is_u64(), "{field}");
     }
 }

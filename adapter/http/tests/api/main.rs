@@ -3,6 +3,7 @@
 //! document. Bad input never reaches the runtime and harms no session.
 
 mod harness;
+mod hibernation;
 mod lifecycle;
 mod listing;
 mod openapi;

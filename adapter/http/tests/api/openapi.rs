@@ -152,3 +152,56 @@ async fn every_documented_operation_is_routed() {
         }
     }
 }
+
+/// A chat's sandbox is one of two shapes, told apart by `status`, and
+/// hibernation is documented with what it refuses.
+#[tokio::test]
+async fn the_sandbox_shapes_and_hibernation_are_documented() {
+    let doc = document().await;
+    let schemas = &doc["components"]["schemas"];
+    let get = &doc["paths"]["/v1/chats/{chat_id}/sandbox"]["get"];
+    assert_eq!(
+        get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SandboxView"
+    );
+    let shapes: Vec<&str> = schemas["SandboxView"]["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("SandboxView: {}", schemas["SandboxView"]))
+        .iter()
+        .filter_map(|s| s["$ref"].as_str())
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "#/components/schemas/SessionView",
+            "#/components/schemas/HibernatedView"
+        ]
+    );
+    let hibernated = &schemas["HibernatedView"];
+    for field in ["status", "workspace_id", "hibernated_at", "retained_until"] {
+        assert!(
+            hibernated["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(field)),
+            "{field}: {hibernated}"
+        );
+    }
+    assert_eq!(schemas["HibernatedStatus"]["enum"], json!(["hibernated"]));
+    assert!(
+        schemas["SessionView"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("workspace_id"))
+    );
+    let listed = &schemas["SandboxList"]["properties"]["sandboxes"]["items"]["$ref"];
+    assert_eq!(listed, "#/components/schemas/SandboxView");
+
+    let hibernate = &doc["paths"]["/v1/chats/{chat_id}/sandbox/hibernate"]["post"];
+    for status in ["204", "404", "409", "503"] {
+        assert!(
+            hibernate["responses"][status].is_object(),
+            "{status}: {hibernate}"
+        );
+    }
+}

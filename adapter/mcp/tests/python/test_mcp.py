@@ -26,6 +26,7 @@ TOOLS = {
     "read_file",
     "list_files",
     "sandbox_status",
+    "hibernate_sandbox",
     "delete_sandbox",
     "start_process",
     "read_process_output",
@@ -148,6 +149,16 @@ async def test_streamable_http_tools(service):
             assert not sleeper.is_error
             killed = await session.call_tool("kill_process", {"chat_id": chat, "process_id": "s"})
             assert structured(killed)["process"]["exit_code"] == 137
+
+            slept = await session.call_tool("hibernate_sandbox", {"chat_id": chat})
+            assert not slept.is_error and structured(slept)["result"] == "hibernated", slept
+            status = await session.call_tool("sandbox_status", {"chat_id": chat})
+            assert structured(status)["status"] == "hibernated", status
+            assert structured(status)["retained_until"]
+            kept = await session.call_tool("read_file", {"chat_id": chat, "path": "dir/hello.txt"})
+            assert structured(kept)["content"] == "héllo\n", kept
+            status = await session.call_tool("sandbox_status", {"chat_id": chat})
+            assert structured(status)["status"] == "running"
 
             bad = await session.call_tool("exec", {"chat_id": "not a chat id", "argv": ["true"]})
             assert bad.is_error and structured(bad)["error"]["code"] == "invalid_chat_id"

@@ -6,5 +6,8 @@ pub mod names;
 mod prometheus;
 mod tracer;
 
-pub use prometheus::{LocalMetrics, MetricsHandle, install_prometheus, set_active_sandboxes};
+pub use prometheus::{
+    LocalMetrics, MetricsHandle, install_prometheus, set_active_sandboxes,
+    set_hibernated_sandboxes, set_workspace_bytes,
+};
 pub use tracer::MetricsTracer;

@@ -3,7 +3,7 @@
 //! (they are taken from the span, so they cannot drift apart).
 
 /// Histogram of `CreateSandbox.execute`, label `result`
-/// (`created`, `reused`, `replaced`, `failed`).
+/// (`created`, `resumed`, `reused`, `replaced`, `failed`).
 pub const CREATE_DURATION: &str = "sandboxer_create_duration_seconds";
 /// Histogram of `ExecInSandbox.execute`, label `result`.
 pub const EXEC_DURATION: &str = "sandboxer_exec_duration_seconds";
@@ -19,6 +19,25 @@ pub const OPERATION_DURATION: &str = "sandboxer_operation_duration_seconds";
 pub const FAILURES: &str = "sandboxer_failures_total";
 /// Gauge of active sandboxes, set by the app.
 pub const ACTIVE_SANDBOXES: &str = "sandboxer_active_sandboxes";
+/// Gauge of hibernated chats (workspace kept, no container), set by the app.
+pub const HIBERNATED_SANDBOXES: &str = "sandboxer_sandboxes_hibernated";
+/// Counter of idle sandboxes cleanup hibernated (its span's
+/// `sandbox.cleanup.hibernated`).
+pub const CLEANUP_HIBERNATED: &str = "sandboxer_cleanup_hibernated_total";
+/// Counter of workspaces cleanup deleted: past their retention, past the
+/// cap, or left half deleted (its span's `sandbox.cleanup.workspaces_deleted`).
+pub const CLEANUP_WORKSPACES_DELETED: &str = "sandboxer_cleanup_workspaces_deleted_total";
+
+/// Counter of new chats' creates by whether a warm sandbox served them,
+/// label `result` (`hit`, `miss`; a pool that is off counts nothing).
+pub const POOL_CLAIMS: &str = "sandboxer_pool_claims_total";
+/// Gauge of ready warm sandboxes, as the latest refill left them.
+pub const POOL_READY: &str = "sandboxer_pool_ready";
+/// Counter of warm sandboxes a refill could not make or drain.
+pub const POOL_REFILL_FAILURES: &str = "sandboxer_pool_refill_failures_total";
+/// Gauge of the bytes the workspaces hold, where the engine tells them,
+/// set by the app after each background cleanup.
+pub const WORKSPACE_BYTES: &str = "sandboxer_workspaces_bytes";
 
 /// Counter of live processes started (a repeated start of the same id
 /// counts once).
@@ -61,6 +80,41 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         ACTIVE_SANDBOXES,
         Kind::Gauge,
         "Sandboxes currently active (creating or running).",
+    ),
+    (
+        HIBERNATED_SANDBOXES,
+        Kind::Gauge,
+        "Chats currently hibernated: no container, workspace kept until its retention passes.",
+    ),
+    (
+        CLEANUP_HIBERNATED,
+        Kind::Counter,
+        "Idle sandboxes cleanup hibernated (container removed, workspace kept).",
+    ),
+    (
+        CLEANUP_WORKSPACES_DELETED,
+        Kind::Counter,
+        "Workspaces cleanup deleted (past retention, past the cap, or half deleted).",
+    ),
+    (
+        POOL_CLAIMS,
+        Kind::Counter,
+        "New chats' creates by whether a warm sandbox served them (hit or miss).",
+    ),
+    (
+        POOL_READY,
+        Kind::Gauge,
+        "Ready warm sandboxes after the latest refill.",
+    ),
+    (
+        POOL_REFILL_FAILURES,
+        Kind::Counter,
+        "Warm sandboxes a refill could not make or drain.",
+    ),
+    (
+        WORKSPACE_BYTES,
+        Kind::Gauge,
+        "Bytes held by the workspaces (active and hibernated), where the engine tells them.",
     ),
     (PROCESSES_STARTED, Kind::Counter, "Live processes started."),
     (

@@ -23,9 +23,9 @@ impl MetricsHandle {
     }
 }
 
-/// Installs the process-wide recorder: every `MetricsTracer` and
-/// `set_active_sandboxes` then reports to it. A background thread keeps the
-/// histograms drained between scrapes.
+/// Installs the process-wide recorder: every `MetricsTracer`,
+/// `set_active_sandboxes` and `set_hibernated_sandboxes` then report to
+/// it. A background thread keeps the histograms drained between scrapes.
 ///
 /// # Errors
 /// `Metrics` when a recorder is already installed in this process.
@@ -85,6 +85,18 @@ pub fn set_active_sandboxes(count: usize) {
     // Precision loss only past 2^53 sandboxes.
     #[allow(clippy::cast_precision_loss)]
     gauge!(names::ACTIVE_SANDBOXES).set(count as f64);
+}
+
+/// Sets `sandboxer_sandboxes_hibernated`.
+pub fn set_hibernated_sandboxes(count: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(names::HIBERNATED_SANDBOXES).set(count as f64);
+}
+
+/// The bytes the workspaces hold (the app measures after each cleanup).
+pub fn set_workspace_bytes(bytes: u64) {
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(names::WORKSPACE_BYTES).set(bytes as f64);
 }
 
 fn builder() -> PrometheusBuilder {

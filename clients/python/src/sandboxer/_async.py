@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
@@ -243,8 +243,12 @@ class AsyncSandbox:
         return self.info.container_id if self.info is not None else None
 
     @property
+    def workspace_id(self) -> str | None:
+        return self.info.workspace_id if self.info is not None else None
+
+    @property
     def result(self) -> str | None:
-        """``created``, ``reused`` or ``replaced``: what :meth:`for_chat` did."""
+        """``created``, ``resumed``, ``reused`` or ``replaced``: what :meth:`for_chat` did."""
         return self.info.result if self.info is not None else None
 
     @property
@@ -318,12 +322,13 @@ class AsyncSandbox:
         return self.info
 
     async def delete(self) -> None:
-        """Stop and remove the sandbox, workspace included (no error when there is none)."""
+        """Stop and remove the sandbox, workspace included, also a hibernated one's
+        (no error when there is none)."""
         await self.client.request("DELETE", _core.chat_url(self.chat_id, "sandbox"))
 
-    async def hibernate(self) -> NoReturn:
-        """Not yet: needs the service's hibernation."""
-        raise _core.not_yet("AsyncSandbox.hibernate()", "hibernation")
+    async def hibernate(self) -> None:
+        """Hibernate now; see :meth:`sandboxer.Sandbox.hibernate`."""
+        await self.client.request("POST", _core.chat_url(self.chat_id, "sandbox", "hibernate"))
 
 
 class AsyncProcesses:

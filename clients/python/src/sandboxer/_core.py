@@ -42,15 +42,6 @@ FOLLOW_HEARTBEAT = 15.0
 #: Reconnections of a follow in a row without an event before it gives up.
 FOLLOW_RECONNECTS = 3
 
-_NOT_YET = (
-    "{what} needs the service's {feature}, which this Sandboxer service does not have yet "
-    "(DESIGN.md section 10); this client will support it once the service does"
-)
-
-
-def not_yet(what: str, feature: str = "live processes") -> NotImplementedError:
-    return NotImplementedError(_NOT_YET.format(what=what, feature=feature))
-
 
 def resolve_base_url(base_url: str | None) -> str:
     url = base_url or os.environ.get("SANDBOXER_URL") or DEFAULT_URL

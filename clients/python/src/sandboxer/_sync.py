@@ -7,7 +7,7 @@ import time
 from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
@@ -192,8 +192,8 @@ class Files:
 
 class Sandbox:
     """A chat's sandbox. Get one with :meth:`for_chat`; every call names the chat,
-    so a ``Sandbox`` is a cheap handle (the service replaces an expired sandbox
-    at the next use, workspace gone; ``info`` is what the service said last)."""
+    so a ``Sandbox`` is a cheap handle (an idle sandbox hibernates and the next use
+    resumes it on its files; ``info`` is what the service said last)."""
 
     def __init__(
         self, chat_id: str, *, client: Client | None = None, info: SandboxInfo | None = None
@@ -218,8 +218,8 @@ class Sandbox:
 
         ``image``, ``env`` and ``idle_ttl`` (seconds idle before the sandbox
         expires) left ``None`` take the service's defaults; a live sandbox with
-        another spec is replaced. ``info.result`` says ``created``, ``reused`` or
-        ``replaced``.
+        another spec is replaced. ``info.result`` says ``created``, ``resumed`` (a
+        hibernated sandbox, on its files), ``reused`` or ``replaced``.
         """
         client = client if client is not None else default_client()
         response = client.request(
@@ -239,8 +239,12 @@ class Sandbox:
         return self.info.container_id if self.info is not None else None
 
     @property
+    def workspace_id(self) -> str | None:
+        return self.info.workspace_id if self.info is not None else None
+
+    @property
     def result(self) -> str | None:
-        """``created``, ``reused`` or ``replaced``: what :meth:`for_chat` did."""
+        """``created``, ``resumed``, ``reused`` or ``replaced``: what :meth:`for_chat` did."""
         return self.info.result if self.info is not None else None
 
     @property
@@ -319,12 +323,23 @@ class Sandbox:
         return self.info
 
     def delete(self) -> None:
-        """Stop and remove the sandbox, workspace included (no error when there is none)."""
+        """Stop and remove the sandbox, workspace included, also a hibernated one's
+        (no error when there is none)."""
         self.client.request("DELETE", _core.chat_url(self.chat_id, "sandbox"))
 
-    def hibernate(self) -> NoReturn:
-        """Not yet: needs the service's hibernation."""
-        raise _core.not_yet("Sandbox.hibernate()", "hibernation")
+    def hibernate(self) -> None:
+        """Hibernate now (``POST .../sandbox/hibernate``): the container and its
+        processes go, the files under ``/workspace`` are kept until the service's
+        retention passes (:meth:`status` says ``retained_until``), and the next call
+        (exec, files, processes, :meth:`for_chat`) resumes the sandbox on them. Idle
+        sandboxes hibernate by themselves past their ``idle_ttl``.
+
+        Fine when already hibernated; :class:`SandboxNotFound` when the chat has
+        nothing to hibernate, :class:`Conflict` when the service keeps no files
+        (retention 0), :class:`Busy` while a command, a transfer or an attached
+        stream uses the sandbox (retry).
+        """
+        self.client.request("POST", _core.chat_url(self.chat_id, "sandbox", "hibernate"))
 
 
 class Processes:

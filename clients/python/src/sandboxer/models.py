@@ -63,41 +63,59 @@ def _opt_int(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class SandboxInfo:
-    """A chat's sandbox (one session): what ``PUT`` / ``GET .../sandbox`` answer."""
+    """A chat's sandbox: what ``PUT`` / ``GET .../sandbox`` and ``list_sandboxes`` answer.
 
-    session_id: str
+    Active (``status`` ``creating`` or ``running``): one session, with its container
+    and times. Hibernated (``status`` ``hibernated``): no container and no processes;
+    the files are kept until ``retained_until`` and the next use resumes the sandbox
+    on them. Then ``session_id`` and ``image`` are the last session's (when the
+    service knows them) and the session's times are ``None``.
+    """
+
     chat_id: str
-    container_id: str | None
-    image: str
-    #: ``creating``, ``running``, ``ended`` (or ``hibernated`` once the service has it).
+    #: ``creating``, ``running`` or ``hibernated``.
     status: str
-    generation: int
-    created_at: datetime
-    last_used_at: datetime
-    expires_at: datetime
-    #: ``created``, ``reused`` or ``replaced`` (only from ``Sandbox.for_chat``).
+    session_id: str | None = None
+    #: The chat's files (its ``/workspace``), kept across its sessions and hibernation.
+    workspace_id: str | None = None
+    container_id: str | None = None
+    image: str | None = None
+    generation: int | None = None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    #: When an active sandbox hibernates if left idle.
+    expires_at: datetime | None = None
+    #: ``created``, ``resumed``, ``reused`` or ``replaced`` (only from ``Sandbox.for_chat``).
     result: str | None = None
-    #: ``expired``, ``container_gone`` or ``spec_changed`` when replaced.
+    #: ``container_gone``, ``spec_changed`` or ``max_lifetime`` when replaced.
     replace_reason: str | None = None
-    #: Until when a hibernated sandbox's workspace is kept.
+    #: When a hibernated sandbox's last session ended.
+    hibernated_at: datetime | None = None
+    #: Until when a hibernated sandbox's files are kept.
     retained_until: datetime | None = None
     #: The answer as received, fields this client does not know included.
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def hibernated(self) -> bool:
+        return self.status == "hibernated"
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxInfo:
         return cls(
-            session_id=str(data["session_id"]),
             chat_id=str(data["chat_id"]),
-            container_id=data.get("container_id"),
-            image=str(data.get("image", "")),
             status=str(data["status"]),
-            generation=int(data.get("generation", 0)),
-            created_at=parse_time(data["created_at"]),
-            last_used_at=parse_time(data["last_used_at"]),
-            expires_at=parse_time(data["expires_at"]),
-            result=data.get("result"),
-            replace_reason=data.get("replace_reason"),
+            session_id=_opt_str(data.get("session_id")),
+            workspace_id=_opt_str(data.get("workspace_id")),
+            container_id=_opt_str(data.get("container_id")),
+            image=_opt_str(data.get("image")),
+            generation=_opt_int(data.get("generation")),
+            created_at=_opt_time(data.get("created_at")),
+            last_used_at=_opt_time(data.get("last_used_at")),
+            expires_at=_opt_time(data.get("expires_at")),
+            result=_opt_str(data.get("result")),
+            replace_reason=_opt_str(data.get("replace_reason")),
+            hibernated_at=_opt_time(data.get("hibernated_at")),
             retained_until=_opt_time(data.get("retained_until")),
             raw=dict(data),
         )
