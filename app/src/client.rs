@@ -1,7 +1,7 @@
 //! The CLI clients of a running service: what they share (where the
-//! service is, its answers and refusals), `ls`, `rm`, `cleanup`, and `mcp`,
-//! the stdio MCP server that forwards to it. `exec`, the live-process
-//! commands and `shell` are in the submodules.
+//! service is, its answers and refusals), `ls`, `hibernate`, `rm`,
+//! `cleanup`, and `mcp`, the stdio MCP server that forwards to it. `exec`,
+//! the live-process commands and `shell` are in the submodules.
 
 mod exec;
 mod output;
@@ -101,7 +101,9 @@ fn refuse(status: StatusCode, body: &Value) -> anyhow::Error {
     anyhow::anyhow!("{status}: {code}: {message}")
 }
 
-/// Lists the active sandboxes, one per line.
+/// Lists the active sandboxes, then the hibernated chats, one per line:
+/// an active one expires (hibernates) when idle past `EXPIRES_AT`, a
+/// hibernated one keeps its files until `RETAINED_UNTIL`.
 pub async fn ls(endpoint: Endpoint) -> anyhow::Result<()> {
     let client = endpoint.client()?;
     let sent = endpoint
@@ -114,20 +116,40 @@ pub async fn ls(endpoint: Endpoint) -> anyhow::Result<()> {
     }
     let sandboxes = answer["sandboxes"].as_array().cloned().unwrap_or_default();
     println!(
-        "{:<32} {:<38} {:<9} {:<26} EXPIRES_AT",
-        "CHAT", "SESSION", "STATUS", "IMAGE"
+        "{:<32} {:<38} {:<11} {:<26} {:<25} RETAINED_UNTIL",
+        "CHAT", "SESSION", "STATUS", "IMAGE", "EXPIRES_AT"
     );
     for s in sandboxes {
         let field = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
         println!(
-            "{:<32} {:<38} {:<9} {:<26} {}",
+            "{:<32} {:<38} {:<11} {:<26} {:<25} {}",
             field("chat_id"),
             field("session_id"),
             field("status"),
             field("image"),
-            field("expires_at")
+            field("expires_at"),
+            field("retained_until")
         );
     }
+    Ok(())
+}
+
+/// Hibernates a chat's sandbox.
+pub async fn hibernate(endpoint: Endpoint, chat: &str) -> anyhow::Result<()> {
+    let client = endpoint.client()?;
+    let sent = endpoint
+        .request(
+            &client,
+            reqwest::Method::POST,
+            &["v1", "chats", chat, "sandbox", "hibernate"],
+        )?
+        .send()
+        .await;
+    let (status, answer) = answer(sent, &endpoint.url).await?;
+    if status != StatusCode::NO_CONTENT {
+        return Err(refuse(status, &answer));
+    }
+    println!("hibernated the sandbox of chat {chat}: its files are kept, the next use resumes it");
     Ok(())
 }
 
@@ -146,7 +168,7 @@ pub async fn rm(endpoint: Endpoint, chat: &str) -> anyhow::Result<()> {
     if status != StatusCode::NO_CONTENT {
         return Err(refuse(status, &answer));
     }
-    println!("removed the sandbox of chat {chat} (if it had one)");
+    println!("removed the sandbox of chat {chat} and its files (if it had any)");
     Ok(())
 }
 
@@ -163,13 +185,16 @@ pub async fn cleanup(endpoint: Endpoint) -> anyhow::Result<()> {
     }
     let n = |k: &str| answer[k].as_u64().unwrap_or(0);
     println!(
-        "expired {} removed {} failed {} orphans_removed {} containers_gone {} skipped {}",
+        "expired {} removed {} failed {} orphans_removed {} containers_gone {} skipped {} \
+         hibernated {} workspaces_deleted {}",
         n("expired"),
         n("removed"),
         n("failed"),
         n("orphans_removed"),
         n("containers_gone"),
-        n("skipped")
+        n("skipped"),
+        n("hibernated"),
+        n("workspaces_deleted")
     );
     if n("failed") > 0 {
         bail!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use sandboxer_core::domain::{Policy, ResourceLimits, SandboxSpec};
+use sandboxer_core::domain::{Policy, ResourceLimits, Retention, SandboxSpec};
 use serde::Deserialize;
 
 use crate::defaults::{self as default, help};
@@ -39,6 +39,14 @@ pub struct ServeSettings {
     pub ttl_seconds: Option<u64>,
     #[arg(long, env = "SANDBOXER_MAX_LIFETIME_SECONDS", help = help("Max lifetime of a sandbox in seconds", default::MAX_LIFETIME_SECONDS))]
     pub max_lifetime_seconds: Option<u64>,
+    #[arg(long, env = "SANDBOXER_RETENTION_SECONDS", help = help("Seconds a hibernated chat's files are kept (0: no hibernation, an idle sandbox is deleted)", default::RETENTION_SECONDS))]
+    pub retention_seconds: Option<u64>,
+    #[arg(long, env = "SANDBOXER_MAX_HIBERNATED", help = help("Hibernated chats kept at most; past it the oldest are deleted", default::MAX_HIBERNATED))]
+    pub max_hibernated: Option<u64>,
+    #[arg(long, env = "SANDBOXER_WARM_POOL_SIZE", help = help("Warm sandboxes of the default spec kept ready for new chats (0: no pool)", default::WARM_POOL_SIZE))]
+    pub warm_pool_size: Option<usize>,
+    #[arg(long, env = "SANDBOXER_WARM_POOL_MAX_AGE_SECONDS", help = help("Seconds after which a warm sandbox nobody claimed is recycled", default::WARM_POOL_MAX_AGE_SECONDS))]
+    pub warm_pool_max_age_seconds: Option<u64>,
     #[arg(long, env = "SANDBOXER_CLEANUP_INTERVAL_SECONDS", help = help("Seconds between background cleanup runs", default::CLEANUP_INTERVAL_SECONDS))]
     pub cleanup_interval_seconds: Option<u64>,
     /// Bearer token every /v1 call must carry (none: no auth, loopback only).
@@ -94,6 +102,10 @@ pub struct ServeConfig {
     pub runtime: String,
     pub ttl: Duration,
     pub max_lifetime: Duration,
+    pub retention: Duration,
+    pub max_hibernated: u64,
+    pub warm_pool_size: usize,
+    pub warm_pool_max_age: Duration,
     pub cleanup_interval: Duration,
     pub token: Option<String>,
     pub memory_bytes: u64,
@@ -158,6 +170,20 @@ pub(crate) fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Resu
             file,
             max_lifetime_seconds,
             default::MAX_LIFETIME_SECONDS
+        )),
+        retention: secs(pick!(
+            flags,
+            file,
+            retention_seconds,
+            default::RETENTION_SECONDS
+        )),
+        max_hibernated: pick!(flags, file, max_hibernated, default::MAX_HIBERNATED),
+        warm_pool_size: pick!(flags, file, warm_pool_size, default::WARM_POOL_SIZE),
+        warm_pool_max_age: secs(pick!(
+            flags,
+            file,
+            warm_pool_max_age_seconds,
+            default::WARM_POOL_MAX_AGE_SECONDS
         )),
         cleanup_interval: secs(pick!(
             flags,
@@ -240,6 +266,13 @@ impl ServeConfig {
     /// A TTL or max lifetime under a second.
     pub fn policy(&self) -> anyhow::Result<Policy> {
         Ok(Policy::new(self.ttl, self.max_lifetime)?)
+    }
+
+    pub fn retention(&self) -> Retention {
+        Retention {
+            period: self.retention,
+            max_hibernated: self.max_hibernated,
+        }
     }
 
     /// The spec a chat gets unless it chooses otherwise: the core's

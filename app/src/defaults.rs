@@ -4,7 +4,8 @@
 //! shows them (built from here), and a test holds the README's
 //! configuration table to both.
 
-use sandboxer_core::domain::{ResourceLimits, exec, policy, spec};
+use sandboxer_core::domain::{ResourceLimits, exec, policy, spec, workspace};
+use sandboxer_core::usecase;
 
 use crate::config::LogFormat;
 
@@ -19,6 +20,10 @@ pub const IMAGE: &str = "sandboxer-base:bookworm";
 pub const RUNTIME: &str = spec::DEFAULT_RUNTIME;
 pub const TTL_SECONDS: u64 = policy::DEFAULT_IDLE_TTL.as_secs();
 pub const MAX_LIFETIME_SECONDS: u64 = policy::DEFAULT_MAX_LIFETIME.as_secs();
+pub const RETENTION_SECONDS: u64 = workspace::DEFAULT_RETENTION.as_secs();
+pub const MAX_HIBERNATED: u64 = workspace::DEFAULT_MAX_HIBERNATED;
+pub const WARM_POOL_SIZE: usize = usecase::DEFAULT_POOL_SIZE;
+pub const WARM_POOL_MAX_AGE_SECONDS: u64 = usecase::DEFAULT_POOL_MAX_AGE.as_secs();
 pub const CLEANUP_INTERVAL_SECONDS: u64 = 60;
 pub const ALLOW_REMOTE_WITHOUT_TOKEN: bool = false;
 pub const MEMORY_MB: u64 = ResourceLimits::DEFAULT.memory_bytes / MIB;

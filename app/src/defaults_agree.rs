@@ -131,6 +131,13 @@ fn serve_help_shows_what_the_config_resolves_to_with_nothing_set() {
             "--max-lifetime-seconds",
             c.max_lifetime.as_secs().to_string(),
         ),
+        ("--retention-seconds", c.retention.as_secs().to_string()),
+        ("--max-hibernated", c.max_hibernated.to_string()),
+        ("--warm-pool-size", c.warm_pool_size.to_string()),
+        (
+            "--warm-pool-max-age-seconds",
+            c.warm_pool_max_age.as_secs().to_string(),
+        ),
         (
             "--cleanup-interval-seconds",
             c.cleanup_interval.as_secs().to_string(),

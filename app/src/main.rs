@@ -1,5 +1,5 @@
-//! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`, `rm`,
-//! `cleanup`, the live-process commands (`ps`, `logs`, `kill`) and `shell`
+//! The `sandboxer` binary: `serve` runs the service; `exec`, `ls`,
+//! `hibernate`, `rm`, `cleanup`, the live-process commands (`ps`, `logs`, `kill`) and `shell`
 //! are clients of a running one, and so is `mcp` (MCP on stdin/stdout,
 //! forwarded to the service's `/mcp`); `image build` makes the default
 //! sandbox image without a registry.
@@ -59,12 +59,21 @@ enum Command {
     /// Run a shell (or --cmd PROGRAM...) on a terminal in a chat's sandbox
     /// and attach this terminal to it; exits with the process's code.
     Shell(ShellArgs),
-    /// List the active sandboxes.
+    /// List the active sandboxes and the hibernated chats.
     Ls {
         #[command(flatten)]
         endpoint: Endpoint,
     },
-    /// Stop and remove a chat's sandbox.
+    /// Hibernate a chat's sandbox now: its container and processes go, its
+    /// files are kept (until the retention passes) and the next use resumes it.
+    Hibernate {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// The chat whose sandbox hibernates.
+        #[arg(long)]
+        chat: String,
+    },
+    /// Stop and remove a chat's sandbox with its files (a hibernated one too).
     Rm {
         #[command(flatten)]
         endpoint: Endpoint,
@@ -121,6 +130,9 @@ fn main() -> ExitCode {
             Command::Kill(args) => client::kill(args).await.map(|()| 0),
             Command::Shell(args) => client::shell(args).await,
             Command::Ls { endpoint } => client::ls(endpoint).await.map(|()| 0),
+            Command::Hibernate { endpoint, chat } => {
+                client::hibernate(endpoint, &chat).await.map(|()| 0)
+            }
             Command::Rm { endpoint, chat } => client::rm(endpoint, &chat).await.map(|()| 0),
             Command::Cleanup { endpoint } => client::cleanup(endpoint).await.map(|()| 0),
             Command::Mcp { endpoint } => client::mcp(endpoint).await.map(|()| 0),

@@ -12,24 +12,28 @@ use sandboxer_core::port::{
     Clock, ProcessLimits, SandboxRuntime, SessionStore, SystemClock, Tracer,
 };
 use sandboxer_core::usecase::{
-    CleanupExpiredSandboxes, Ports, ProcessSettings, ReconcileMode, ReconcileSettings, Settings,
-    UseCases,
+    CleanupExpiredSandboxes, PoolSettings, Ports, ProcessSettings, ReconcileMode,
+    ReconcileSettings, Settings, UseCases,
 };
 use sandboxer_docker::{AgentBinary, DockerConfig, DockerSandboxRuntime};
-use sandboxer_http::{ApiConfig, ApiState, MetricsRender};
+use sandboxer_http::{ApiConfig, ApiState, MetricsRender, SandboxCounts};
 use sandboxer_mcp::{
     CancellationToken, McpHttpConfig, McpSettings, SandboxerMcp, allowed_hosts_for,
 };
 use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sandboxer_telemetry::{
     LogFormat, MetricsHandle, MetricsTracer, TelemetryConfig, init_logging, init_tracer,
-    install_prometheus, set_active_sandboxes,
+    install_prometheus, set_active_sandboxes, set_hibernated_sandboxes, set_workspace_bytes,
 };
 
 use crate::config::{self, ServeConfig};
 use crate::image;
 
 /// Ended sessions are kept this long for inspection, then purged.
+/// Between two measurements of the bytes the workspaces hold.
+const WORKSPACE_MEASURE_INTERVAL: Duration = Duration::from_secs(600);
+/// Between two refills of the warm pool when no claim wakes it.
+const POOL_REFILL_INTERVAL: Duration = Duration::from_secs(5);
 const ENDED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -101,7 +105,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%address, database = %config.database, image = %config.image, "serving");
 
     let (mcp, mcp_sessions) = mcp_router(&config, &app, &tracer);
+    // Refills run in the background, never in a request's path.
+    let pool = app.pool.clone();
+    let pool_loop = tokio::spawn(async move { pool.run(POOL_REFILL_INTERVAL).await });
     let (stop, stopped) = watch::channel(false);
+    let measure = tokio::spawn(measure_loop(runtime.clone()));
     let cleanup = tokio::spawn(cleanup_loop(
         app.cleanup.clone(),
         Arc::clone(&store),
@@ -120,6 +128,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     tracing::info!("shutting down: in-flight requests finished; sandboxes are kept");
     let _ = stop.send(true);
+    // Warm sandboxes are kept: the next start adopts the healthy ones.
+    pool_loop.abort();
+    measure.abort();
     let _ = cleanup.await;
     if let Err(err) = tracing_pipeline.shutdown().await {
         tracing::warn!(error = %err, "flushing traces at shutdown failed");
@@ -221,6 +232,7 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
         ports,
         Settings {
             policy: config.policy()?,
+            retention: config.retention(),
             defaults,
             // A create is bounded by a few Docker calls; past this it is dead.
             foreign_create_wait: config.docker_timeout * 4,
@@ -228,6 +240,11 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
             reconcile: ReconcileSettings {
                 orphan_grace: config.orphan_grace,
                 creating_timeout: config.docker_timeout * 4,
+            },
+            pool: PoolSettings {
+                size: config.warm_pool_size,
+                max_age: config.warm_pool_max_age,
+                ..PoolSettings::default()
             },
             processes: ProcessSettings {
                 limits: ProcessLimits {
@@ -256,10 +273,19 @@ async fn cleanup_loop(
             _ = stopped.changed() => return,
         }
         match cleanup.execute().await {
-            Ok(r) if r.expired + r.orphans_removed + r.containers_gone + r.failed > 0 => {
+            Ok(r)
+                if r.expired
+                    + r.workspaces_deleted
+                    + r.orphans_removed
+                    + r.containers_gone
+                    + r.failed
+                    > 0 =>
+            {
                 tracing::info!(
                     expired = r.expired,
+                    hibernated = r.hibernated,
                     removed = r.removed,
+                    workspaces_deleted = r.workspaces_deleted,
                     failed = r.failed,
                     skipped = r.skipped,
                     orphans_removed = r.orphans_removed,
@@ -273,6 +299,22 @@ async fn cleanup_loop(
         let horizon = SystemClock.now() - ENDED_RETENTION;
         if let Err(err) = store.purge_ended(horizon).await {
             tracing::warn!(error = %err, "purging old ended sessions failed");
+        }
+    }
+}
+
+/// Measures the bytes the workspaces hold now and then, in a task of its
+/// own: the engine walks every volume (older engines every container too)
+/// to tell sizes, which must never delay cleanup.
+async fn measure_loop(runtime: Arc<dyn SandboxRuntime>) {
+    let first = tokio::time::Instant::now() + WORKSPACE_MEASURE_INTERVAL / 10;
+    let mut ticks = tokio::time::interval_at(first, WORKSPACE_MEASURE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match runtime.list_workspaces(true).await {
+            Ok(kept) => set_workspace_bytes(kept.iter().filter_map(|w| w.bytes).sum()),
+            Err(err) => tracing::debug!(error = %err, "measuring the workspaces failed"),
         }
     }
 }
@@ -301,8 +343,9 @@ async fn shutdown_signal() {
 struct Prometheus(MetricsHandle);
 
 impl MetricsRender for Prometheus {
-    fn render(&self, active_sandboxes: u64) -> String {
-        set_active_sandboxes(usize::try_from(active_sandboxes).unwrap_or(usize::MAX));
+    fn render(&self, counts: SandboxCounts) -> String {
+        set_active_sandboxes(usize::try_from(counts.active).unwrap_or(usize::MAX));
+        set_hibernated_sandboxes(usize::try_from(counts.hibernated).unwrap_or(usize::MAX));
         self.0.render()
     }
 }

@@ -122,6 +122,81 @@ async fn clients_exec_ls_rm_and_cleanup() {
     );
 }
 
+/// `hibernate` keeps the chat's files and `ls` shows it hibernated with
+/// the time its files go; the next exec resumes it on them.
+#[tokio::test(flavor = "multi_thread")]
+async fn hibernate_keeps_the_files_and_ls_shows_the_chat() {
+    let service = Service::start(Options::default()).await;
+    let url = service.url.clone();
+    let c = chat("cli-sleep");
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            sandboxer(&args, &url)
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+
+    let none = run(args(&["hibernate", "--chat", &c])).await.unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("no_sandbox"),
+        "{}",
+        text(&none.stderr)
+    );
+
+    let wrote = run(args(&[
+        "exec",
+        "--chat",
+        &c,
+        "--",
+        "sh",
+        "-c",
+        "echo kept > notes.txt",
+    ]))
+    .await
+    .unwrap();
+    assert!(wrote.status.success(), "{}", text(&wrote.stderr));
+    let slept = run(args(&["hibernate", "--chat", &c])).await.unwrap();
+    assert!(slept.status.success(), "{}", text(&slept.stderr));
+    assert!(
+        text(&slept.stdout).contains("hibernated"),
+        "{}",
+        text(&slept.stdout)
+    );
+    assert!(service.containers().is_empty(), "the container went");
+
+    let ls = run(args(&["ls"])).await.unwrap();
+    assert!(ls.status.success(), "{}", text(&ls.stderr));
+    let listing = text(&ls.stdout);
+    assert!(
+        listing.lines().next().unwrap().ends_with("RETAINED_UNTIL"),
+        "{listing}"
+    );
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&c))
+        .unwrap_or_else(|| panic!("{c} not listed:\n{listing}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[2], "hibernated", "{row}");
+    assert!(
+        cells.last().unwrap().ends_with('Z'),
+        "retained_until: {row}"
+    );
+
+    let back = run(args(&["exec", "--chat", &c, "--", "cat", "notes.txt"]))
+        .await
+        .unwrap();
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    assert_eq!(text(&back.stdout), "kept\n");
+
+    let rm = run(args(&["rm", "--chat", &c])).await.unwrap();
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    assert!(service.containers().is_empty());
+    assert!(service.volumes().is_empty(), "rm takes the files too");
+}
+
 #[test]
 fn clients_say_when_the_service_is_not_there() {
     let out = sandboxer(&["ls"], "http://127.0.0.1:9");

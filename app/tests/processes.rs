@@ -321,5 +321,9 @@ async fn a_websocket_closed_mid_write_leaves_the_terminal_usable() {
     // What the kill answered and how long it took, should it ever fail.
     let took = began.elapsed();
     let after = status(&service, &c, "t").await;
-    assert_eq!(code, StatusCode::NO_CONTENT, "{body} after {took:?}; now {after}");
+    assert_eq!(
+        code,
+        StatusCode::NO_CONTENT,
+        "{body} after {took:?}; now {after}"
+    );
 }

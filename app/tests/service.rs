@@ -345,7 +345,7 @@ async fn ended_reason(service: &Service, session: &str) -> Option<EndReason> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn expired_sandboxes_are_reaped_but_not_during_an_exec() {
+async fn idle_sandboxes_hibernate_but_not_during_an_exec_and_resume_with_their_files() {
     let service = Service::start(
         Options::default()
             .arg("--ttl-seconds", 2)
@@ -356,6 +356,13 @@ async fn expired_sandboxes_are_reaped_but_not_during_an_exec() {
     let busy = chat("busy");
     let (_, idle_session) = service.put_sandbox(&idle, "").await;
     let (_, busy_session) = service.put_sandbox(&busy, "").await;
+    let (status, wrote) = service
+        .exec(
+            &idle,
+            json!({"cmd": ["sh", "-c", "echo kept > notes.txt && mkdir -p .local/bin && echo ok"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{wrote}");
 
     // Outlives the TTL by far; cleanup runs every second meanwhile.
     let started = Instant::now();
@@ -371,7 +378,8 @@ async fn expired_sandboxes_are_reaped_but_not_during_an_exec() {
     assert_eq!(ran["timed_out"], false);
     assert_eq!(ran["session_id"], busy_session["session_id"]);
 
-    // The idle one went meanwhile: container gone, row ended `expired`.
+    // The idle one hibernated meanwhile: container gone, row ended
+    // `hibernated`, its workspace kept.
     let idle_id = idle_session["session_id"].as_str().unwrap();
     assert!(
         !service
@@ -382,9 +390,14 @@ async fn expired_sandboxes_are_reaped_but_not_during_an_exec() {
     );
     assert_eq!(
         ended_reason(&service, idle_id).await,
-        Some(EndReason::Expired)
+        Some(EndReason::Hibernated)
     );
-    // The busy one goes once idle.
+    let (status, shown) = service
+        .call(Method::GET, &format!("/v1/chats/{idle}/sandbox"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["status"], "hibernated", "{shown}");
+    // The busy one hibernates once idle.
     let busy_id = busy_session["session_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(15);
     while service
@@ -400,7 +413,25 @@ async fn expired_sandboxes_are_reaped_but_not_during_an_exec() {
     }
     assert_eq!(
         ended_reason(&service, &busy_id).await,
-        Some(EndReason::Expired)
+        Some(EndReason::Hibernated)
     );
+    assert_eq!(service.volumes().len(), 2, "both workspaces are kept");
+
+    // The next use resumes on the same files, transparently.
+    let (status, ran) = service
+        .exec(&idle, json!({"cmd": ["cat", "notes.txt"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    assert_eq!(ran["stdout"], "kept\n");
+    assert_ne!(ran["session_id"], idle_session["session_id"]);
+    // DELETE removes everything, the workspace included.
+    let (status, _) = service
+        .call(Method::DELETE, &format!("/v1/chats/{idle}/sandbox"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = service
+        .call(Method::DELETE, &format!("/v1/chats/{busy}/sandbox"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(service.volumes().is_empty());
 }

@@ -39,6 +39,21 @@ impl Options {
         self.image = Some(image.to_owned());
         self
     }
+
+    /// No warm pool unless the test asks for one: its sandboxes would be
+    /// in every count of containers and volumes.
+    fn pool_default(&self) -> Vec<&'static str> {
+        let asked = self.args.iter().any(|a| a == "--warm-pool-size")
+            || self
+                .env
+                .iter()
+                .any(|(k, _)| k == "SANDBOXER_WARM_POOL_SIZE");
+        if asked {
+            Vec::new()
+        } else {
+            vec!["--warm-pool-size", "0"]
+        }
+    }
 }
 
 pub struct Service {
@@ -104,6 +119,7 @@ impl Service {
             .args(["--instance", &self.instance])
             .args(["--image", &image])
             .args(&self.options.args)
+            .args(self.options.pool_default())
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .env("RUST_LOG", "info,sandboxer=debug")
@@ -252,6 +268,17 @@ impl Service {
     /// Starts again on the same database and instance.
     pub async fn restart(&mut self) {
         self.launch().await;
+    }
+
+    /// Stops (SIGTERM) and starts again with another default image.
+    pub async fn restart_with_image(&mut self, image: &str) {
+        self.terminate().await;
+        self.options.image = Some(image.to_owned());
+        self.launch().await;
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Ids of the running containers of this instance.

@@ -1,6 +1,7 @@
 //! Cleanup runs: one asked for over HTTP hangs under its request's span,
 //! one started by the background interval is a root span of its own; both
-//! carry their counts and a `cleanup_session` child per expired session.
+//! carry their counts and a `cleanup_session` child per expired session,
+//! which hibernates it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -35,7 +36,8 @@ async fn cleanup_on_demand_hangs_under_its_http_span_with_counts_and_one_child_p
     assert_eq!(status, StatusCode::OK, "{counts}");
     for (field, want) in [
         ("expired", 2),
-        ("removed", 2),
+        ("hibernated", 2),
+        ("removed", 0),
         ("failed", 0),
         ("orphans_removed", 1),
     ] {
@@ -65,6 +67,11 @@ async fn cleanup_on_demand_hangs_under_its_http_span_with_counts_and_one_child_p
     assert_eq!(stop.str("session.id"), Some(orphan_session.as_str()));
     trace.assert_rooted_at(&http);
     assert!(service.containers().is_empty(), "cleanup left containers");
+    assert_eq!(
+        service.volumes().len(),
+        2,
+        "the hibernated chats' workspaces stay"
+    );
 }
 
 /// A cleanup run's span: its counts as the API reported them, and one
@@ -75,6 +82,7 @@ fn assert_cleanup_run(trace: &Trace, cleanup: &CollectedSpan, counts: &Value, se
     assert_eq!(cleanup.str("sandbox.operation"), Some("cleanup"));
     for (key, field) in [
         ("sandbox.cleanup.expired", "expired"),
+        ("sandbox.cleanup.hibernated", "hibernated"),
         ("sandbox.cleanup.removed", "removed"),
         ("sandbox.cleanup.failed", "failed"),
         ("sandbox.cleanup.orphans_removed", "orphans_removed"),
@@ -104,8 +112,8 @@ fn assert_cleanup_run(trace: &Trace, cleanup: &CollectedSpan, counts: &Value, se
             .find(|s| span.str("session.id") == Some(text(s, "session_id")))
             .unwrap();
         assert_ok(span);
-        assert_eq!(span.str("sandbox.result"), Some("cleaned"));
-        assert_eq!(span.str("sandbox.operation"), Some("cleanup_session"));
+        assert_eq!(span.str("sandbox.result"), Some("hibernated"));
+        assert_eq!(span.str("sandbox.operation"), Some("hibernate"));
         assert_eq!(span.str("chat.id"), Some(text(session, "chat_id")));
         assert_eq!(
             span.str("container.id"),
@@ -153,7 +161,8 @@ async fn each_background_cleanup_run_is_a_trace_of_its_own() {
         ],
     )
     .await;
-    let counts = json!({"expired": 1, "removed": 1, "failed": 0, "orphans_removed": 0});
+    let counts =
+        json!({"expired": 1, "hibernated": 1, "removed": 0, "failed": 0, "orphans_removed": 0});
     assert_cleanup_run(&trace, trace.one(CLEANUP), &counts, &[made]);
     let reconcile = trace.child(&reaping, RECONCILE);
     trace.child(reconcile, DOCKER_LIST);

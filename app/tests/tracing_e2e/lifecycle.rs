@@ -1,6 +1,6 @@
 //! A chat's sandbox over its life: the trace of the first PUT from the
 //! HTTP span down to Docker, a reuse, and a replacement when the sandbox
-//! expired or its container was removed behind our back.
+//! passed its max lifetime or its container was removed behind our back.
 
 use std::time::Duration;
 
@@ -90,14 +90,14 @@ async fn a_new_chat_is_one_trace_from_the_http_span_to_docker_and_a_second_put_r
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_sandbox_is_replaced_with_reason_expired() {
-    let (collector, service) = traced(Options::default()).await;
+async fn a_sandbox_past_max_lifetime_is_replaced_with_reason_max_lifetime() {
+    let (collector, service) = traced(Options::default().arg("--max-lifetime-seconds", 2)).await;
     let c = chat("trace-expired");
     let body = r#"{"ttl_seconds":1}"#;
     let (status, _, first) = put(&service, &c, body).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
-    // Nothing to wait on: the TTL has to pass.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing to wait on: the lifetime has to pass.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let (status, headers, second) = put(&service, &c, body).await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
     assert_eq!(second["result"], "replaced");
@@ -111,7 +111,11 @@ async fn an_expired_sandbox_is_replaced_with_reason_expired() {
     let create = trace.child(&http, CREATE);
     assert_ok(create);
     assert_eq!(create.str("sandbox.result"), Some("replaced"));
-    assert_eq!(create.str("sandbox.replace_reason"), Some("expired"));
+    assert_eq!(create.str("sandbox.replace_reason"), Some("max_lifetime"));
+    assert_eq!(
+        create.str("sandbox.workspace.id"),
+        Some(text(&first, "workspace_id"))
+    );
     assert_eq!(create.str("session.id"), Some(text(&second, "session_id")));
     assert_ne!(second["session_id"], first["session_id"]);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! `sandboxer-bench fire`: many concurrent requests at a service, for the
 //! drills. Prints one JSON summary: statuses, error codes, 503s without
-//! `Retry-After`, transport errors, latency percentiles and max, and how
-//! many different sessions each chat was given.
+//! `Retry-After`, transport errors, latency percentiles and max, how many
+//! different sessions each chat was given, and the answers' `result` and
+//! `pool` values (PUT .../sandbox).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,6 +72,9 @@ struct Tally {
     error_samples: Vec<String>,
     sessions: HashMap<String, HashSet<String>>,
     answers: Vec<String>,
+    /// `result` and `pool` of the answers that carry them (PUT .../sandbox).
+    results: BTreeMap<String, u64>,
+    pool: BTreeMap<String, u64>,
 }
 
 pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
@@ -131,6 +135,12 @@ pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
                                 t.missing_retry_after += 1;
                             }
                             let v = a.json();
+                            if let Some(r) = v["result"].as_str() {
+                                *t.results.entry(r.to_owned()).or_default() += 1;
+                            }
+                            if let Some(p) = v["pool"].as_str() {
+                                *t.pool.entry(p.to_owned()).or_default() += 1;
+                            }
                             if let Some(s) = v["session_id"].as_str() {
                                 let line = format!("{chat} {s} {}", a.status.as_u16());
                                 t.answers.push(line);
@@ -167,6 +177,8 @@ pub async fn fire(args: FireArgs) -> anyhow::Result<()> {
         "latency_ms": {"p50": q(50.0), "p95": q(95.0), "p99": q(99.0), "max": t.latency.max().map(ms)},
         "chats_with_session": t.sessions.len(),
         "max_sessions_per_chat": t.sessions.values().map(HashSet::len).max().unwrap_or(0),
+        "results": t.results,
+        "pool": t.pool,
     });
     println!("{summary}");
     if let Some(path) = &args.sessions_out {

@@ -17,8 +17,11 @@ use bollard::query_parameters::{
 };
 use bytes::Bytes;
 use futures::StreamExt;
-use sandboxer_core::domain::SessionId;
-use sandboxer_docker::testing::{create_request, footprint_names, sandbox_create_body, test_spec};
+use sandboxer_core::domain::{SessionId, WorkspaceId, WorkspaceUse};
+use sandboxer_core::port::CreateRequest;
+use sandboxer_docker::testing::{
+    create_request, footprint_names, sandbox_create_body, test_spec, volume_name,
+};
 
 /// The sandbox user of the default spec: files put in belong to it.
 const OWNER: u64 = 1000;
@@ -33,7 +36,7 @@ pub struct Raw {
 #[derive(Debug, Clone)]
 pub struct RawBox {
     pub id: String,
-    pub session: SessionId,
+    pub workspace: WorkspaceId,
 }
 
 impl Raw {
@@ -60,7 +63,53 @@ impl Raw {
             started.elapsed(),
             RawBox {
                 id: made.id,
-                session: request.session_id,
+                workspace: request.workspace.id(),
+            },
+        ))
+    }
+
+    /// Create and start on a workspace volume that exists already (a
+    /// resume's baseline): a first container makes the volume and goes,
+    /// then the timed create and start of a second one on it.
+    pub async fn create_start_kept(&self) -> anyhow::Result<(Duration, RawBox)> {
+        let first = create_request(test_spec(&self.image, "runc"));
+        let agent = sandboxer_docker::testing::test_agent();
+        let body = sandbox_create_body(&first, Some(&self.instance), Some(&agent))?;
+        let [name, _, _] = footprint_names(first.session_id);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let made = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .context("raw create of the volume's first container")?;
+        let keep_volume = RemoveContainerOptionsBuilder::new().force(true).build();
+        self.docker
+            .remove_container(&made.id, Some(keep_volume))
+            .await
+            .context("raw remove of the volume's first container")?;
+        let request = CreateRequest {
+            session_id: SessionId::new(),
+            workspace: WorkspaceUse::Kept(first.workspace.id()),
+            ..first
+        };
+        let body = sandbox_create_body(&request, Some(&self.instance), Some(&agent))?;
+        let [name, _, _] = footprint_names(request.session_id);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let started = Instant::now();
+        let made = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .context("raw create on a kept volume")?;
+        self.docker
+            .start_container(&made.id, None)
+            .await
+            .context("raw start on a kept volume")?;
+        Ok((
+            started.elapsed(),
+            RawBox {
+                id: made.id,
+                workspace: request.workspace.id(),
             },
         ))
     }
@@ -174,7 +223,7 @@ impl Raw {
             .remove_container(&b.id, Some(force))
             .await
             .context("raw remove container")?;
-        let [_, _, volume] = footprint_names(b.session);
+        let volume = volume_name(b.workspace);
         self.docker
             .remove_volume(&volume, None::<RemoveVolumeOptions>)
             .await

@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// expired and reaped by one timed `POST /v1/cleanup` (0 skips both).
     #[arg(long, default_value_t = 200)]
     pub idle: usize,
+    /// Of those, hibernated chats resumed one at a time (each next to a raw
+    /// create and start on an existing volume).
+    #[arg(long, default_value_t = 40)]
+    pub resumes: usize,
     /// Warm execs of `true` over HTTP at concurrency 1, and as many agent
     /// `Exec`s and `Hello`s over the attach floor (0 skips the exec latency
     /// phase and its chart).
@@ -97,6 +101,16 @@ pub struct RunArgs {
     /// Background process starts (`true`) at concurrency 1 (0 skips).
     #[arg(long, default_value_t = 200)]
     pub process_starts: usize,
+    /// Warm sandboxes of the pool phase's own service (0 skips the phase);
+    /// the main service runs without a pool, so its creates are cold.
+    #[arg(long, default_value_t = 4)]
+    pub pool_size: usize,
+    /// New chats at concurrency 1 in the pool phase, the pool full before each.
+    #[arg(long, default_value_t = 40)]
+    pub pool_chats: usize,
+    /// New chats sent at once in the pool phase (more than the pool).
+    #[arg(long, default_value_t = 12)]
+    pub pool_burst: usize,
     /// Run only this phase (after the warm-up).
     #[arg(long, value_enum)]
     pub only: Option<Only>,
@@ -113,6 +127,8 @@ pub struct RunArgs {
 pub enum Only {
     /// Live processes: line latency, stream throughput, starts.
     Processes,
+    /// The warm pool (a service of its own).
+    Pool,
 }
 
 /// Runs everything; `Ok(false)` when something was left behind in Docker.
@@ -131,7 +147,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         Some(url) => (None, url.clone(), args.instance.clone(), args.pid),
         None => {
             let bin = locate_binary(args.sandboxer_bin.as_deref())?;
-            let s = Spawned::start(&bin, &image, &run_id, &args.serve_args).await?;
+            // No pool here: the create figures are cold creates.
+            let mut serve_args = vec!["--warm-pool-size".to_owned(), "0".to_owned()];
+            serve_args.extend(args.serve_args.iter().cloned());
+            let s = Spawned::start(&bin, &image, &run_id, &serve_args).await?;
             let (url, pid) = (s.url.clone(), s.pid);
             (Some(s), url, Some(run_id.clone()), Some(pid))
         }
@@ -152,7 +171,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let adapter_instance = format!("{run_id}-adapter");
     let adapter = Adapter::connect(&image, &adapter_instance).await?;
     // A panic or Ctrl-C ends the measuring, never the cleanup below.
-    let measuring = AssertUnwindSafe(measure(&api, &adapter, &raw, &args, pid, &run_id));
+    let measuring = AssertUnwindSafe(async {
+        let mut m = if args.only == Some(Only::Pool) {
+            Measured::default()
+        } else {
+            measure(&api, &adapter, &raw, &args, pid, &run_id).await?
+        };
+        let wants_pool = args.only.is_none() || args.only == Some(Only::Pool);
+        if wants_pool && args.pool_size > 0 && args.url.is_none() {
+            m.pool = Some(pool_phase(&docker, &image, &args, &run_id).await?);
+        }
+        Ok(m)
+    });
     let measured = tokio::select! {
         m = measuring.catch_unwind() => m.unwrap_or_else(|_| Err(anyhow::anyhow!("the measuring panicked"))),
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
@@ -178,9 +208,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     removed.containers += r.containers;
     removed.volumes += r.volumes;
     if args.url.is_none() {
-        let r = footprint::remove_all(&docker, &run_id).await?;
-        removed.containers += r.containers;
-        removed.volumes += r.volumes;
+        for instance in [run_id.clone(), format!("{run_id}-pool")] {
+            let r = footprint::remove_all(&docker, &instance).await?;
+            removed.containers += r.containers;
+            removed.volumes += r.volumes;
+        }
     }
     let measured = measured?;
     let load_at_end = loadavg();
@@ -223,6 +255,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(leaks == 0)
+}
+
+/// The warm pool phase on a service of its own, stopped after; its
+/// warm sandboxes are removed by the caller's sweep of `<run>-pool`.
+async fn pool_phase(
+    docker: &Docker,
+    image: &str,
+    args: &RunArgs,
+    run_id: &str,
+) -> anyhow::Result<phases::Pool> {
+    let bin = locate_binary(args.sandboxer_bin.as_deref())?;
+    let instance = format!("{run_id}-pool");
+    let serve_args = vec!["--warm-pool-size".to_owned(), args.pool_size.to_string()];
+    let service = Spawned::start(&bin, image, &instance, &serve_args).await?;
+    let api = Api::new(&service.url, Duration::from_secs(300))?;
+    let plan = (args.pool_size, args.pool_chats, args.pool_burst);
+    let measured = phases::pool(&api, docker, &instance, plan, run_id).await;
+    if measured.is_err() {
+        eprintln!(
+            "the pool service's log (last lines):\n{}",
+            service.log_tail(20)
+        );
+    }
+    let _ = service.stop().await;
+    measured
 }
 
 async fn measure(
@@ -269,6 +326,7 @@ async fn measure(
             latency: None,
             load: None,
             processes,
+            pool: None,
         });
     }
     let chats: Vec<String> = (0..args.chats).map(|i| format!("{prefix}-c{i}")).collect();
@@ -301,8 +359,16 @@ async fn measure(
     let load = phases::load(&ctx, prefix, plan).await?;
     let processes = Some(live(format!("{prefix}-proc")).await?);
     let idle = if args.idle > 0 {
-        let idle =
-            phases::idle_and_cleanup(api, args.idle, args.concurrency, prefix, rss, fds).await?;
+        let idle = phases::idle_and_cleanup(
+            api,
+            raw,
+            (args.idle, args.resumes),
+            args.concurrency,
+            prefix,
+            rss,
+            fds,
+        )
+        .await?;
         memory.with_idle = idle.rss_idle_kib;
         Some(idle)
     } else {
@@ -318,6 +384,7 @@ async fn measure(
         latency,
         load: Some(load),
         processes,
+        pool: None,
     })
 }
 

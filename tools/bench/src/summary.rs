@@ -13,6 +13,7 @@ use crate::report::{self, Memory, mib};
 use crate::run::RunArgs;
 
 /// Everything one run measured.
+#[derive(Default)]
 pub struct Measured {
     pub figs: Figures,
     pub program: Program,
@@ -21,6 +22,7 @@ pub struct Measured {
     pub latency: Option<ExecLatency>,
     pub load: Option<Load>,
     pub processes: Option<Processes>,
+    pub pool: Option<crate::phases::Pool>,
 }
 
 pub fn leaks(before: Option<Footprint>, after: Option<Footprint>, raw_left: Footprint) -> usize {
@@ -152,13 +154,55 @@ fn print_phases(args: &RunArgs, m: &Measured) {
             );
         }
         println!(
-            "cleanup of {} expired sandboxes: {:.2} s = {:.1} sandboxes/s; answer {}",
+            "cleanup of {} expired sandboxes (hibernated): {:.2} s = {:.1} sandboxes/s; containers of those chats left: {}; answer {}",
             idle.k,
             idle.cleanup.as_secs_f64(),
             cleanup_rate(Some(idle)).unwrap_or(0.0),
+            idle.containers_after,
             idle.answer
         );
+        println!(
+            "service memory with {} hibernated chats: {}",
+            idle.k,
+            kib_text(idle.rss_hibernated_kib)
+        );
+        let p50 = |s: &crate::stats::Samples| s.pct(50.0).map_or(0.0, crate::stats::ms);
+        let ratio = p50(&idle.raw_kept);
+        println!(
+            "resume of {} hibernated chats (PUT): p50 {:.1} ms, p95 {:.1} ms; raw create+start on an existing volume: p50 {:.1} ms; resume / raw = {:.2}x",
+            idle.resume.len(),
+            p50(&idle.resume),
+            idle.resume.pct(95.0).map_or(0.0, crate::stats::ms),
+            ratio,
+            if ratio > 0.0 {
+                p50(&idle.resume) / ratio
+            } else {
+                0.0
+            },
+        );
     }
+    if let Some(pool) = &m.pool {
+        print!("{}", pool_text(pool));
+    }
+}
+
+fn pool_text(pool: &crate::phases::Pool) -> String {
+    let ms = |s: &crate::stats::Samples, p: f64| s.pct(p).map_or(0.0, crate::stats::ms);
+    format!(
+        "warm pool of {}: new chat PUT at concurrency 1, pool full before each: {} hits, p50 {:.1} ms, p99 {:.1} ms ({} misses)\n\
+         burst of {} new chats at once: {} hits (p50 {:.1} ms), {} misses (p50 {:.1} ms, p95 {:.1} ms)\n",
+        pool.size,
+        pool.hits.len(),
+        ms(&pool.hits, 50.0),
+        ms(&pool.hits, 99.0),
+        pool.sequential_misses,
+        pool.burst,
+        pool.burst_hits.len(),
+        ms(&pool.burst_hits, 50.0),
+        pool.burst_misses.len(),
+        ms(&pool.burst_misses, 50.0),
+        ms(&pool.burst_misses, 95.0),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -195,6 +239,21 @@ pub fn json_report(
             "cleanup_answer": i.answer,
             "fds_before": i.fds_before,
             "fds_idle": i.fds_idle,
+            "containers_after": i.containers_after,
+            "rss_hibernated_kib": i.rss_hibernated_kib,
+            "resume_p50_ms": i.resume.pct(50.0).map(crate::stats::ms),
+            "raw_kept_p50_ms": i.raw_kept.pct(50.0).map(crate::stats::ms),
+        })),
+        "pool": m.pool.as_ref().map(|p| json!({
+            "size": p.size,
+            "hits": p.hits.len(),
+            "p50_ms": p.hits.pct(50.0).map(crate::stats::ms),
+            "p99_ms": p.hits.pct(99.0).map(crate::stats::ms),
+            "sequential_misses": p.sequential_misses,
+            "burst": p.burst,
+            "burst_hits": p.burst_hits.len(),
+            "burst_misses": p.burst_misses.len(),
+            "burst_miss_p50_ms": p.burst_misses.pct(50.0).map(crate::stats::ms),
         })),
         "agent": agent_report::json(m.latency.as_ref(), m.load.as_ref()),
         "processes": processes::json(m.processes.as_ref()),

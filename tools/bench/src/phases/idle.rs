@@ -1,6 +1,8 @@
 //! Many idle sandboxes (the memory figure), each with its agent's attach
 //! open (one exec after its create: the service keeps that stream while the
-//! sandbox lives), then one timed cleanup of them.
+//! sandbox lives), then one timed cleanup that hibernates them all, the
+//! memory with that many hibernated chats, timed resumes of some of them,
+//! and the DELETE of every one (workspaces included).
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{each, http_exec};
 use crate::api::{Api, Body, sandbox_path};
+use crate::raw::Raw;
 use crate::stats::Samples;
 
 /// The idle fill and the timed cleanup of the same sandboxes.
@@ -27,6 +30,13 @@ pub struct Idle {
     pub fds_idle: Option<usize>,
     pub cleanup: Duration,
     pub answer: Value,
+    /// Containers of these chats left after the cleanup (0: memory freed).
+    pub containers_after: usize,
+    pub rss_hibernated_kib: Option<u64>,
+    /// PUTs that resumed a hibernated chat, at concurrency 1.
+    pub resume: Samples,
+    /// Raw create and start on an existing volume, as many, interleaved.
+    pub raw_kept: Samples,
 }
 
 /// Creates `k` sandboxes and runs `true` once in each, reads the service's
@@ -34,7 +44,8 @@ pub struct Idle {
 /// it pass and times one `POST /v1/cleanup`, which must remove every one.
 pub async fn idle_and_cleanup(
     api: &Api,
-    k: usize,
+    raw: &Raw,
+    (k, resumes): (usize, usize),
     concurrency: usize,
     prefix: &str,
     rss: impl Fn() -> Option<u64>,
@@ -62,7 +73,7 @@ pub async fn idle_and_cleanup(
     let rss_idle_kib = rss();
     let fds_idle = fds();
     let ttl = serde_json::to_vec(&json!({ "ttl_seconds": 1 }))?;
-    each(chats, concurrency, |chat| {
+    each(chats.clone(), concurrency, |chat| {
         let ttl = ttl.clone();
         async move {
             let a = api
@@ -76,12 +87,41 @@ pub async fn idle_and_cleanup(
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let a = api.send(Method::POST, "/v1/cleanup", Body::None).await?;
     let answer = a.expect(200, "cleanup")?;
-    let n = |key: &str| answer[key].as_u64().unwrap_or(u64::MAX);
+    let n = |key: &str| answer[key].as_u64().unwrap_or(0);
     ensure!(
-        n("removed") >= k as u64 && n("failed") == 0,
-        "cleanup did not remove the {k} expired sandboxes: {answer}"
+        n("hibernated") + n("removed") >= k as u64 && n("failed") == 0,
+        "cleanup did not hibernate the {k} expired sandboxes: {answer}"
     );
+    let containers_after = containers_of(raw, &chats).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_hibernated_kib = rss();
+    let mut resume = Samples::default();
+    let mut raw_kept = Samples::default();
+    // Interleaved, so drift on the machine weighs on both alike.
+    for chat in chats.iter().take(resumes) {
+        let a = api
+            .send(Method::PUT, &sandbox_path(chat), Body::None)
+            .await?;
+        let v = a.expect(201, "resume")?;
+        ensure!(v["result"] == "resumed", "not resumed: {v}");
+        resume.push(a.took);
+        let (took, b) = raw.create_start_kept().await?;
+        raw_kept.push(took);
+        raw.remove(&b).await?;
+    }
+    each(chats.clone(), concurrency, |chat| async move {
+        let a = api
+            .send(Method::DELETE, &sandbox_path(&chat), Body::None)
+            .await?;
+        a.expect(204, "delete")?;
+        Ok((a.took, ()))
+    })
+    .await?;
     Ok(Idle {
+        containers_after,
+        rss_hibernated_kib,
+        resume,
+        raw_kept,
         k,
         fill,
         fill_wall,
@@ -93,4 +133,27 @@ pub async fn idle_and_cleanup(
         cleanup: a.took,
         answer,
     })
+}
+
+/// Containers, in any state, of any of `chats`.
+async fn containers_of(raw: &Raw, chats: &[String]) -> anyhow::Result<usize> {
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec!["sandboxer.chat-id".to_owned()],
+    )]);
+    let listed = raw
+        .docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await?;
+    let ours: std::collections::HashSet<&str> = chats.iter().map(String::as_str).collect();
+    Ok(listed
+        .iter()
+        .filter_map(|c| c.labels.as_ref()?.get("sandboxer.chat-id"))
+        .filter(|chat| ours.contains(chat.as_str()))
+        .count())
 }

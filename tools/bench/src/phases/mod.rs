@@ -9,6 +9,7 @@ mod docker;
 mod idle;
 mod latency;
 mod load;
+mod pool;
 pub mod processes;
 mod service;
 mod warm_up;
@@ -30,12 +31,13 @@ pub use docker::{adapter_round, raw_round};
 pub use idle::{Idle, idle_and_cleanup};
 pub use latency::{ExecLatency, LatencyPlan, exec_latency};
 pub use load::{Load, LoadPlan, load};
+pub use pool::{Pool, pool};
 pub use processes::{ProcessPlan, Processes};
 pub use service::service_round;
 pub use warm_up::warm_up;
 
 /// The "small program" exec: python where the image has it, else sh.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Program {
     pub argv: Vec<&'static str>,
     pub expected: &'static str,
