@@ -164,3 +164,21 @@ async fn concurrent_new_chats_never_share_a_member() {
     assert_eq!(hits, 4, "each ready member went to one chat");
     assert_eq!(w.query.list_active().await.unwrap().len(), 20);
 }
+
+#[tokio::test]
+async fn a_member_cut_while_warming_by_a_crash_goes_at_startup() {
+    let w = World::with_pool(2);
+    w.pool.refill().await.unwrap();
+    let mut cut = ready(&w).await[0].clone();
+    // As a kill -9 between the row and `ready` leaves it.
+    w.store.remove_pool_member(&cut.session_id).await.unwrap();
+    cut.status = PoolStatus::Warming;
+    w.store.add_pool_member(&cut).await.unwrap();
+    // A running refill leaves it to its maker (within the warming timeout).
+    let report = w.pool.refill().await.unwrap();
+    assert_eq!((report.drained, report.ready), (0, 1));
+    let report = w.pool.refill_at_startup().await.unwrap();
+    assert_eq!((report.drained, report.made, report.ready), (1, 1, 2));
+    assert!(w.runtime.container_of(cut.session_id).is_none());
+    assert!(w.runtime.workspace(cut.workspace_id).is_none());
+}

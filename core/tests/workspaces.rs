@@ -41,6 +41,21 @@ async fn hibernate_by_cleanup(w: &World) {
     assert!(report.hibernated >= 1, "{report:?}");
 }
 
+/// A `creating` row as a process that died mid-create left it.
+fn creating_row(w: &World, c: &ChatId, workspace: WorkspaceUse) -> NewSession {
+    NewSession {
+        id: SessionId::new(),
+        chat_id: c.clone(),
+        workspace,
+        image: "sandboxer-base:latest".into(),
+        spec_hash: support::default_spec().hash(),
+        overrides: SpecOverrides::default(),
+        idle_ttl: TTL,
+        created_at: w.clock_now(),
+        expires_at: w.clock_now() + TTL,
+    }
+}
+
 fn last_create_result(w: &World) -> String {
     let spans = w.tracer.named(span::CREATE_SANDBOX);
     let last = spans.last().expect("a create span");
@@ -283,17 +298,7 @@ async fn an_interrupted_resume_is_undone_into_hibernation_with_the_files() {
     w.hibernate.execute(&c).await.unwrap();
     let kept = w.store.get_workspace(&c).await.unwrap().unwrap();
     // A process died between the row and the container of a resume.
-    let row = NewSession {
-        id: SessionId::new(),
-        chat_id: c.clone(),
-        workspace: WorkspaceUse::Kept(kept.id),
-        image: "sandboxer-base:latest".into(),
-        spec_hash: support::default_spec().hash(),
-        overrides: SpecOverrides::default(),
-        idle_ttl: TTL,
-        created_at: w.clock_now(),
-        expires_at: w.clock_now() + TTL,
-    };
+    let row = creating_row(&w, &c, WorkspaceUse::Kept(kept.id));
     let creating = w.store.begin_create(&row, None).await.unwrap();
     let report = w.reconcile.execute(ReconcileMode::Startup).await.unwrap();
     assert_eq!(report.undone, 1);
@@ -314,18 +319,11 @@ async fn an_interrupted_resume_is_undone_into_hibernation_with_the_files() {
 async fn an_interrupted_fresh_create_is_undone_with_its_workspace() {
     let w = World::new();
     let c = chat("crash-new");
-    let row = NewSession {
-        id: SessionId::new(),
-        chat_id: c.clone(),
-        workspace: WorkspaceUse::Fresh(sandboxer_core::domain::WorkspaceId::new()),
-        image: "sandboxer-base:latest".into(),
-        spec_hash: support::default_spec().hash(),
-        overrides: SpecOverrides::default(),
-        idle_ttl: TTL,
-        created_at: w.clock_now(),
-        expires_at: w.clock_now() + TTL,
-    };
-    w.store.begin_create(&row, None).await.unwrap();
+    let fresh = WorkspaceUse::Fresh(sandboxer_core::domain::WorkspaceId::new());
+    w.store
+        .begin_create(&creating_row(&w, &c, fresh), None)
+        .await
+        .unwrap();
     let report = w.reconcile.execute(ReconcileMode::Startup).await.unwrap();
     assert_eq!(report.undone, 1);
     assert!(w.store.workspaces().is_empty());

@@ -2,7 +2,8 @@
 # Duplicate storm: 200 concurrent PUTs for one chat and, at the same time,
 # 200 spread over 20 chats. Exactly 21 containers and 21 volumes must
 # result, every caller of a chat must get the same session, and each chat
-# must have been created exactly once.
+# must have been created exactly once. No warm pool (lib.sh's POOL=0): its
+# sandboxes would add to the count.
 source "$(dirname "$0")/lib.sh"
 
 build

@@ -128,6 +128,9 @@ pub enum RuntimeError {
     /// was written.
     #[error("{0}")]
     InvalidOffset(String),
+    /// The disk that holds the sandboxes or their workspaces is full.
+    #[error("{0}")]
+    NoSpace(String),
 }
 
 impl ErrorType for RuntimeError {
@@ -147,6 +150,7 @@ impl ErrorType for RuntimeError {
             Self::TooManyProcesses(_) => ErrorClass::TooManyProcesses,
             Self::CursorExpired { .. } => ErrorClass::CursorExpired,
             Self::InvalidOffset(_) => ErrorClass::InvalidOffset,
+            Self::NoSpace(_) => ErrorClass::NoSpace,
         }
     }
 }

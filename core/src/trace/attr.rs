@@ -163,6 +163,8 @@ pub enum ErrorClass {
     CursorExpired,
     /// An output or stdin offset the stream has not reached.
     InvalidOffset,
+    /// The disk that holds the sandboxes or their workspaces is full.
+    NoSpace,
     // Refused at the HTTP edge, before any use case runs.
     InvalidJson,
     BodyTooLarge,
@@ -176,7 +178,7 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, for documentation and exhaustive tests.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::InvalidChatId,
         Self::InvalidPath,
         Self::InvalidRequest,
@@ -198,6 +200,7 @@ impl ErrorClass {
         Self::TooManyProcesses,
         Self::CursorExpired,
         Self::InvalidOffset,
+        Self::NoSpace,
         Self::InvalidJson,
         Self::BodyTooLarge,
         Self::Unauthorized,
@@ -230,6 +233,7 @@ impl ErrorClass {
             Self::TooManyProcesses => "too_many_processes",
             Self::CursorExpired => "cursor_expired",
             Self::InvalidOffset => "invalid_offset",
+            Self::NoSpace => "no_space",
             Self::InvalidJson => "invalid_json",
             Self::BodyTooLarge => "body_too_large",
             Self::Unauthorized => "unauthorized",

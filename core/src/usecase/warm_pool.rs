@@ -67,6 +67,13 @@ pub struct RefillReport {
     pub failed: u64,
 }
 
+/// When a refill runs: at startup nothing of this process is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Startup,
+    Running,
+}
+
 /// Whether a new chat got a warm sandbox (`sandbox.pool`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolUse {
@@ -205,6 +212,20 @@ impl WarmPool {
     /// `CleanupError` when the pool cannot be listed or the runtime cannot
     /// fingerprint the spec; a failed member is counted in `failed`.
     pub async fn refill(&self) -> Result<RefillReport, CleanupError> {
+        self.refill_as(Moment::Running).await
+    }
+
+    /// The refill of a service that just started: no member of this
+    /// process is being made yet, so a `warming` one was cut by a crash and
+    /// goes (with its container and workspace, if made).
+    ///
+    /// # Errors
+    /// As `refill`.
+    pub async fn refill_at_startup(&self) -> Result<RefillReport, CleanupError> {
+        self.refill_as(Moment::Startup).await
+    }
+
+    async fn refill_as(&self, moment: Moment) -> Result<RefillReport, CleanupError> {
         let inner = &self.inner;
         let _one = inner.refilling.lock().await;
         Step::new(
@@ -215,7 +236,7 @@ impl WarmPool {
         .attr(key::OPERATION, op::POOL_REFILL)
         .attr(key::POOL_TARGET, inner.settings.size as u64)
         .run(
-            |_| inner.refill(),
+            |_| inner.refill(moment),
             |r, span| {
                 span.set_attribute(key::POOL_SIZE, r.ready.into());
                 record_counts(
@@ -232,10 +253,14 @@ impl WarmPool {
     }
 
     /// Refills now and then every `interval`, and after each claim. Runs
-    /// until the task is dropped.
+    /// until the task is dropped. The first refill is the startup's
+    /// (`refill_at_startup`).
     pub async fn run(&self, interval: Duration) {
+        let mut moment = Moment::Startup;
         loop {
-            if let Err(err) = self.refill().await {
+            let refilled = self.refill_as(moment).await;
+            moment = Moment::Running;
+            if let Err(err) = refilled {
                 tracing::warn!(error = %err, "refilling the warm pool failed; retried");
             }
             tokio::select! {
@@ -266,7 +291,7 @@ impl Inner {
             .clone()
     }
 
-    async fn refill(&self) -> Result<RefillReport, CleanupError> {
+    async fn refill(&self, moment: Moment) -> Result<RefillReport, CleanupError> {
         let spec = &self.spec;
         let fingerprint = self.ports.runtime.fingerprint(spec).await?;
         *self
@@ -278,7 +303,7 @@ impl Inner {
         let mut report = RefillReport::default();
         let mut fresh = 0usize;
         for member in &members {
-            if self.is_stale(member, &fingerprint, now).await {
+            if self.is_stale(member, &fingerprint, now, moment).await {
                 match self.drain(member).await {
                     Ok(()) => report.drained += 1,
                     Err(err) => {
@@ -315,7 +340,13 @@ impl Inner {
 
     /// Another spec or build, too old, abandoned while warming, or its
     /// container no longer runs.
-    async fn is_stale(&self, member: &PoolMember, fingerprint: &str, now: Timestamp) -> bool {
+    async fn is_stale(
+        &self,
+        member: &PoolMember,
+        fingerprint: &str,
+        now: Timestamp,
+        moment: Moment,
+    ) -> bool {
         let age = (now - member.created_at).to_std().unwrap_or_default();
         if member.fingerprint != fingerprint
             || member.spec_hash != self.spec.hash()
@@ -324,8 +355,8 @@ impl Inner {
             return true;
         }
         match member.status {
-            // Another refill (or a dead process) is making it.
-            PoolStatus::Warming => age >= self.warming_timeout,
+            // Another refill is making it, or a dead process was.
+            PoolStatus::Warming => moment == Moment::Startup || age >= self.warming_timeout,
             PoolStatus::Ready => !matches!(
                 self.ports.runtime.inspect(&member_ref(member)).await,
                 Ok(ContainerState::Running)
