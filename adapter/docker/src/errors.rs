@@ -110,11 +110,10 @@ fn says_no_space(msg: &str) -> bool {
     msg.to_lowercase().contains(NO_SPACE)
 }
 
-/// A full disk, as every path of this adapter answers it: `Rejected`, its
-/// text starting with `no space left on device`, so callers and operators
-/// can tell it from other refusals.
+/// A full disk, as every path of this adapter answers it: `NoSpace`, its
+/// text starting with `no space left on device`.
 pub(crate) fn no_space(detail: &str) -> RuntimeError {
-    RuntimeError::Rejected(format!(
+    RuntimeError::NoSpace(format!(
         "{NO_SPACE}: the disk that holds the sandboxes and their workspaces is full ({detail})"
     ))
 }
@@ -310,7 +309,7 @@ mod tests {
         ] {
             let err = fault.on(subject);
             assert!(
-                matches!(&err, RuntimeError::Rejected(m) if m.starts_with("no space left on device: ")),
+                matches!(&err, RuntimeError::NoSpace(m) if m.starts_with("no space left on device: ")),
                 "{err:?}"
             );
         }

@@ -74,6 +74,7 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
             (StatusCode::SERVICE_UNAVAILABLE, Some(1))
         }
         C::Timeout => (StatusCode::GATEWAY_TIMEOUT, None),
+        C::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, None),
         C::RuntimeError | C::StoreError | C::Internal => (StatusCode::INTERNAL_SERVER_ERROR, None),
     }
 }

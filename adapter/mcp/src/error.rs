@@ -116,6 +116,7 @@ pub fn hint(class: ErrorClass) -> &'static str {
         C::TooManyProcesses => "the sandbox runs its limit of processes; kill one first",
         C::CursorExpired => "that output is no longer buffered; read from the oldest offset",
         C::InvalidOffset => "the offset is past what the stream holds; read its status first",
+        C::NoSpace => "the service's disk is full; tell the operator, do not retry at once",
         C::UpgradeRequired => "that route is a WebSocket",
         C::Unauthorized => "the service needs its bearer token",
         C::RuntimeError | C::StoreError | C::Internal | C::RouteNotFound | C::MethodNotAllowed => {

@@ -41,6 +41,7 @@ TABLE: dict[str, tuple[int, type[sandboxer.SandboxerError], str | None]] = {
     "internal": (500, sandboxer.InternalError, None),
     "process_not_found": (404, sandboxer.ProcessNotFound, None),
     "invalid_offset": (400, sandboxer.InvalidOffset, None),
+    "no_space": (507, sandboxer.NoSpace, None),
     "cursor_expired": (410, sandboxer.CursorExpired, None),
     "upgrade_required": (426, sandboxer.UpgradeRequired, None),
     "too_many_processes": (429, sandboxer.TooManyProcesses, "1"),

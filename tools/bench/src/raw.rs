@@ -43,29 +43,7 @@ impl Raw {
     /// Create and start, as the adapter does (named `sandboxer-<session>`).
     pub async fn create_start(&self) -> anyhow::Result<(Duration, RawBox)> {
         let request = create_request(test_spec(&self.image, "runc"));
-        // The same config as the service's, agent included (its volume is
-        // made by the service or adapter run before this one).
-        let agent = sandboxer_docker::testing::test_agent();
-        let body = sandbox_create_body(&request, Some(&self.instance), Some(&agent))?;
-        let [name, _, _] = footprint_names(request.session_id);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let started = Instant::now();
-        let made = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .context("raw create")?;
-        self.docker
-            .start_container(&made.id, None)
-            .await
-            .context("raw start")?;
-        Ok((
-            started.elapsed(),
-            RawBox {
-                id: made.id,
-                workspace: request.workspace.id(),
-            },
-        ))
+        self.create_start_of(&request, true).await
     }
 
     /// Create and start on a workspace volume that exists already (a
@@ -73,15 +51,7 @@ impl Raw {
     /// then the timed create and start of a second one on it.
     pub async fn create_start_kept(&self) -> anyhow::Result<(Duration, RawBox)> {
         let first = create_request(test_spec(&self.image, "runc"));
-        let agent = sandboxer_docker::testing::test_agent();
-        let body = sandbox_create_body(&first, Some(&self.instance), Some(&agent))?;
-        let [name, _, _] = footprint_names(first.session_id);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let made = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .context("raw create of the volume's first container")?;
+        let (_, made) = self.create_start_of(&first, false).await?;
         let keep_volume = RemoveContainerOptionsBuilder::new().force(true).build();
         self.docker
             .remove_container(&made.id, Some(keep_volume))
@@ -92,7 +62,19 @@ impl Raw {
             workspace: WorkspaceUse::Kept(first.workspace.id()),
             ..first
         };
-        let body = sandbox_create_body(&request, Some(&self.instance), Some(&agent))?;
+        self.create_start_of(&request, true).await
+    }
+
+    /// The same config as the service's, agent included (its volume is
+    /// made by the service or adapter run before this one); timed from the
+    /// create to the start (when `start`).
+    async fn create_start_of(
+        &self,
+        request: &CreateRequest,
+        start: bool,
+    ) -> anyhow::Result<(Duration, RawBox)> {
+        let agent = sandboxer_docker::testing::test_agent();
+        let body = sandbox_create_body(request, Some(&self.instance), Some(&agent))?;
         let [name, _, _] = footprint_names(request.session_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let started = Instant::now();
@@ -100,11 +82,13 @@ impl Raw {
             .docker
             .create_container(Some(options), body)
             .await
-            .context("raw create on a kept volume")?;
-        self.docker
-            .start_container(&made.id, None)
-            .await
-            .context("raw start on a kept volume")?;
+            .context("raw create")?;
+        if start {
+            self.docker
+                .start_container(&made.id, None)
+                .await
+                .context("raw start")?;
+        }
         Ok((
             started.elapsed(),
             RawBox {

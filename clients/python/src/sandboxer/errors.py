@@ -35,6 +35,7 @@ __all__ = [
     "RouteNotFound",
     "ProcessNotFound",
     "InvalidOffset",
+    "NoSpace",
     "CursorExpired",
     "UpgradeRequired",
     "TooManyProcesses",
@@ -215,6 +216,12 @@ class ServerError(SandboxerError):
     (details are in the service's log, never in the answer)."""
 
 
+class NoSpace(ServerError):
+    """507 ``no_space``: the service's disk is full; nothing was half done."""
+
+    default_code = "no_space"
+
+
 class SandboxRuntimeError(ServerError):
     """500 ``runtime_error``: Docker failed or refused an operator setting."""
 
@@ -344,6 +351,7 @@ _BY_CODE: dict[str, type[SandboxerError]] = {
         RouteNotFound,
         ProcessNotFound,
         InvalidOffset,
+        NoSpace,
         CursorExpired,
         UpgradeRequired,
         TooManyProcesses,
@@ -373,6 +381,7 @@ _BY_STATUS: dict[int, type[SandboxerError]] = {
     500: ServerError,
     503: ServiceUnavailable,
     504: Timeout,
+    507: NoSpace,
 }
 
 
