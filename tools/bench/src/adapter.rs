@@ -4,12 +4,13 @@
 //! adds and what the rest of the service adds. Its sandboxes carry the
 //! instance label `<run>-adapter`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use bytes::Bytes;
-use sandboxer_core::domain::{ContainerState, ExecRequest, WorkspacePath};
+use sandboxer_core::domain::{ContainerState, ExecRequest, SessionId, WorkspaceId, WorkspacePath};
 use sandboxer_core::port::{SandboxRef, SandboxRuntime};
 use sandboxer_core::trace::NoopTracer;
 use sandboxer_docker::testing::{create_request, test_spec};
@@ -18,6 +19,9 @@ use sandboxer_docker::{DockerConfig, DockerSandboxRuntime};
 pub struct Adapter {
     runtime: DockerSandboxRuntime,
     image: String,
+    /// Each sandbox's workspace, which its stop removes too (as the
+    /// service's DELETE does).
+    workspaces: Mutex<HashMap<SessionId, WorkspaceId>>,
 }
 
 impl Adapter {
@@ -30,6 +34,7 @@ impl Adapter {
         Ok(Self {
             runtime,
             image: image.to_owned(),
+            workspaces: Mutex::default(),
         })
     }
 
@@ -37,8 +42,13 @@ impl Adapter {
         let request = create_request(test_spec(&self.image, "runc"));
         let started = Instant::now();
         let id = self.runtime.create(&request).await?;
+        let took = started.elapsed();
+        self.workspaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request.session_id, request.workspace.id());
         Ok((
-            started.elapsed(),
+            took,
             SandboxRef {
                 session_id: request.session_id,
                 chat_id: request.chat_id,
@@ -103,9 +113,18 @@ impl Adapter {
         Ok(took)
     }
 
+    /// The container and its workspace, as the service's DELETE.
     pub async fn stop(&self, sandbox: &SandboxRef) -> anyhow::Result<Duration> {
+        let workspace = self
+            .workspaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&sandbox.session_id);
         let started = Instant::now();
         self.runtime.stop(sandbox).await?;
+        if let Some(workspace) = workspace {
+            self.runtime.delete_workspace(&workspace).await?;
+        }
         Ok(started.elapsed())
     }
 }
