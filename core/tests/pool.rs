@@ -182,3 +182,25 @@ async fn a_member_cut_while_warming_by_a_crash_goes_at_startup() {
     assert!(w.runtime.container_of(cut.session_id).is_none());
     assert!(w.runtime.workspace(cut.workspace_id).is_none());
 }
+
+#[tokio::test]
+async fn a_smaller_pool_drains_the_excess_and_no_pool_costs_nothing() {
+    let big = World::with_pool(3);
+    big.pool.refill().await.unwrap();
+    // The same store and runtime under a service started with a pool of 1.
+    let small = big.with_pool_size(1);
+    let report = small.pool.refill().await.unwrap();
+    assert_eq!((report.drained, report.ready), (2, 1));
+    assert_eq!(big.runtime.containers().len(), 1);
+
+    let none = World::with_pool(0);
+    assert_eq!(
+        none.pool.refill().await.unwrap(),
+        sandboxer_core::usecase::RefillReport::default()
+    );
+    assert_eq!(
+        none.runtime
+            .calls(sandboxer_core::testing::RuntimeOp::Fingerprint),
+        0
+    );
+}

@@ -292,6 +292,11 @@ impl Inner {
     }
 
     async fn refill(&self, moment: Moment) -> Result<RefillReport, CleanupError> {
+        let members = self.ports.store.list_pool().await?;
+        if self.settings.size == 0 && members.is_empty() {
+            // No pool, and none left from a run that had one.
+            return Ok(RefillReport::default());
+        }
         let spec = &self.spec;
         let fingerprint = self.ports.runtime.fingerprint(spec).await?;
         *self
@@ -299,11 +304,12 @@ impl Inner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fingerprint.clone());
         let now = self.ports.clock.now();
-        let members = self.ports.store.list_pool().await?;
         let mut report = RefillReport::default();
         let mut fresh = 0usize;
-        for member in &members {
-            if self.is_stale(member, &fingerprint, now, moment).await {
+        // Newest first: past a smaller size, the oldest go.
+        for member in members.iter().rev() {
+            let excess = fresh >= self.settings.size;
+            if excess || self.is_stale(member, &fingerprint, now, moment).await {
                 match self.drain(member).await {
                     Ok(()) => report.drained += 1,
                     Err(err) => {

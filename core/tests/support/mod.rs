@@ -68,6 +68,28 @@ impl World {
         let runtime = Arc::new(FakeRuntime::new(Arc::new(tracer.clone())));
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::at_epoch());
+        Self::on(runtime, store, clock, tracer, (retention, pool))
+    }
+
+    /// The same runtime, store and clock under a service with another
+    /// pool size (a restart with a new setting).
+    pub fn with_pool_size(&self, pool: usize) -> Self {
+        Self::on(
+            Arc::clone(&self.runtime),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            self.tracer.clone(),
+            (Retention::default(), pool),
+        )
+    }
+
+    fn on(
+        runtime: Arc<FakeRuntime>,
+        store: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+        tracer: RecordingTracer,
+        (retention, pool): (Retention, usize),
+    ) -> Self {
         let ports = Ports {
             runtime: runtime.clone(),
             store: store.clone(),
