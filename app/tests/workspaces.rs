@@ -190,13 +190,26 @@ fn warm(service: &Service, claimed: &HashSet<String>) -> Vec<String> {
     .collect()
 }
 
+/// Ready warm sandboxes as the latest refill left them (its gauge).
+async fn ready_gauge(service: &Service) -> usize {
+    let (_, metrics) = service.call(Method::GET, "/metrics", None).await;
+    metrics
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("sandboxer_pool_ready "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as usize)
+}
+
+/// Waits until `n` unclaimed warm sandboxes run and the pool says they
+/// are ready (running is not yet ready: the agent's answer and the row
+/// follow).
 async fn wait_warm(service: &Service, n: usize, claimed: &HashSet<String>) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = warm(service, claimed);
-        if now.len() >= n {
-            // Running is not yet ready: the agent's answer and the row follow.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        if now.len() >= n && ready_gauge(service).await >= n {
             return now;
         }
         assert!(
