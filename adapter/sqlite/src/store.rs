@@ -24,7 +24,7 @@ use crate::open::{Opened, open};
 use crate::options::SqliteStoreOptions;
 use crate::row::{millis, session_from_row, ttl_millis};
 use crate::sql;
-use crate::telemetry::{Ids, op, traced};
+use crate::telemetry::{Ids, Op, op, traced};
 
 /// The session store on one SQLite file. Cheap to share behind an `Arc`;
 /// every call is a CLIENT span on the tracer it was opened with.
@@ -103,6 +103,28 @@ impl SqliteSessionStore {
         store_error(error, &self.path)
     }
 
+    /// One session row of `chat` by `query` (its only parameter), traced as `operation`.
+    async fn session_of_chat(
+        &self,
+        operation: Op,
+        query: &'static str,
+        chat: &ChatId,
+    ) -> Result<Option<Session>, StoreError> {
+        let ids = Ids {
+            chat: Some(chat),
+            ..Ids::default()
+        };
+        traced(self.tracer(), operation, ids, async {
+            let row = sqlx::query(query)
+                .bind(chat.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| self.error(e))?;
+            row.as_ref().map(session_from_row).transpose()
+        })
+        .await
+    }
+
     /// The writer connection, for one write; hand it to `settle` after.
     pub(crate) async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
         self.writer.acquire().await.map_err(|e| self.error(e))
@@ -112,35 +134,13 @@ impl SqliteSessionStore {
 #[async_trait]
 impl SessionStore for SqliteSessionStore {
     async fn get_active(&self, chat: &ChatId) -> Result<Option<Session>, StoreError> {
-        let ids = Ids {
-            chat: Some(chat),
-            ..Ids::default()
-        };
-        traced(self.tracer(), op::GET_ACTIVE, ids, async {
-            let row = sqlx::query(sql::GET_ACTIVE)
-                .bind(chat.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(|e| self.error(e))?;
-            row.as_ref().map(session_from_row).transpose()
-        })
-        .await
+        self.session_of_chat(op::GET_ACTIVE, sql::GET_ACTIVE, chat)
+            .await
     }
 
     async fn get_latest(&self, chat: &ChatId) -> Result<Option<Session>, StoreError> {
-        let ids = Ids {
-            chat: Some(chat),
-            ..Ids::default()
-        };
-        traced(self.tracer(), op::GET_LATEST, ids, async {
-            let row = sqlx::query(sql::GET_LATEST)
-                .bind(chat.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(|e| self.error(e))?;
-            row.as_ref().map(session_from_row).transpose()
-        })
-        .await
+        self.session_of_chat(op::GET_LATEST, sql::GET_LATEST, chat)
+            .await
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {

@@ -167,18 +167,12 @@ impl Reconcile {
         Ok(report)
     }
 
-    /// Removes a workspace volume with no row, unless a row appeared.
+    /// Removes a workspace volume with no row. The rows were read after
+    /// the volumes, and a row is written before its volume: none will come.
     async fn remove_orphan_workspace(
         &self,
         volume: &RuntimeWorkspace,
     ) -> Result<Settled, CleanupError> {
-        let rows = self.ports.store.list_workspaces().await?;
-        let pool = self.ports.store.list_pool().await?;
-        if rows.iter().any(|w| w.id == volume.id)
-            || pool.iter().any(|m| m.workspace_id == volume.id)
-        {
-            return Ok(Settled::Unchanged);
-        }
         self.ports.runtime.delete_workspace(&volume.id).await?;
         Ok(Settled::OrphanRemoved)
     }
@@ -260,10 +254,6 @@ impl Reconcile {
         let _lock = self.guards.lock_chat(&orphan.chat_id).await;
         let session = self.ports.store.get(&orphan.session_id).await?;
         if session.is_some_and(|s| s.is_active()) {
-            return Ok(Settled::Unchanged);
-        }
-        let pool = self.ports.store.list_pool().await?;
-        if pool.iter().any(|m| m.session_id == orphan.session_id) {
             return Ok(Settled::Unchanged);
         }
         self.ports.runtime.stop(&orphan.to_ref()).await?;

@@ -269,18 +269,6 @@ impl WarmPool {
             }
         }
     }
-
-    /// Ready members now (for the gauge).
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn ready(&self) -> Result<u64, StoreError> {
-        let members = self.inner.ports.store.list_pool().await?;
-        Ok(members
-            .iter()
-            .filter(|m| m.status == PoolStatus::Ready)
-            .count() as u64)
-    }
 }
 
 impl Inner {
