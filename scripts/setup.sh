@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian 12 machine ready to run and test Sandboxer (as root):
 # Docker answering, busybox-static (test image), gVisor's runsc registered,
-# debootstrap, and the default sandbox image `sandboxer-base:bookworm`.
-# Idempotent: a second run only checks.
+# debootstrap, the default sandbox image `sandboxer-base:bookworm`, and a
+# throwaway PostgreSQL cluster for the tests (scripts/test-postgres.sh: its
+# own directory and port, as the unprivileged `postgres` user; `stop`
+# removes it). Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +30,5 @@ else
   echo "setup: building $image from the default recipe (debootstrap + docker import)"
   cargo run -q -p sandboxer -- image build --tag "$image"
 fi
+echo "setup: the test PostgreSQL cluster at $(bash scripts/test-postgres.sh start)"
 echo "setup: ready"

@@ -29,7 +29,7 @@ pub enum LogFormat {
 pub struct ServeSettings {
     #[arg(long, env = "SANDBOXER_LISTEN", help = help("Address to listen on; port 0 picks a free port", default::LISTEN))]
     pub listen: Option<SocketAddr>,
-    #[arg(long, env = "SANDBOXER_DATABASE", help = help("SQLite database file, created on first start", default::DATABASE))]
+    #[arg(long, env = "SANDBOXER_DATABASE", help = help("SQLite database file, created on first start, or a postgres:// URL (replicas share one)", default::DATABASE))]
     pub database: Option<String>,
     #[arg(long, env = "SANDBOXER_IMAGE", help = help("Default sandbox image", default::IMAGE))]
     pub image: Option<String>,

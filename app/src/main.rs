@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod defaults;
 mod image;
+mod replicas;
 mod serve;
 
 use std::process::ExitCode;

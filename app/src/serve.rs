@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use sandboxer_core::port::{
-    Clock, ProcessLimits, SandboxRuntime, SessionStore, SystemClock, Tracer,
+    Clock, Coordination, ProcessLimits, SandboxRuntime, SessionStore, SystemClock, Tracer,
 };
 use sandboxer_core::usecase::{
     CleanupExpiredSandboxes, PoolSettings, Ports, ProcessSettings, ReconcileMode,
@@ -20,7 +20,6 @@ use sandboxer_http::{ApiConfig, ApiState, MetricsRender, SandboxCounts};
 use sandboxer_mcp::{
     CancellationToken, McpHttpConfig, McpSettings, SandboxerMcp, allowed_hosts_for,
 };
-use sandboxer_sqlite::{SqliteSessionStore, SqliteStoreOptions};
 use sandboxer_telemetry::{
     LogFormat, MetricsHandle, MetricsTracer, TelemetryConfig, init_logging, init_tracer,
     install_prometheus, set_active_sandboxes, set_hibernated_sandboxes, set_workspace_bytes,
@@ -28,6 +27,7 @@ use sandboxer_telemetry::{
 
 use crate::config::{self, ServeConfig};
 use crate::image;
+use crate::replicas::{self, Store, is_postgres};
 
 /// Ended sessions are kept this long for inspection, then purged.
 /// Between two measurements of the bytes the workspaces hold.
@@ -61,7 +61,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         "telemetry ready"
     );
 
-    let Adapters { store, runtime } = adapters(&config, &tracer).await?;
+    let Adapters {
+        store,
+        coordination,
+        runtime,
+    } = adapters(&config, &tracer).await?;
     let ports = Ports {
         runtime: runtime.clone(),
         store: store.clone(),
@@ -69,19 +73,24 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tracer: Arc::clone(&tracer),
     };
     let app = compose(&config, ports)?;
-    let report = app
-        .reconcile
-        .execute(ReconcileMode::Startup)
-        .await
-        .context("reconciling sessions with Docker at startup")?;
-    tracing::info!(
-        adopted = report.adopted,
-        undone = report.undone,
-        orphans_removed = report.orphans_removed,
-        containers_gone = report.containers_gone,
-        failed = report.failed,
-        "startup reconciliation done"
-    );
+    // Alone on the store: whatever is `creating` or `warming` was cut by a
+    // dead process. Beside live replicas it may be theirs, in flight.
+    let alone = replicas::start_alone(coordination.as_ref()).await?;
+    if alone {
+        let report = app
+            .reconcile
+            .execute(ReconcileMode::Startup)
+            .await
+            .context("reconciling sessions with Docker at startup")?;
+        tracing::info!(
+            adopted = report.adopted,
+            undone = report.undone,
+            orphans_removed = report.orphans_removed,
+            containers_gone = report.containers_gone,
+            failed = report.failed,
+            "startup reconciliation done"
+        );
+    }
 
     let state = Arc::new(ApiState {
         services: app.clone(),
@@ -102,17 +111,29 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find a port-0 service.
     println!("sandboxer listening on http://{address}");
-    tracing::info!(%address, database = %config.database, image = %config.image, "serving");
+    // A PostgreSQL URL may hold a password: only its kind is logged here.
+    let database = if is_postgres(&config.database) {
+        "postgresql"
+    } else {
+        config.database.as_str()
+    };
+    tracing::info!(%address, %database, image = %config.image, "serving");
 
     let (mcp, mcp_sessions) = mcp_router(&config, &app, &tracer);
     // Refills run in the background, never in a request's path.
     let pool = app.pool.clone();
-    let pool_loop = tokio::spawn(async move { pool.run(POOL_REFILL_INTERVAL).await });
+    let pool_coordination = Arc::clone(&coordination);
+    let pool_loop = tokio::spawn(async move {
+        pool.run(POOL_REFILL_INTERVAL, pool_coordination, alone)
+            .await;
+    });
+    let heartbeats = tokio::spawn(replicas::heartbeat_loop(Arc::clone(&coordination)));
     let (stop, stopped) = watch::channel(false);
     let measure = tokio::spawn(measure_loop(runtime.clone()));
     let cleanup = tokio::spawn(cleanup_loop(
         app.cleanup.clone(),
         Arc::clone(&store),
+        Arc::clone(&coordination),
         config.cleanup_interval,
         stopped,
     ));
@@ -132,6 +153,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     pool_loop.abort();
     measure.abort();
     let _ = cleanup.await;
+    heartbeats.abort();
+    // Another replica takes the lead at its next run, not after a timeout.
+    coordination.resign().await;
     if let Err(err) = tracing_pipeline.shutdown().await {
         tracing::warn!(error = %err, "flushing traces at shutdown failed");
     }
@@ -168,9 +192,10 @@ fn mcp_router(
     (router, cancel)
 }
 
-/// The store and the runtime behind the ports.
+/// The store, the replicas' coordination and the runtime behind the ports.
 struct Adapters {
     store: Arc<dyn SessionStore>,
+    coordination: Arc<dyn Coordination>,
     runtime: Arc<dyn SandboxRuntime>,
 }
 
@@ -178,13 +203,10 @@ struct Adapters {
 /// file and the Docker Engine, labelled with the deployment's instance id
 /// (configured, else the one the store keeps), with the default image there.
 async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Result<Adapters> {
-    let store = SqliteSessionStore::open(
-        &config.database,
-        SqliteStoreOptions::default(),
-        Arc::clone(tracer),
-    )
-    .await
-    .with_context(|| format!("opening the session store {}", config.database))?;
+    let Store {
+        store,
+        coordination,
+    } = replicas::open_store(&config.database, tracer).await?;
     let instance = match &config.instance {
         Some(configured) => configured.clone(),
         None => store
@@ -219,7 +241,8 @@ async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Res
         })?;
     tracing::info!(%instance, "adapters ready");
     Ok(Adapters {
-        store: Arc::new(store),
+        store,
+        coordination,
         runtime: Arc::new(runtime),
     })
 }
@@ -258,19 +281,25 @@ fn compose(config: &ServeConfig, ports: Ports) -> anyhow::Result<UseCases> {
 }
 
 /// Runs cleanup every `interval` (each run its own trace) and purges ended
-/// sessions past their retention.
+/// sessions past their retention, while this replica leads: when the
+/// leader dies, another takes over at its next tick.
 async fn cleanup_loop(
     cleanup: CleanupExpiredSandboxes,
     store: Arc<dyn SessionStore>,
+    coordination: Arc<dyn Coordination>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = None;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
+        }
+        if !replicas::leads(coordination.as_ref(), &mut leading).await {
+            continue;
         }
         match cleanup.execute().await {
             Ok(r)

@@ -132,7 +132,7 @@ async fn span_overhead() {
             SpanKind::Client,
             Parent::Current,
         );
-        span.set_attribute(attr::DB_SYSTEM_NAME, attr::SQLITE.into());
+        span.set_attribute(attr::DB_SYSTEM_NAME, op::TOUCH.system.into());
         span.set_attribute(attr::DB_OPERATION_NAME, op::TOUCH.name.into());
         span.set_attribute(key::CHAT_ID, chat.to_string().into());
         span.set_attribute(key::SESSION_ID, id.to_string().into());

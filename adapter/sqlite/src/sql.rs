@@ -3,7 +3,7 @@
 //! WHERE of the partial indexes, and SQLite only uses a partial index when
 //! the query implies it.
 
-use crate::row::{pool_columns, session_columns, workspace_columns};
+use sandboxer_sql::{pool_columns, session_columns, workspace_columns};
 
 pub(crate) const GET_ACTIVE: &str = concat!(
     "SELECT ",

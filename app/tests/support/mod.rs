@@ -19,6 +19,10 @@ pub struct Options {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub image: Option<String>,
+    /// A database URL (PostgreSQL) instead of a file in the test's directory.
+    pub database: Option<String>,
+    /// Another service's instance id: a replica of the same deployment.
+    pub instance: Option<String>,
 }
 
 // Builder steps: each test binary sets only what it needs.
@@ -37,6 +41,17 @@ impl Options {
 
     pub fn image(mut self, image: &str) -> Self {
         self.image = Some(image.to_owned());
+        self
+    }
+
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
+        self
+    }
+
+    /// A replica of `of`: its instance id (and the database it is given).
+    pub fn replica_of(mut self, of: &Service) -> Self {
+        self.instance = Some(of.instance.clone());
         self
     }
 
@@ -73,7 +88,10 @@ impl Service {
             .prefix("sandboxer-test-")
             .tempdir()
             .expect("a temporary directory");
-        let instance = format!("test-{}", uuid::Uuid::now_v7().simple());
+        let instance = options
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("test-{}", uuid::Uuid::now_v7().simple()));
         let mut service = Self {
             child: None,
             url: String::new(),
@@ -92,6 +110,14 @@ impl Service {
 
     pub fn database(&self) -> PathBuf {
         self.dir.path().join("sandboxer.db")
+    }
+
+    /// What `--database` says: the test's file, or the URL it was given.
+    fn database_arg(&self) -> String {
+        self.options
+            .database
+            .clone()
+            .unwrap_or_else(|| self.database().to_str().unwrap().to_owned())
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -115,7 +141,7 @@ impl Service {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(["--database", self.database().to_str().unwrap()])
+            .args(["--database", &self.database_arg()])
             .args(["--instance", &self.instance])
             .args(["--image", &image])
             .args(&self.options.args)

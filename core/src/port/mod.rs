@@ -2,11 +2,13 @@
 //! `Arc<dyn Port>`, handed in through their constructors.
 
 pub mod clock;
+pub mod coordination;
 pub mod runtime;
 pub mod store;
 pub mod tracer;
 
 pub use clock::{Clock, SystemClock};
+pub use coordination::{Coordination, Solo};
 pub use runtime::{
     CreateRequest, ProcessLimits, RuntimeError, RuntimeSandbox, RuntimeWorkspace, SandboxRef,
     SandboxRuntime, StopOutcome,

@@ -19,7 +19,7 @@ use crate::domain::{
     SessionId, Timestamp, WorkspaceFate, WorkspaceId, WorkspaceUse, claimable,
 };
 use crate::port::tracer::SpanKind;
-use crate::port::{CreateRequest, RuntimeError, SandboxRef, StoreError};
+use crate::port::{Coordination, CreateRequest, RuntimeError, SandboxRef, StoreError};
 use crate::trace::{Step, attr::key, attr::op, attr::result, attr::span};
 
 use super::Ports;
@@ -252,16 +252,33 @@ impl WarmPool {
         .await
     }
 
-    /// Refills now and then every `interval`, and after each claim. Runs
-    /// until the task is dropped. The first refill is the startup's
-    /// (`refill_at_startup`).
-    pub async fn run(&self, interval: Duration) {
-        let mut moment = Moment::Startup;
+    /// Refills now and then every `interval`, and after each claim, while
+    /// this replica leads (`coordination`: one replica refills at a time).
+    /// Runs until the task is dropped. With `startup`, the first refill is
+    /// the startup's (`refill_at_startup`): only for a replica that started
+    /// alone, since another live one may be warming members right now.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        coordination: Arc<dyn Coordination>,
+        startup: bool,
+    ) {
+        let mut moment = if startup {
+            Moment::Startup
+        } else {
+            Moment::Running
+        };
         loop {
-            let refilled = self.refill_as(moment).await;
-            moment = Moment::Running;
-            if let Err(err) = refilled {
-                tracing::warn!(error = %err, "refilling the warm pool failed; retried");
+            match coordination.lead().await {
+                Ok(true) => {
+                    let refilled = self.refill_as(moment).await;
+                    moment = Moment::Running;
+                    if let Err(err) = refilled {
+                        tracing::warn!(error = %err, "refilling the warm pool failed; retried");
+                    }
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "cannot tell who leads; no refill now"),
             }
             tokio::select! {
                 () = self.inner.wake.notified() => {}

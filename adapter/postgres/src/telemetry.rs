@@ -1,0 +1,7 @@
+//! The store's span vocabulary: the shared database span of `sandboxer-sql`
+//! named `PostgresSessionStore.<operation>`, `db.system.name = postgresql`.
+
+pub(crate) use sandboxer_sql::telemetry::{Ids, traced};
+pub use sandboxer_sql::telemetry::{Op, attr};
+
+sandboxer_sql::store_ops!("PostgresSessionStore", "postgresql");
