@@ -526,6 +526,73 @@ async fn a_terminal_runs_a_shell_and_takes_a_new_size() {
     assert_eq!(error_kind(&agent.call(resize).await), ErrorKind::Conflict);
 }
 
+/// The terminal's stdin offset once a pending write has stopped moving it.
+async fn stdin_stalled(agent: &common::Agent, id: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    loop {
+        let Reply::Process(info) = agent.call(Request::ProcessStatus { id: id.into() }).await
+        else {
+            panic!("no process {id}")
+        };
+        let offset = info.stdin.offset;
+        if offset > 0 && last == Some(offset) {
+            return offset;
+        }
+        assert!(Instant::now() < deadline, "stdin never filled: {offset}");
+        last = Some(offset);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_kill_answers_while_a_write_waits_on_a_terminal_nobody_reads() {
+    let agent = start();
+    let mut spec = process("deaf-term", &["sleep", "1000"]);
+    spec.pty = Some(PtySize { cols: 80, rows: 24 });
+    spec.keep_stdin_open = true;
+    agent.start_process(spec).await;
+    // Whole lines: the terminal takes the first, then its input is full
+    // (sleep never reads) and the write waits for room.
+    let write = Request::WriteStdin(StdinWrite {
+        id: "deaf-term".into(),
+        offset: Some(0),
+        data: ByteBuf::from("a line nobody reads\n".repeat(50_000).into_bytes()),
+        close: false,
+        wait_ms: 60_000,
+    });
+    let client = agent.client.clone();
+    let pending = tokio::spawn(async move { client.call(&write, Duration::from_secs(60)).await });
+    let stalled = stdin_stalled(&agent, "deaf-term").await;
+    // The kill hangs the terminal up under the waiting write: the agent
+    // must still answer the kill, and the write, promptly.
+    let kill = Request::Kill {
+        id: "deaf-term".into(),
+    };
+    let started = Instant::now();
+    let killed = agent.client.call(&kill, Duration::from_secs(10)).await;
+    let Ok(Reply::Process(info)) = killed else {
+        panic!("the kill is not answered: {killed:?}")
+    };
+    assert!(
+        matches!(info.state, ProcessState::Exited { killed: true, .. }),
+        "{info:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let written = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the write is answered")
+        .expect("the write's task");
+    let Ok(Reply::Stdin(state)) = written else {
+        panic!("no stdin state: {written:?}")
+    };
+    assert!(!state.open && state.offset >= stalled, "{state:?}");
+}
+
 #[tokio::test]
 async fn ended_processes_are_listed_with_their_exit_codes() {
     let agent = start();

@@ -63,20 +63,38 @@ impl Master {
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut ready = self.fd.readable().await?;
+            let hung_up = ready.ready().is_read_closed();
             match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *buf)?)) {
                 Ok(Err(e)) if e.raw_os_error() == Some(Errno::IO.raw_os_error()) => return Ok(0),
                 Ok(read) => return read,
+                // Hung up, yet no EIO: the slave was opened again since.
+                // Waiting would spin as in `write`; the output ends here.
+                Err(_would_block) if hung_up => return Ok(0),
                 Err(_would_block) => {}
             }
         }
     }
 
-    /// Some of `data` to the terminal's input, once it has room.
+    /// Some of `data` to the terminal's input, once it has room. Fails once
+    /// no process holds the slave any more.
+    ///
+    /// The hang-up must end the wait: while the master is open the kernel
+    /// answers a full input with EAGAIN, never EIO (the master counts as a
+    /// holder of the slave), and tokio keeps a hang-up as readiness for
+    /// good. Waiting again would return at once, forever, and starve the
+    /// agent's one thread: no reaping, no `Kill`, no answer to anything.
     pub async fn write(&self, data: &[u8]) -> io::Result<usize> {
         loop {
             let mut ready = self.fd.writable().await?;
+            let hung_up = ready.ready().is_write_closed();
             match ready.try_io(|fd| Ok(rustix::io::write(fd.get_ref(), data)?)) {
                 Ok(written) => return written,
+                Err(_would_block) if hung_up => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "no process holds the terminal",
+                    ));
+                }
                 Err(_would_block) => {}
             }
         }
