@@ -1,8 +1,10 @@
 //! Test support for tests against a real Docker Engine (feature `testing`),
 //! for this crate's tests and other crates' black-box tests: a local busybox
-//! image built once per input set, unique names, specs, and a guard that
-//! removes everything a test made, even when the test panics.
+//! image built once per input set, unique names, specs, a guard that
+//! removes everything a test made, even when the test panics, and extra
+//! engines on this machine for multi-node tests.
 
+mod extra_engine;
 mod guard;
 mod image;
 mod proxy;
@@ -18,6 +20,7 @@ use sandboxer_core::domain::{
 use sandboxer_core::port::{CreateRequest, RuntimeError, Tracer};
 use uuid::Uuid;
 
+pub use extra_engine::ExtraEngine;
 pub use guard::Cleanup;
 pub use image::{ensure_test_image, ensure_test_image_with_workspace};
 pub use proxy::DockerProxy;
