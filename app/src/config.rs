@@ -12,6 +12,7 @@ use sandboxer_core::domain::{Policy, ResourceLimits, Retention, SandboxSpec};
 use serde::Deserialize;
 
 use crate::defaults::{self as default, help};
+use crate::nodes::{self, NodeSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +92,14 @@ pub struct ServeSettings {
     /// it only ever touches those (default: derived from the database path).
     #[arg(long, env = "SANDBOXER_INSTANCE")]
     pub instance: Option<String>,
+    /// Several Docker Engines (nodes): `name=unix:///path,name=tcp://host:port`
+    /// (default: the one engine of DOCKER_HOST). The config file's
+    /// `[[nodes]]` tables say more (TLS, capacity, draining).
+    #[arg(long, env = "SANDBOXER_DOCKER_HOSTS")]
+    pub docker_hosts: Option<String>,
+    /// `[[nodes]]` of the config file only.
+    #[arg(skip)]
+    pub nodes: Option<Vec<NodeSettings>>,
 }
 
 /// The settings in force, every field decided.
@@ -125,6 +134,8 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     pub otlp_endpoint: Option<String>,
     pub instance: Option<String>,
+    /// Empty: the one engine of DOCKER_HOST.
+    pub nodes: Vec<NodeSettings>,
 }
 
 /// Fills what flags and variables left unset from the file at `path`.
@@ -233,7 +244,12 @@ pub(crate) fn resolve(flags: ServeSettings, file: ServeSettings) -> anyhow::Resu
         log_format: pick!(flags, file, log_format, default::LOG_FORMAT),
         otlp_endpoint: flags.otlp_endpoint.or(file.otlp_endpoint),
         instance: flags.instance.or(file.instance),
+        nodes: match flags.docker_hosts.or(file.docker_hosts) {
+            Some(list) => nodes::parse_hosts(&list)?,
+            None => file.nodes.unwrap_or_default(),
+        },
     };
+    nodes::validate(&config.nodes)?;
     let open = pick!(
         flags,
         file,

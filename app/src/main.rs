@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod defaults;
 mod image;
+mod nodes;
 mod replicas;
 mod serve;
 

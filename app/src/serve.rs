@@ -15,7 +15,7 @@ use sandboxer_core::usecase::{
     CleanupExpiredSandboxes, PoolSettings, Ports, ProcessSettings, ReconcileMode,
     ReconcileSettings, Settings, UseCases,
 };
-use sandboxer_docker::{AgentBinary, DockerConfig, DockerSandboxRuntime};
+use sandboxer_docker::{AgentBinary, DockerConfig, DockerNodes, DockerSandboxRuntime};
 use sandboxer_http::{ApiConfig, ApiState, MetricsRender, SandboxCounts};
 use sandboxer_mcp::{
     CancellationToken, McpHttpConfig, McpSettings, SandboxerMcp, allowed_hosts_for,
@@ -65,6 +65,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         store,
         coordination,
         runtime,
+        fleet,
     } = adapters(&config, &tracer).await?;
     let ports = Ports {
         runtime: runtime.clone(),
@@ -77,19 +78,23 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // dead process. Beside live replicas it may be theirs, in flight.
     let alone = replicas::start_alone(coordination.as_ref()).await?;
     if alone {
-        let report = app
-            .reconcile
-            .execute(ReconcileMode::Startup)
-            .await
-            .context("reconciling sessions with Docker at startup")?;
-        tracing::info!(
-            adopted = report.adopted,
-            undone = report.undone,
-            orphans_removed = report.orphans_removed,
-            containers_gone = report.containers_gone,
-            failed = report.failed,
-            "startup reconciliation done"
-        );
+        match app.reconcile.execute(ReconcileMode::Startup).await {
+            Ok(report) => tracing::info!(
+                adopted = report.adopted,
+                undone = report.undone,
+                orphans_removed = report.orphans_removed,
+                containers_gone = report.containers_gone,
+                failed = report.failed,
+                "startup reconciliation done"
+            ),
+            // A node that is away blocks no start: the periodic
+            // reconciliation runs once every node answers.
+            Err(err) if fleet.is_some() => tracing::warn!(
+                error = %err,
+                "startup reconciliation waits for every node to answer"
+            ),
+            Err(err) => return Err(err).context("reconciling sessions with Docker at startup"),
+        }
     }
 
     let state = Arc::new(ApiState {
@@ -104,6 +109,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         runtime: runtime.clone(),
         store: store.clone(),
         metrics: Some(Arc::new(Prometheus(metrics))),
+        fleet: fleet
+            .clone()
+            .map(|f| Arc::new(crate::nodes::FleetView(f)) as Arc<dyn sandboxer_http::Fleet>),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -130,6 +138,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let heartbeats = tokio::spawn(replicas::heartbeat_loop(Arc::clone(&coordination)));
     let (stop, stopped) = watch::channel(false);
     let measure = tokio::spawn(measure_loop(runtime.clone()));
+    let node_metrics = fleet.map(|f| tokio::spawn(crate::nodes::metrics_loop(f)));
     let cleanup = tokio::spawn(cleanup_loop(
         app.cleanup.clone(),
         Arc::clone(&store),
@@ -152,6 +161,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // Warm sandboxes are kept: the next start adopts the healthy ones.
     pool_loop.abort();
     measure.abort();
+    if let Some(task) = node_metrics {
+        task.abort();
+    }
     let _ = cleanup.await;
     heartbeats.abort();
     // Another replica takes the lead at its next run, not after a timeout.
@@ -197,6 +209,8 @@ struct Adapters {
     store: Arc<dyn SessionStore>,
     coordination: Arc<dyn Coordination>,
     runtime: Arc<dyn SandboxRuntime>,
+    /// The engines, when there are several.
+    fleet: Option<Arc<DockerNodes>>,
 }
 
 /// The one place that names the concrete store and runtime: the SQLite
@@ -224,6 +238,28 @@ async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Res
         )),
         ..DockerConfig::default()
     };
+    let (runtime, fleet): (Arc<dyn SandboxRuntime>, _) = if config.nodes.is_empty() {
+        (Arc::new(one_engine(config, docker, tracer).await?), None)
+    } else {
+        let fleet = crate::nodes::connect(config, &docker, tracer).await?;
+        (fleet.clone(), Some(fleet))
+    };
+    tracing::info!(%instance, "adapters ready");
+    Ok(Adapters {
+        store,
+        coordination,
+        runtime,
+        fleet,
+    })
+}
+
+/// The one engine of DOCKER_HOST, with the default image (built when
+/// missing) and the agent's volume ready.
+async fn one_engine(
+    config: &ServeConfig,
+    docker: DockerConfig,
+    tracer: &Arc<dyn Tracer>,
+) -> anyhow::Result<DockerSandboxRuntime> {
     let runtime = DockerSandboxRuntime::connect(docker, Arc::clone(tracer))
         .await
         .context("connecting to the Docker Engine (is it running? DOCKER_HOST?)")?;
@@ -239,12 +275,7 @@ async fn adapters(config: &ServeConfig, tracer: &Arc<dyn Tracer>) -> anyhow::Res
                 config.image
             )
         })?;
-    tracing::info!(%instance, "adapters ready");
-    Ok(Adapters {
-        store,
-        coordination,
-        runtime: Arc::new(runtime),
-    })
+    Ok(runtime)
 }
 
 /// The use cases, wired to the ports.

@@ -28,6 +28,8 @@ pub mod span {
 /// Docker-specific attribute keys.
 pub mod key {
     pub const IMAGE_NAME: &str = "container.image.name";
+    /// The node (Docker Engine) a call went to, when there are several.
+    pub const NODE: &str = "sandbox.node";
     pub const RUNTIME: &str = "container.runtime";
     /// How a timed-out exec was killed (`kill` values below).
     pub const EXEC_KILL: &str = "sandbox.exec.kill";

@@ -50,6 +50,22 @@ pub struct DockerConfig {
     /// it (docker-init and the spec's keepalive) and reached through
     /// `docker exec` and the archive API, as those made before the agent.
     pub agent: Option<AgentBinary>,
+    /// The node this engine is, when the service has several
+    /// (`DockerNodes`): sandboxes and volumes are labelled
+    /// `sandboxer.node=<name>` and spans carry `sandbox.node`.
+    pub node: Option<String>,
+    /// TLS client files for a `tcp://` engine (the engine verifies the
+    /// client, the client the engine). The event stream is plain HTTP, so
+    /// such an engine runs without the liveness cache.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A TLS client's key, certificate and the CA the engine's is signed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 impl Default for DockerConfig {
@@ -65,6 +81,8 @@ impl Default for DockerConfig {
             liveness_cache: true,
             max_download_bytes: 64 * 1024 * 1024,
             agent: None,
+            node: None,
+            tls: None,
         }
     }
 }

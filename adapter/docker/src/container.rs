@@ -32,6 +32,8 @@ pub(crate) const LABEL_CREATED_AT: &str = "sandboxer.created-at";
 pub(crate) const LABEL_ROLE: &str = "sandboxer.role";
 /// Which service instance owns the sandbox (`DockerConfig::instance`).
 pub(crate) const LABEL_INSTANCE: &str = "sandboxer.instance";
+/// The node (engine) a sandbox or volume is on, when there are several.
+pub(crate) const LABEL_NODE: &str = "sandboxer.node";
 pub(crate) const ROLE_WORKSPACE_PREP: &str = "workspace-prep";
 
 /// `runsc` (gVisor, ptrace platform) backs every task in the sandbox with

@@ -85,7 +85,10 @@ impl DockerSandboxRuntime {
             self.agent_volume(agent, &request.spec.image).await?;
         }
         let options = CreateContainerOptionsBuilder::new().name(name).build();
-        let body = sandbox_body(request, owner, self.config.instance.as_deref(), agent);
+        let mut body = sandbox_body(request, owner, self.config.instance.as_deref(), agent);
+        if let Some(labels) = body.labels.as_mut() {
+            self.label_node(labels);
+        }
         let made = self
             .engine
             .call(

@@ -17,6 +17,7 @@ use sandboxer_core::port::RuntimeError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
+use crate::config::TlsFiles;
 use crate::errors::{Fault, Subject};
 
 /// bollard's own timeout (whole seconds, response headers only). Calls are
@@ -45,31 +46,49 @@ pub(crate) struct Engine {
 impl Engine {
     /// Builds the client for `host` and negotiates the API version (1.41 and
     /// newer engines), within `call_timeout`.
-    pub(crate) async fn connect(host: &str, call_timeout: Duration) -> Result<Self, RuntimeError> {
-        let (docker, endpoint) = if let Some(path) = host.strip_prefix("unix://") {
-            (
-                Docker::connect_with_unix(path, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                Endpoint::Unix(path.into()),
-            )
-        } else if host.starts_with('/') {
-            (
-                Docker::connect_with_unix(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                Endpoint::Unix(host.into()),
-            )
-        } else if let Some(address) = host
-            .strip_prefix("tcp://")
-            .or_else(|| host.strip_prefix("http://"))
-        {
-            let address = address.split('/').next().unwrap_or_default().to_owned();
-            (
-                Docker::connect_with_http(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
-                Endpoint::Tcp(address),
-            )
-        } else {
-            return Err(RuntimeError::Rejected(format!(
-                "unsupported Docker host {host:?}: use unix:///path or tcp://host:port"
-            )));
-        };
+    pub(crate) async fn connect(
+        host: &str,
+        tls: Option<&TlsFiles>,
+        call_timeout: Duration,
+    ) -> Result<Self, RuntimeError> {
+        let (docker, endpoint) =
+            if let (Some(tls), Some(address)) = (tls, host.strip_prefix("tcp://")) {
+                let address = address.split('/').next().unwrap_or_default().to_owned();
+                (
+                    Docker::connect_with_ssl(
+                        host,
+                        &tls.key,
+                        &tls.cert,
+                        &tls.ca,
+                        BOLLARD_TIMEOUT_SECS,
+                        API_DEFAULT_VERSION,
+                    ),
+                    Endpoint::Tcp(address),
+                )
+            } else if let Some(path) = host.strip_prefix("unix://") {
+                (
+                    Docker::connect_with_unix(path, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
+                    Endpoint::Unix(path.into()),
+                )
+            } else if host.starts_with('/') {
+                (
+                    Docker::connect_with_unix(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
+                    Endpoint::Unix(host.into()),
+                )
+            } else if let Some(address) = host
+                .strip_prefix("tcp://")
+                .or_else(|| host.strip_prefix("http://"))
+            {
+                let address = address.split('/').next().unwrap_or_default().to_owned();
+                (
+                    Docker::connect_with_http(host, BOLLARD_TIMEOUT_SECS, API_DEFAULT_VERSION),
+                    Endpoint::Tcp(address),
+                )
+            } else {
+                return Err(RuntimeError::Rejected(format!(
+                    "unsupported Docker host {host:?}: use unix:///path or tcp://host:port"
+                )));
+            };
         let docker = docker.map_err(|e| Fault::from(e).on(Subject::Engine))?;
         let engine = Self {
             docker: docker.clone(),

@@ -20,6 +20,7 @@ mod host_kill;
 mod kill;
 mod lifecycle;
 mod liveness;
+pub mod nodes;
 mod runtime;
 mod span;
 mod volumes;
@@ -30,6 +31,7 @@ pub mod testing;
 
 pub use agent::AgentBinary;
 pub use base_image::{BaseImageRecipe, DEFAULT_PACKAGES, ImageBuildError, LABEL_RECIPE, Progress};
-pub use config::DockerConfig;
+pub use config::{DockerConfig, TlsFiles};
 pub use liveness::LivenessStats;
+pub use nodes::{Capacity, DockerNodes, NodeConfig, NodeStatus};
 pub use runtime::DockerSandboxRuntime;

@@ -8,9 +8,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptio
 use sandboxer_core::domain::{ContainerId, ContainerState};
 use sandboxer_core::port::{RuntimeError, RuntimeSandbox, SandboxRef, StopOutcome};
 
-use crate::container::{
-    LABEL_INSTANCE, LABEL_MANAGED, LABEL_ROLE, container_name, parse_labels, prep_name,
-};
+use crate::container::{LABEL_ROLE, container_name, parse_labels, prep_name};
 use crate::errors::{Fault, Subject};
 use crate::events::watched;
 use crate::runtime::DockerSandboxRuntime;
@@ -77,10 +75,7 @@ impl DockerSandboxRuntime {
     /// not sandboxes: `list_workspaces` lists them. Containers whose labels
     /// do not parse are logged and skipped.
     pub(crate) async fn list_sandboxes(&self) -> Result<Vec<RuntimeSandbox>, RuntimeError> {
-        let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(instance) = &self.config.instance {
-            wanted.push(format!("{LABEL_INSTANCE}={instance}"));
-        }
+        let wanted = self.ours();
         let filters = HashMap::from([("label", wanted)]);
         let options = ListContainersOptionsBuilder::new()
             .all(true)

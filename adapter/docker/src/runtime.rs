@@ -80,9 +80,11 @@ impl DockerSandboxRuntime {
         tracer: Arc<dyn Tracer>,
     ) -> Result<Self, RuntimeError> {
         let host = resolve_host(&config);
-        let engine = Engine::connect(&host, config.call_timeout).await?;
-        let liveness = Arc::new(LivenessCache::new(config.liveness_cache));
-        let events = config.liveness_cache.then(|| {
+        let engine = Engine::connect(&host, config.tls.as_ref(), config.call_timeout).await?;
+        // The event stream speaks plain HTTP: no liveness cache over TLS.
+        let cached = config.liveness_cache && config.tls.is_none();
+        let liveness = Arc::new(LivenessCache::new(cached));
+        let events = cached.then(|| {
             let version = engine.docker.client_version();
             let subscription = Subscription {
                 endpoint: engine.endpoint.clone(),
@@ -121,6 +123,48 @@ impl DockerSandboxRuntime {
     /// The liveness cache's state and counters (`DockerConfig::liveness_cache`).
     pub fn liveness_stats(&self) -> LivenessStats {
         self.liveness.stats()
+    }
+
+    /// Whether this engine holds the workspace's volume (one inspect call).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`.
+    pub async fn has_workspace(&self, workspace: WorkspaceId) -> Result<bool, RuntimeError> {
+        let name = crate::container::volume_name(workspace);
+        match self
+            .engine
+            .call("inspect volume", self.engine.docker.inspect_volume(&name))
+            .await
+        {
+            // Another node's volume on a shared engine is that node's.
+            Ok(volume) => Ok(
+                match (
+                    &self.config.node,
+                    volume.labels.get(crate::container::LABEL_NODE),
+                ) {
+                    (Some(ours), Some(its)) => ours == its,
+                    _ => true,
+                },
+            ),
+            Err(fault) if fault.is_not_found() => Ok(false),
+            Err(fault) => Err(fault.on(Subject::Engine)),
+        }
+    }
+
+    /// The engine host's memory in bytes, as `docker info` tells it.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Timeout`, `Other`.
+    pub async fn memory_total(&self) -> Result<u64, RuntimeError> {
+        let info = self
+            .engine
+            .call("info", self.engine.docker.info())
+            .await
+            .map_err(|fault| fault.on(Subject::Engine))?;
+        Ok(info
+            .mem_total
+            .and_then(|m| u64::try_from(m).ok())
+            .unwrap_or(0))
     }
 
     /// Whether the engine holds `image` locally. One inspect call, never a
@@ -163,8 +207,33 @@ impl DockerSandboxRuntime {
         owners.pop(target);
     }
 
+    /// Labels the sandbox or volume with this engine's node, if it is one.
+    pub(crate) fn label_node(&self, labels: &mut std::collections::HashMap<String, String>) {
+        if let Some(node) = &self.config.node {
+            labels.insert(crate::container::LABEL_NODE.to_owned(), node.clone());
+        }
+    }
+
+    /// The label filter of what is ours to list: managed, of this instance,
+    /// and of this node when the engine is one of several.
+    pub(crate) fn ours(&self) -> Vec<String> {
+        use crate::container::{LABEL_INSTANCE, LABEL_MANAGED, LABEL_NODE};
+        let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(instance) = &self.config.instance {
+            wanted.push(format!("{LABEL_INSTANCE}={instance}"));
+        }
+        if let Some(node) = &self.config.node {
+            wanted.push(format!("{LABEL_NODE}={node}"));
+        }
+        wanted
+    }
+
     fn call(&self, name: &'static str, operation: &'static str) -> Step {
-        crate::span::call(self.tracer.as_ref(), name, operation)
+        let step = crate::span::call(self.tracer.as_ref(), name, operation);
+        match &self.config.node {
+            Some(node) => step.attr(attr::key::NODE, node.clone()),
+            None => step,
+        }
     }
 }
 

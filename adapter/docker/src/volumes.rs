@@ -14,8 +14,7 @@ use sandboxer_core::domain::{WorkspaceId, WorkspaceUse};
 use sandboxer_core::port::{CreateRequest, RuntimeError, RuntimeWorkspace};
 
 use crate::container::{
-    LABEL_CREATED_AT, LABEL_INSTANCE, LABEL_MANAGED, LABEL_WORKSPACE, volume_labels, volume_name,
-    workspace_of_volume,
+    LABEL_CREATED_AT, LABEL_WORKSPACE, volume_labels, volume_name, workspace_of_volume,
 };
 use crate::errors::{Fault, Subject};
 use crate::runtime::DockerSandboxRuntime;
@@ -50,9 +49,11 @@ impl DockerSandboxRuntime {
         let docker = &self.engine.docker;
         match request.workspace {
             WorkspaceUse::Fresh(id) => {
+                let mut labels = volume_labels(request, self.config.instance.as_deref());
+                self.label_node(&mut labels);
                 let volume = VolumeCreateRequest {
                     name: Some(volume_name(id)),
-                    labels: Some(volume_labels(request, self.config.instance.as_deref())),
+                    labels: Some(labels),
                     ..Default::default()
                 };
                 match self
@@ -150,10 +151,7 @@ impl DockerSandboxRuntime {
         &self,
         measure: bool,
     ) -> Result<(Vec<RuntimeWorkspace>, bool), RuntimeError> {
-        let mut wanted = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(instance) = &self.config.instance {
-            wanted.push(format!("{LABEL_INSTANCE}={instance}"));
-        }
+        let wanted = self.ours();
         let filters = HashMap::from([("label", wanted)]);
         let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
         let listed = self

@@ -117,6 +117,7 @@ impl DockerSandboxRuntime {
         let name = prep_name(request.session_id);
         let mut labels = labels(request, self.config.instance.as_deref());
         labels.insert(LABEL_ROLE.to_owned(), ROLE_WORKSPACE_PREP.to_owned());
+        self.label_node(&mut labels);
         let body = ContainerCreateBody {
             image: Some(request.spec.image.clone()),
             // Never run: the create API only wants a command.

@@ -69,6 +69,7 @@ async fn main() -> std::io::Result<()> {
         runtime,
         store,
         metrics: Some(Arc::new(NoMetrics)),
+        fleet: None,
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let mut stdout = std::io::stdout();

@@ -326,6 +326,33 @@ impl From<CleanupReport> for CleanupCounts {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// Each Docker node, when the service has several (a node that is
+    /// away fails only its own chats; the service stays ready while any
+    /// node answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeView>>,
+}
+
+/// A Docker Engine the service places sandboxes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    pub name: String,
+    /// It answered its latest health check (every 2 s).
+    pub up: bool,
+    /// No new chats are placed on it; its chats stay.
+    pub draining: bool,
+    /// Live sandboxes on it.
+    pub sandboxes: u64,
+    pub capacity_sandboxes: u64,
+    /// Memory limits of its live sandboxes together.
+    pub memory_bytes: u64,
+    pub capacity_memory_bytes: u64,
+}
+
+/// Answer of `GET /v1/nodes`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NodeList {
+    pub nodes: Vec<NodeView>,
 }
 
 #[cfg(test)]

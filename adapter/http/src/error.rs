@@ -64,7 +64,7 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, Option<u32>) {
         C::NoSandbox | C::FileNotFound | C::RouteNotFound => (StatusCode::NOT_FOUND, None),
         C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None),
         C::Conflict => (StatusCode::CONFLICT, None),
-        C::ProcessNotFound => (StatusCode::NOT_FOUND, None),
+        C::ProcessNotFound | C::NodeNotFound => (StatusCode::NOT_FOUND, None),
         C::CursorExpired => (StatusCode::GONE, None),
         C::TooManyProcesses => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
         C::UpgradeRequired => (StatusCode::UPGRADE_REQUIRED, None),

@@ -24,9 +24,9 @@ use utoipa_axum::routes;
 use sandboxer_core::trace::attr::ErrorClass;
 
 pub use error::ApiError;
-pub use state::{ApiConfig, ApiState, MetricsRender, SandboxCounts};
+pub use state::{ApiConfig, ApiState, Fleet, MetricsRender, SandboxCounts};
 
-use routes::{files, ops, processes, pty, sandbox};
+use routes::{files, nodes, ops, processes, pty, sandbox};
 
 /// The whole API. Every route is registered with its `#[utoipa::path]`
 /// through `routes!`, which is what puts it in `/openapi.json`.
@@ -79,6 +79,8 @@ fn routes_and_document(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, utoipa:
         .routes(routes!(pty::pty))
         .routes(routes!(ops::list_sandboxes))
         .routes(routes!(ops::cleanup))
+        .routes(routes!(nodes::list_nodes))
+        .routes(routes!(nodes::drain_node, nodes::undrain_node))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(state),
             middleware::require_token,

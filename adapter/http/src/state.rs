@@ -7,6 +7,8 @@ use std::time::Duration;
 use sandboxer_core::port::{SandboxRuntime, SessionStore, Tracer};
 use sandboxer_core::usecase::UseCases;
 
+use crate::dto::NodeView;
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// When set, every `/v1` and `/mcp` call needs `Authorization: Bearer <token>`.
@@ -55,4 +57,13 @@ pub struct ApiState {
     pub runtime: Arc<dyn SandboxRuntime>,
     pub store: Arc<dyn SessionStore>,
     pub metrics: Option<Arc<dyn MetricsRender>>,
+    /// The Docker nodes, when the service runs sandboxes on several.
+    pub fleet: Option<Arc<dyn Fleet>>,
+}
+
+/// The engines sandboxes run on, as operators see and steer them.
+pub trait Fleet: Send + Sync {
+    fn nodes(&self) -> Vec<NodeView>;
+    /// Starts or stops draining a node; `false` when there is no such node.
+    fn set_draining(&self, node: &str, draining: bool) -> bool;
 }

@@ -113,6 +113,7 @@ pub fn hint(class: ErrorClass) -> &'static str {
              command; hibernation when the service keeps no files); pick another name or skip it"
         }
         C::ProcessNotFound => "no such process in this chat's sandbox; it may have ended long ago",
+        C::NodeNotFound => "no such Docker node; the operator's GET /v1/nodes lists them",
         C::TooManyProcesses => "the sandbox runs its limit of processes; kill one first",
         C::CursorExpired => "that output is no longer buffered; read from the oldest offset",
         C::InvalidOffset => "the offset is past what the stream holds; read its status first",

@@ -79,6 +79,7 @@ async fn service() -> Service {
         runtime,
         store,
         metrics: None,
+        fleet: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());

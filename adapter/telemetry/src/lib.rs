@@ -23,6 +23,6 @@ pub use error::TelemetryError;
 pub use logs::{LogFormat, env_filter, init_logging, log_subscriber};
 pub use metric::{
     LocalMetrics, MetricsHandle, MetricsTracer, install_prometheus, set_active_sandboxes,
-    set_hibernated_sandboxes, set_workspace_bytes,
+    set_hibernated_sandboxes, set_node, set_workspace_bytes,
 };
 pub use otel::{OtelTracer, TracerHandle, init_tracer};

@@ -39,6 +39,7 @@ TABLE: dict[str, tuple[int, type[sandboxer.SandboxerError], str | None]] = {
     "runtime_error": (500, sandboxer.SandboxRuntimeError, None),
     "store_error": (500, sandboxer.StoreError, None),
     "internal": (500, sandboxer.InternalError, None),
+    "node_not_found": (404, sandboxer.NodeNotFound, None),
     "process_not_found": (404, sandboxer.ProcessNotFound, None),
     "invalid_offset": (400, sandboxer.InvalidOffset, None),
     "no_space": (507, sandboxer.NoSpace, None),

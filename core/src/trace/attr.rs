@@ -174,11 +174,13 @@ pub enum ErrorClass {
     MethodNotAllowed,
     /// A WebSocket route called without the upgrade.
     UpgradeRequired,
+    /// An operator route names a Docker node the service does not have.
+    NodeNotFound,
 }
 
 impl ErrorClass {
     /// Every class, for documentation and exhaustive tests.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::InvalidChatId,
         Self::InvalidPath,
         Self::InvalidRequest,
@@ -208,6 +210,7 @@ impl ErrorClass {
         Self::RouteNotFound,
         Self::MethodNotAllowed,
         Self::UpgradeRequired,
+        Self::NodeNotFound,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -241,6 +244,7 @@ impl ErrorClass {
             Self::RouteNotFound => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UpgradeRequired => "upgrade_required",
+            Self::NodeNotFound => "node_not_found",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Route handlers, one module per group of DESIGN section 6.
 
 pub mod files;
+pub mod nodes;
 pub mod ops;
 pub mod processes;
 pub mod pty;

@@ -50,10 +50,11 @@ pub async fn cleanup(state: ApiStateRef) -> Result<Json<CleanupCounts>, ApiError
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        nodes: None,
     })
 }
 
-/// Readiness: Docker and the store answer.
+/// Readiness: Docker (any node, each listed) and the store answer.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody))
@@ -68,6 +69,7 @@ pub async fn readyz(state: ApiStateRef) -> Result<Json<Health>, ApiError> {
     ready("the session store", store, ErrorClass::StoreUnavailable)?;
     Ok(Json(Health {
         status: "ready".into(),
+        nodes: state.fleet.as_ref().map(|f| f.nodes()),
     }))
 }
 

@@ -60,6 +60,7 @@ pub fn api_with(config: ApiConfig, retention: Retention) -> Api {
         runtime: runtime.clone(),
         store: store.clone(),
         metrics: None,
+        fleet: None,
     });
     Api {
         router: router(state),

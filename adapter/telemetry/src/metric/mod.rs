@@ -8,6 +8,6 @@ mod tracer;
 
 pub use prometheus::{
     LocalMetrics, MetricsHandle, install_prometheus, set_active_sandboxes,
-    set_hibernated_sandboxes, set_workspace_bytes,
+    set_hibernated_sandboxes, set_node, set_workspace_bytes,
 };
 pub use tracer::MetricsTracer;

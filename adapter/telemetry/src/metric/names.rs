@@ -48,6 +48,13 @@ pub const PROCESSES_KILLED: &str = "sandboxer_processes_killed_total";
 /// (processes of an earlier run of the service are not counted).
 pub const PROCESSES_RUNNING: &str = "sandboxer_processes_running";
 
+/// Gauges of each Docker node (label `node`), when the service has several.
+pub const NODE_UP: &str = "sandboxer_node_up";
+pub const NODE_SANDBOXES: &str = "sandboxer_node_sandboxes";
+pub const NODE_CAPACITY_SANDBOXES: &str = "sandboxer_node_capacity_sandboxes";
+pub const NODE_MEMORY_BYTES: &str = "sandboxer_node_memory_bytes";
+pub const NODE_CAPACITY_MEMORY_BYTES: &str = "sandboxer_node_capacity_memory_bytes";
+
 /// Every family above with its type and HELP text: `describe` registers
 /// these, and a test checks the rendered registry holds no other family.
 pub const ALL: &[(&str, Kind, &str)] = &[
@@ -127,6 +134,31 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Live processes this service started that have not ended yet.",
     ),
+    (
+        NODE_UP,
+        Kind::Gauge,
+        "1 while the Docker node answers its health check, else 0.",
+    ),
+    (
+        NODE_SANDBOXES,
+        Kind::Gauge,
+        "Live sandboxes on the Docker node.",
+    ),
+    (
+        NODE_CAPACITY_SANDBOXES,
+        Kind::Gauge,
+        "Sandboxes the Docker node may hold.",
+    ),
+    (
+        NODE_MEMORY_BYTES,
+        Kind::Gauge,
+        "Memory limits of the live sandboxes on the Docker node, together.",
+    ),
+    (
+        NODE_CAPACITY_MEMORY_BYTES,
+        Kind::Gauge,
+        "Memory the Docker node may give its sandboxes.",
+    ),
 ];
 
 /// Prometheus metric types, as `# TYPE` spells them.
@@ -152,6 +184,7 @@ pub mod label {
     pub const RESULT: &str = "result";
     pub const OPERATION: &str = "operation";
     pub const ERROR_TYPE: &str = "error_type";
+    pub const NODE: &str = "node";
 }
 
 /// `result` when the span said neither `sandbox.result` nor failed.

@@ -99,6 +99,24 @@ pub fn set_workspace_bytes(bytes: u64) {
     gauge!(names::WORKSPACE_BYTES).set(bytes as f64);
 }
 
+/// One Docker node's gauges (the app sets them every few seconds).
+#[allow(clippy::cast_precision_loss)]
+pub fn set_node(
+    node: &str,
+    up: bool,
+    sandboxes: u64,
+    capacity: u64,
+    memory: u64,
+    capacity_memory: u64,
+) {
+    let label = [(names::label::NODE, node.to_owned())];
+    gauge!(names::NODE_UP, &label).set(if up { 1.0 } else { 0.0 });
+    gauge!(names::NODE_SANDBOXES, &label).set(sandboxes as f64);
+    gauge!(names::NODE_CAPACITY_SANDBOXES, &label).set(capacity as f64);
+    gauge!(names::NODE_MEMORY_BYTES, &label).set(memory as f64);
+    gauge!(names::NODE_CAPACITY_MEMORY_BYTES, &label).set(capacity_memory as f64);
+}
+
 fn builder() -> PrometheusBuilder {
     PrometheusBuilder::new()
         .set_buckets_for_metric(

@@ -33,6 +33,7 @@ __all__ = [
     "SandboxNotFound",
     "FileNotFound",
     "RouteNotFound",
+    "NodeNotFound",
     "ProcessNotFound",
     "InvalidOffset",
     "NoSpace",
@@ -150,6 +151,12 @@ class RouteNotFound(NotFound):
     """404 ``route_not_found``: the service has no such route (an older service?)."""
 
     default_code = "route_not_found"
+
+
+class NodeNotFound(NotFound):
+    """404 ``node_not_found``: an operator route names no Docker node of the service."""
+
+    default_code = "node_not_found"
 
 
 class ProcessNotFound(NotFound):
@@ -349,6 +356,7 @@ _BY_CODE: dict[str, type[SandboxerError]] = {
         SandboxNotFound,
         FileNotFound,
         RouteNotFound,
+        NodeNotFound,
         ProcessNotFound,
         InvalidOffset,
         NoSpace,
