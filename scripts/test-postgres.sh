@@ -6,7 +6,7 @@
 #
 #   bash scripts/test-postgres.sh start    # idempotent; prints the admin URL
 #   bash scripts/test-postgres.sh stop     # stops it and removes its directory
-#   bash scripts/test-postgres.sh restart  # stop -m fast, then start (drills)
+#   bash scripts/test-postgres.sh restart [S]  # stop -m fast, S seconds away, start (drills)
 #   bash scripts/test-postgres.sh url      # the admin URL
 #
 # The tests read SANDBOXER_TEST_POSTGRES (this URL by default) and the CA
@@ -91,6 +91,7 @@ case "${1:-}" in
   stop) stop ;;
   restart)
     as_postgres "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null
+    sleep "${2:-0}"
     as_postgres "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
     ;;
   url) echo "$URL" ;;

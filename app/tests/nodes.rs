@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
+use sandboxer_docker::testing::ExtraEngine;
 use serde_json::{Value, json};
 use support::{Options, Service, chat, docker_lines};
 
@@ -177,4 +178,143 @@ async fn a_drained_node_takes_no_new_chats_and_a_resumed_chat_returns_to_its_nod
         .call(Method::GET, &format!("/v1/chats/{c}/sandbox"), None)
         .await;
     assert_eq!(node_of(&shown), "b", "resumed on another node: {shown}");
+}
+
+/// A chat's `exec echo` answer: status and error code.
+async fn echo(service: &Service, c: &str) -> (StatusCode, Value) {
+    service.exec(c, json!({"cmd": ["echo", "hi"]})).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_goes_away_fails_only_its_own_chats_and_comes_back_as_it_was() {
+    let image = sandboxer_docker::testing::ensure_test_image();
+    let remote = tokio::task::spawn_blocking({
+        let image = image.clone();
+        move || ExtraEngine::start("nodes-away", false, &[&image])
+    })
+    .await
+    .unwrap();
+    let tls = tokio::task::spawn_blocking({
+        let image = image.clone();
+        move || ExtraEngine::start("nodes-tls", true, &[&image])
+    })
+    .await
+    .unwrap();
+    let certs = tls.cert_dir.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nodes.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[nodes]]\nname = \"local\"\nhost = \"unix:///var/run/docker.sock\"\n\n\
+             [[nodes]]\nname = \"remote\"\nhost = \"{}\"\n\n\
+             [[nodes]]\nname = \"tls\"\nhost = \"{}\"\ntls_ca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            remote.host,
+            tls.host,
+            certs.join("ca.pem").display(),
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display(),
+        ),
+    )
+    .unwrap();
+    let service = Service::start(Options::default().arg("--config", config.display())).await;
+
+    // Equal capacity: one chat on each node, in the order they are named.
+    let mut chats = HashMap::new();
+    let mut sessions = HashMap::new();
+    for i in 0..3 {
+        let c = chat(&format!("away{i}"));
+        let (status, body) = service.put_sandbox(&c, "{}").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        sessions.insert(node_of(&body), body["session_id"].clone());
+        chats.insert(node_of(&body), c);
+    }
+    assert_eq!(chats.len(), 3, "one chat per node: {chats:?}");
+    for c in chats.values() {
+        let (status, ran) = echo(&service, c).await;
+        assert_eq!(status, StatusCode::OK, "{ran}");
+    }
+    let on_remote = remote
+        .docker()
+        .args(["ps", "-q", "--filter", "label=sandboxer.node=remote"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&on_remote.stdout).lines().count(),
+        1,
+        "the remote chat's container is on the remote engine"
+    );
+
+    let paused = tokio::task::spawn_blocking(move || {
+        remote.pause();
+        remote
+    });
+    let remote = paused.await.unwrap();
+    // Marked down within a health check or two.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let away = loop {
+        let (status, body) = echo(&service, &chats["remote"]).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the away node's chat still answers {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(away["error"]["code"], "runtime_unavailable", "{away}");
+    let (status, headers, _) = service
+        .raw(
+            Method::POST,
+            &format!("/v1/chats/{}/exec", chats["remote"]),
+            Some(json!({"cmd": ["true"]}).to_string().into_bytes()),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    for node in ["local", "tls"] {
+        let (status, ran) = echo(&service, &chats[node]).await;
+        assert_eq!(status, StatusCode::OK, "{node}: {ran}");
+    }
+    for i in 0..2 {
+        let (status, body) = service.put_sandbox(&chat(&format!("while{i}")), "{}").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_ne!(node_of(&body), "remote", "{body}");
+    }
+    // Cleanup runs while it is away and leaves its chat alone.
+    let (status, cleaned) = service.call(Method::POST, "/v1/cleanup", None).await;
+    eprintln!("cleanup while a node is away: {status} {cleaned}");
+
+    let remote = tokio::task::spawn_blocking(move || {
+        remote.resume();
+        remote
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = echo(&service, &chats["remote"]).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node came back but its chat answers {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The same sandbox as before the outage, not a replacement.
+    let (_, shown) = service
+        .call(
+            Method::GET,
+            &format!("/v1/chats/{}/sandbox", chats["remote"]),
+            None,
+        )
+        .await;
+    assert_eq!(shown["session_id"], sessions["remote"], "{shown}");
+    assert_eq!(node_of(&shown), "remote", "{shown}");
+    drop(service);
+    drop((remote, tls));
 }

@@ -31,6 +31,9 @@ SERVICE_ENV=()
 # footprint_matches_sessions allows of unclaimed warm sandboxes. 0 unless a
 # drill sets it (after sourcing this file, before start_service).
 POOL=0
+# DOCKER_HOST of extra engines (nodes) a drill started: every count below
+# covers them too, and the exit removes what is ours there as well.
+EXTRA_HOSTS=()
 STARTS=0
 OUR_PIDS=()
 FAILED=0
@@ -50,9 +53,14 @@ cleanup() {
     # service asked for after the first listing.
     local left=
     for _ in 1 2 3 4 5; do
-        docker ps -aq "${filter[@]}" | xargs -r docker rm -f -v >/dev/null 2>&1
-        docker volume ls -q "${filter[@]}" | xargs -r docker volume rm -f >/dev/null 2>&1
-        left=$( (docker ps -aq "${filter[@]}"; docker volume ls -q "${filter[@]}") | wc -l)
+        left=0
+        for host in "" "${EXTRA_HOSTS[@]}"; do
+            local d=(docker)
+            [[ -n $host ]] && d=(docker -H "$host")
+            "${d[@]}" ps -aq "${filter[@]}" 2>/dev/null | xargs -r "${d[@]}" rm -f -v >/dev/null 2>&1
+            "${d[@]}" volume ls -q "${filter[@]}" 2>/dev/null | xargs -r "${d[@]}" volume rm -f >/dev/null 2>&1
+            left=$((left + $( ("${d[@]}" ps -aq "${filter[@]}"; "${d[@]}" volume ls -q "${filter[@]}") 2>/dev/null | wc -l)))
+        done
         [[ $left -eq 0 ]] && break
         sleep 1
     done
@@ -135,30 +143,36 @@ code_of() { jq -r '.error.code // empty' <<<"$BODY" 2>/dev/null || true; }
 
 label_filter() { echo "--filter label=sandboxer.managed=true --filter label=sandboxer.instance=$INSTANCE"; }
 # shellcheck disable=SC2046
-count_containers() { docker ps -aq $(label_filter) | wc -l; }
+# docker ARGS on the engine and every extra one, outputs one after the other.
+docker_all() {
+    docker "$@"
+    for host in "${EXTRA_HOSTS[@]}"; do docker -H "$host" "$@"; done
+}
 # shellcheck disable=SC2046
-count_running() { docker ps -q $(label_filter) | wc -l; }
+count_containers() { docker_all ps -aq $(label_filter) | wc -l; }
 # shellcheck disable=SC2046
-count_volumes() { docker volume ls -q $(label_filter) | wc -l; }
+count_running() { docker_all ps -q $(label_filter) | wc -l; }
+# shellcheck disable=SC2046
+count_volumes() { docker_all volume ls -q $(label_filter) | wc -l; }
 
 # "session chat pool state workspace" of every sandbox container of ours
 # (workspace helpers aside), sorted; "-" for a label it lacks. A warm
 # sandbox has no chat label, also once a chat claimed it.
 # shellcheck disable=SC2046
 sandbox_containers() {
-    docker ps -a $(label_filter) --format '{{.Label "sandboxer.role"}}|{{.Label "sandboxer.session-id"}}|{{.Label "sandboxer.chat-id"}}|{{.Label "sandboxer.pool"}}|{{.State}}|{{.Label "sandboxer.workspace-id"}}' |
+    docker_all ps -a $(label_filter) --format '{{.Label "sandboxer.role"}}|{{.Label "sandboxer.session-id"}}|{{.Label "sandboxer.chat-id"}}|{{.Label "sandboxer.pool"}}|{{.State}}|{{.Label "sandboxer.workspace-id"}}' |
         awk -F'|' '$1 == "" { for (i = 2; i <= 6; i++) if ($i == "") $i = "-"; print $2, $3, $4, $5, $6 }' | sort
 }
 
 # Workspace helpers (sandboxer.role set) of ours, one line each.
 # shellcheck disable=SC2046
 helper_containers() {
-    docker ps -a $(label_filter) --format '{{.Label "sandboxer.role"}}|{{.Names}}|{{.State}}' | awk -F'|' '$1 != "" { print $1, $2, $3 }'
+    docker_all ps -a $(label_filter) --format '{{.Label "sandboxer.role"}}|{{.Names}}|{{.State}}' | awk -F'|' '$1 != "" { print $1, $2, $3 }'
 }
 
 # Names of the volumes of ours, sorted.
 # shellcheck disable=SC2046
-volume_names() { docker volume ls -q $(label_filter) | sort; }
+volume_names() { docker_all volume ls -q $(label_filter) | sort; }
 
 # "chat session workspace status" of every chat GET /v1/sandboxes lists
 # (active and hibernated; a hibernated one's session is "-"), sorted.

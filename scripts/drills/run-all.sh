@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-DRILLS=(duplicate-storm kill9-chaos docker-away store-fault)
+DRILLS=(duplicate-storm kill9-chaos docker-away store-fault replicas node-away)
 results=()
 failed=0
 PROFILE=${DRILL_PROFILE:-release}

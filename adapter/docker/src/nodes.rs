@@ -174,9 +174,15 @@ impl Node {
         } else {
             load.values().sum::<u64>() / load.len() as u64
         };
+        // Creates under way keep their reservation.
         let fresh: HashMap<String, u64> = running
             .iter()
             .map(|id| ((*id).to_owned(), load.get(*id).copied().unwrap_or(mean)))
+            .chain(
+                load.iter()
+                    .filter(|(id, _)| id.starts_with("pending:"))
+                    .map(|(id, memory)| (id.clone(), *memory)),
+            )
             .collect();
         *load = fresh;
     }
@@ -198,6 +204,7 @@ impl Node {
 /// The runtime over several engines. Cheap to share behind an `Arc`.
 pub struct DockerNodes {
     nodes: Vec<Arc<Node>>,
+    placing: Mutex<()>,
     health: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -269,6 +276,7 @@ impl DockerNodes {
                     })
                 })
                 .collect(),
+            placing: Mutex::new(()),
             health: Mutex::new(None),
         });
         for node in &fleet.nodes {
@@ -363,10 +371,18 @@ impl DockerNodes {
         if let WorkspaceUse::Kept(workspace) = request.workspace
             && let Some(node) = self.holder(workspace).await?
         {
+            node.record(&pending(request), request.spec.limits.memory_bytes);
             return Ok(node);
         }
         let memory = request.spec.limits.memory_bytes;
-        self.nodes
+        // Chosen and reserved under one lock: creates at once must see each
+        // other's share, not all pick the node that was emptiest.
+        let _placing = self
+            .placing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let node = self
+            .nodes
             .iter()
             .filter(|n| n.up.load(Ordering::SeqCst) && !n.draining.load(Ordering::SeqCst))
             .filter_map(|n| n.free_after(memory).map(|free| (free, n)))
@@ -380,7 +396,9 @@ impl DockerNodes {
                 RuntimeError::NoSpace(
                     "no node that answers and is not draining has room for another sandbox".into(),
                 )
-            })
+            })?;
+        node.record(&pending(request), memory);
+        Ok(node)
     }
 
     /// Each node's answer to `call`, all of them or the first failure (a
@@ -474,6 +492,11 @@ async fn health_loop(fleet: Weak<DockerNodes>, tracer: Arc<dyn Tracer>, on_up: O
     }
 }
 
+/// The load entry that holds a create's place until its container exists.
+fn pending(request: &CreateRequest) -> String {
+    format!("pending:{}", request.session_id)
+}
+
 fn qualify(node: &Node, id: &ContainerId) -> ContainerId {
     ContainerId::new(format!("{}/{}", node.name(), id.as_str()))
 }
@@ -482,8 +505,13 @@ fn qualify(node: &Node, id: &ContainerId) -> ContainerId {
 impl SandboxRuntime for DockerNodes {
     async fn create(&self, request: &CreateRequest) -> Result<ContainerId, RuntimeError> {
         let node = self.place(request).await?;
-        let runtime = node.runtime().await?;
-        let id = runtime.create(request).await?;
+        let created = match node.runtime().await {
+            Ok(runtime) => runtime.create(request).await,
+            Err(err) => Err(err),
+        };
+        // The reservation becomes the sandbox, or goes.
+        node.forget(&pending(request));
+        let id = created?;
         node.record(id.as_str(), request.spec.limits.memory_bytes);
         Ok(qualify(&node, &id))
     }
