@@ -11,11 +11,15 @@ cd "$(dirname "$0")/.."
 bash .ci/docker-setup.sh
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-for tool in debootstrap sqlite3; do
+# tool:package; ip, nsenter and openssl run the extra Docker Engines of the
+# multi-node tests (scripts/extra-dockerd.sh), psql the drills' databases.
+for pair in debootstrap:debootstrap sqlite3:sqlite3 ip:iproute2 nsenter:util-linux \
+  openssl:openssl psql:postgresql-client; do
+  tool=${pair%%:*} package=${pair#*:}
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "setup: installing $tool"
+    echo "setup: installing $package"
     as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$tool"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$package"
   fi
 done
 

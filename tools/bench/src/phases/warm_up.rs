@@ -27,6 +27,8 @@ pub async fn warm_up(
         .await?;
     let made = a.expect(201, "warm-up create")?;
     let container = made["container_id"].as_str().context("no container_id")?;
+    // A service over several engines names the node first (`node/id`).
+    let container = container.rsplit('/').next().unwrap_or(container);
     let ours = raw.inspect_full(container).await?;
     let (_, b) = raw.create_start().await?;
     let theirs = raw.inspect_full(&b.id).await?;
@@ -86,6 +88,8 @@ fn comparable(info: &ContainerInspectResponse) -> anyhow::Result<Value> {
         .clone()
         .unwrap_or_default()
         .into_keys()
+        // Which engine it is on says nothing of how it was made.
+        .filter(|k| k != "sandboxer.node")
         .collect();
     label_keys.sort();
     Ok(json!({
