@@ -11,7 +11,7 @@ use sandboxer_core::trace::attr::{ErrorClass, key, result, span};
 use sandboxer_core::trace::{NoopTracer, in_span};
 use sandboxer_telemetry::metric::names;
 use sandboxer_telemetry::{
-    LocalMetrics, MetricsTracer, set_active_sandboxes, set_hibernated_sandboxes,
+    LocalMetrics, MetricsTracer, set_active_sandboxes, set_hibernated_sandboxes, set_node,
     set_workspace_bytes,
 };
 
@@ -446,6 +446,7 @@ fn every_family_is_listed_described_and_typed() {
         set_active_sandboxes(1);
         set_hibernated_sandboxes(1);
         set_workspace_bytes(4096);
+        set_node("n1", true, 1, 500, 512, 4096);
     });
     let text = metrics.handle().render();
 
