@@ -517,13 +517,11 @@ impl SandboxRuntime for DockerNodes {
     }
 
     async fn stop(&self, sandbox: &SandboxRef) -> Result<StopOutcome, RuntimeError> {
-        if sandbox.container_id.is_some() {
+        if let Some(id) = &sandbox.container_id {
             let (runtime, local) = self.route(sandbox).await?;
             let outcome = runtime.stop(&local).await?;
-            if let Some(id) = &sandbox.container_id {
-                let (node, raw) = self.locate(id)?;
-                node.forget(raw);
-            }
+            let (node, raw) = self.locate(id)?;
+            node.forget(raw);
             return Ok(outcome);
         }
         // A create cut before its container was recorded: whichever node

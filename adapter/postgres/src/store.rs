@@ -88,7 +88,7 @@ impl PostgresSessionStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
-        found.as_ref().map(row::session).transpose()
+        found.as_ref().map(row::session_from_row).transpose()
     }
 
     /// Session rows by `query`, bound to `bind`'s parameters.
@@ -100,7 +100,7 @@ impl PostgresSessionStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
-        rows.iter().map(row::session).collect()
+        rows.iter().map(row::session_from_row).collect()
     }
 
     /// A write whose only parameter is `key`: whether it touched a row.
@@ -166,7 +166,7 @@ fn ids_of_workspace(workspace: &WorkspaceId) -> Ids<'_> {
 
 /// The one row a `RETURNING` statement gave, if any.
 pub(crate) fn returned(rows: Option<PgRow>) -> Result<Option<Session>, StoreError> {
-    rows.as_ref().map(row::session).transpose()
+    rows.as_ref().map(row::session_from_row).transpose()
 }
 
 #[async_trait]
@@ -266,7 +266,7 @@ impl SessionStore for PostgresSessionStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| self.error(e))?;
-            found.as_ref().map(row::workspace).transpose()
+            found.as_ref().map(row::workspace_from_row).transpose()
         };
         traced(self.tracer(), op::GET_WORKSPACE, ids_of_chat(chat), call).await
     }
@@ -277,7 +277,7 @@ impl SessionStore for PostgresSessionStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.error(e))?;
-            rows.iter().map(row::workspace).collect()
+            rows.iter().map(row::workspace_from_row).collect()
         };
         traced(self.tracer(), op::LIST_WORKSPACES, Ids::default(), call).await
     }
@@ -374,7 +374,7 @@ impl SessionStore for PostgresSessionStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.error(e))?;
-            rows.iter().map(row::pool_member).collect()
+            rows.iter().map(row::pool_member_from_row).collect()
         };
         traced(self.tracer(), op::LIST_POOL, Ids::default(), call).await
     }

@@ -151,7 +151,7 @@ impl PostgresSessionStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| self.error(e))?;
-        let Some(member) = taken.as_ref().map(row::pool_member).transpose()? else {
+        let Some(member) = taken.as_ref().map(row::pool_member_from_row).transpose()? else {
             return Ok(None);
         };
         let inserted = sqlx::query(sql::INSERT_CLAIMED)

@@ -1,7 +1,8 @@
 //! What the SQL session stores (SQLite, PostgreSQL) share: the same
 //! columns decoded into the same domain values (`row`), and the same CLIENT
 //! span around every store call (`telemetry`). No database driver here:
-//! each store reads its rows through the small `Columns` trait.
+//! each store reads its rows through the small `Columns` trait, which
+//! `columns_by_name!` implements for the store's own row type.
 
 pub mod row;
 pub mod telemetry;

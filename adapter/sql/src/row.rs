@@ -179,3 +179,56 @@ pub fn pool_member_from_row(row: &dyn Columns) -> Result<PoolMember, StoreError>
         status: r.parsed("status", str::parse::<PoolStatus>)?,
     })
 }
+
+/// Declares, in a store crate, the decoders of its driver's rows:
+/// `session_from_row`, `workspace_from_row` and `pool_member_from_row`
+/// taking `&$row`, each reading columns by name (`sqlx::Row::try_get`)
+/// through the shared decoders above. `columns_by_name!(SqliteRow, Sqlite)`.
+#[macro_export]
+macro_rules! columns_by_name {
+    ($row:ty, $db:ty) => {
+        /// A row by column name.
+        struct ByName<'a>(&'a $row);
+
+        impl $crate::Columns for ByName<'_> {
+            fn text(&self, name: &str) -> Result<String, String> {
+                named(self.0, name)
+            }
+            fn text_or_null(&self, name: &str) -> Result<Option<String>, String> {
+                named(self.0, name)
+            }
+            fn int(&self, name: &str) -> Result<i64, String> {
+                named(self.0, name)
+            }
+            fn int_or_null(&self, name: &str) -> Result<Option<i64>, String> {
+                named(self.0, name)
+            }
+        }
+
+        /// Column `name`, or what is wrong with it.
+        fn named<'r, T>(row: &'r $row, name: &str) -> Result<T, String>
+        where
+            T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+        {
+            sqlx::Row::try_get(row, name).map_err(|e| format!("{name}: {e}"))
+        }
+
+        pub(crate) fn session_from_row(
+            row: &$row,
+        ) -> Result<sandboxer_core::domain::Session, sandboxer_core::port::StoreError> {
+            $crate::session_from_row(&ByName(row))
+        }
+
+        pub(crate) fn workspace_from_row(
+            row: &$row,
+        ) -> Result<sandboxer_core::domain::Workspace, sandboxer_core::port::StoreError> {
+            $crate::workspace_from_row(&ByName(row))
+        }
+
+        pub(crate) fn pool_member_from_row(
+            row: &$row,
+        ) -> Result<sandboxer_core::domain::PoolMember, sandboxer_core::port::StoreError> {
+            $crate::pool_member_from_row(&ByName(row))
+        }
+    };
+}
